@@ -1,0 +1,85 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let strict: [SwiftSetting] = [.swiftLanguageMode(.v6)]
+
+let package = Package(
+    name: "Berth",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "berthd", targets: ["berthd"]),
+        .executable(name: "berth", targets: ["berth"]),
+        .library(name: "BerthClient", targets: ["BerthClient"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+    ],
+    targets: [
+        // The only C: syscalls and macros that Glibc does not expose to Swift.
+        .target(name: "CBerthSys"),
+        // One door to the operating system: errors, syscalls, processes, file watching.
+        .target(name: "BerthSystem", dependencies: [
+            "CBerthSys",
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: strict),
+        // Tar reading/writing confined to a root; layer diff/apply with whiteouts.
+        .target(name: "BerthArchive", dependencies: ["BerthSystem"], swiftSettings: strict),
+        // Docker Engine API wire types (Codable, wire names). Shared by server and client.
+        .target(name: "BerthModels", swiftSettings: strict),
+        // SQLite metadata store (GRDB): schema, migrations, records.
+        .target(name: "BerthStore", dependencies: [
+            "BerthSystem", "BerthModels",
+            .product(name: "GRDB", package: "GRDB.swift"),
+        ], swiftSettings: strict),
+        // References, content-addressed blobs, layers, docker-save/OCI archives.
+        .target(name: "BerthImage", dependencies: [
+            "BerthSystem", "BerthArchive", "BerthModels", "BerthStore",
+            .product(name: "Crypto", package: "swift-crypto"),
+        ], swiftSettings: strict),
+        // OCI bundle, runc, conmon monitor, overlay root filesystems, cgroups.
+        .target(name: "BerthExecutor", dependencies: [
+            "BerthSystem", "BerthModels",
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: strict),
+        // Services that tie store, images and executor together (no HTTP here).
+        .target(name: "BerthEngine", dependencies: [
+            "BerthSystem", "BerthModels", "BerthStore", "BerthImage", "BerthExecutor", "BerthArchive",
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: strict),
+        // HTTP transport (SwiftNIO), routing, hijack, stdcopy, Docker routes.
+        .target(name: "BerthAPI", dependencies: [
+            "BerthEngine", "BerthModels", "BerthSystem",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: strict),
+        // Swift client library for the Engine API.
+        .target(name: "BerthClient", dependencies: [
+            "BerthModels",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+        ], swiftSettings: strict),
+        .executableTarget(name: "berthd", dependencies: [
+            "BerthAPI", "BerthEngine", "BerthSystem",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: strict),
+        .executableTarget(name: "berth", dependencies: [
+            "BerthClient",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], swiftSettings: strict),
+        .testTarget(name: "BerthUnitTests", dependencies: [
+            "BerthSystem", "BerthArchive", "BerthModels", "BerthStore", "BerthImage",
+            "BerthExecutor", "BerthEngine", "BerthAPI",
+        ], swiftSettings: strict),
+        .testTarget(name: "BerthIntegrationTests", dependencies: [
+            "BerthClient", "BerthModels", "BerthSystem",
+        ], swiftSettings: strict),
+    ]
+)

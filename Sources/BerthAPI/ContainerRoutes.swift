@@ -1,0 +1,152 @@
+import BerthEngine
+import BerthExecutor
+import BerthModels
+import BerthSystem
+import Foundation
+import NIOHTTP1
+
+/// `/containers/*` and `/commit`: decode, call the container service, encode.
+enum ContainerRoutes {
+    static func register(_ r: inout Router, engine: Engine) {
+        let svc = engine.containers
+
+        r.add(.GET, "/containers/json") { req in
+            let filters = try Filters(json: req.q("filters"))
+            return try .json(try svc.list(all: req.flag("all"), limit: try req.int("limit"), size: req.flag("size"), filters: filters))
+        }
+        r.add(.POST, "/containers/create") { req in
+            let body = try await req.json(ContainerCreateBody.self)
+            return try .json(try await svc.create(name: req.q("name"), body: body), status: .created)
+        }
+        r.add(.GET, "/containers/{id}/json") { req in try .json(try svc.inspect(req.param("id"), size: req.flag("size"))) }
+        r.add(.POST, "/containers/{id}/start") { req in
+            switch try await svc.start(req.param("id")) {
+            case .started: return .noContent()
+            case .alreadyRunning: return Response(status: .notModified)
+            }
+        }
+        r.add(.POST, "/containers/{id}/stop") { req in
+            let t = try req.int("t") ?? req.int("timeout")
+            switch try await svc.stop(req.param("id"), timeout: t, signal: req.q("signal")) {
+            case .stopped: return .noContent()
+            case .notRunning: return Response(status: .notModified)
+            }
+        }
+        r.add(.POST, "/containers/{id}/restart") { req in
+            try await svc.restart(req.param("id"), timeout: try req.int("t") ?? req.int("timeout"), signal: req.q("signal"))
+            return .noContent()
+        }
+        r.add(.POST, "/containers/{id}/kill") { req in
+            try await svc.kill(req.param("id"), signal: req.q("signal"))
+            return .noContent()
+        }
+        r.add(.POST, "/containers/{id}/rename") { req in
+            try await svc.rename(req.param("id"), to: req.q("name") ?? "")
+            return .noContent()
+        }
+        r.add(.DELETE, "/containers/{id}") { req in
+            try await svc.remove(req.param("id"), force: req.flag("force"))
+            return .noContent()
+        }
+        r.add(.POST, "/containers/prune") { req in
+            try .json(try await svc.prune(filters: try Filters(json: req.q("filters"))))
+        }
+        r.add(.POST, "/containers/{id}/wait") { req in
+            let id = try svc.resolve(req.param("id")).id
+            let condition = req.q("condition") ?? ""
+            if !["", "not-running", "next-exit", "removed"].contains(condition) {
+                throw BerthError.invalid("invalid condition: \"\(condition)\"")
+            }
+            // Headers go out at once (clients wait for them before starting the container).
+            return Response(headers: ["Content-Type": "application/json"], body: .stream { w in
+                let info = try await svc.wait(id, condition: condition)
+                var bytes = Array(try JSONEncoder().encode(ContainerWaitResponse(StatusCode: info.code, error: info.error)))
+                bytes.append(0x0a)
+                try await w.write(bytes)
+            })
+        }
+        r.add(.POST, "/containers/{id}/resize") { req in
+            _ = try svc.resolve(req.param("id"))
+            return Response.text("")
+        }
+        r.add(.GET, "/containers/{id}/logs") { req in
+            var o = ContainerLog.Options()
+            o.stdout = req.flag("stdout")
+            o.stderr = req.flag("stderr")
+            guard o.stdout || o.stderr else { throw BerthError.invalid("Bad parameters: you must choose at least one stream") }
+            if let s = req.q("since"), !s.isEmpty, s != "0" {
+                guard let t = Timestamp.parseDockerTime(s) else { throw BerthError.invalid("invalid value for \"since\": \(s)") }
+                o.since = t
+            }
+            if let s = req.q("until"), !s.isEmpty, s != "0" {
+                guard let t = Timestamp.parseDockerTime(s) else { throw BerthError.invalid("invalid value for \"until\": \(s)") }
+                o.until = t
+            }
+            if let t = req.q("tail"), !t.isEmpty, t != "all" {
+                guard let n = Int(t) else { throw BerthError.invalid("invalid value for \"tail\": \(t)") }
+                o.tail = n
+            }
+            let timestamps = req.flag("timestamps")
+            let (tty, entries) = try svc.logs(req.param("id"), options: o, follow: req.flag("follow"))
+            return Response(headers: ["Content-Type": StreamFormat.contentType(tty: tty, version: req.apiVersion)], body: .stream { w in
+                var batch: [UInt8] = []
+                for await e in entries {
+                    var payload = e.bytes
+                    if timestamps { payload = Array((Timestamp.rfc3339Fixed(nanos: e.timestamp) + " ").utf8) + payload }
+                    batch += tty ? payload : StdCopy.frame(stream: e.stream, payload)
+                    if batch.count >= 32 * 1024 { try await w.write(batch); batch.removeAll(keepingCapacity: true) }
+                }
+                try await w.write(batch)
+            })
+        }
+        r.add(.POST, "/containers/{id}/attach") { req in
+            let target = try svc.attachTarget(req.param("id"))
+            let wantIn = req.flag("stdin"), wantOut = req.flag("stdout"), wantErr = req.flag("stderr")
+            let stream = req.flag("stream"), logs = req.flag("logs")
+            let tty = target.tty
+            return Response(headers: ["Content-Type": StreamFormat.contentType(tty: tty, version: req.apiVersion)],
+                            body: .hijack { conn in
+                if logs {
+                    var o = ContainerLog.Options()
+                    o.stdout = wantOut; o.stderr = wantErr
+                    if let (_, entries) = try? svc.logs(target.id, options: o, follow: false) {
+                        for await e in entries { try? await conn.write(tty ? e.bytes : StdCopy.frame(stream: e.stream, e.bytes)) }
+                    }
+                }
+                guard stream, let session = await svc.openAttach(target.id) else { return }
+                await StreamFormat.pump(session: session, conn: conn, stdin: wantIn && target.openStdin,
+                                        stdout: wantOut, stderr: wantErr, tty: tty)
+            })
+        }
+        r.add(.POST, "/commit") { req in
+            guard let c = req.q("container"), !c.isEmpty else { throw BerthError.invalid("No container specified") }
+            let override = try await req.json(ContainerConfig?.self, empty: .some(nil))
+            let id = try await svc.commit(c, repo: req.q("repo"), tag: req.q("tag"), author: req.q("author"),
+                                          comment: req.q("comment"), changes: req.query["changes"] ?? [], override: override)
+            return try .json(IDResponse(Id: id), status: .created)
+        }
+    }
+}
+
+/// Attach/exec/logs framing: raw for TTY, stdcopy otherwise; the content type by API version.
+enum StreamFormat {
+    static func contentType(tty: Bool, version: APIVersion) -> String {
+        !tty && version >= APIVersion(major: 1, minor: 42) ? "application/vnd.docker.multiplexed-stream"
+                                                          : "application/vnd.docker.raw-stream"
+    }
+
+    /// Copies a session's output to the client and the client's input to the session.
+    static func pump(session: any StdioSession, conn: any HijackedStream, stdin: Bool, stdout: Bool, stderr: Bool, tty: Bool) async {
+        let input: Task<Void, Never>? = stdin ? Task {
+            for await chunk in conn.input { await session.writeStdin(chunk) }
+            session.closeStdin()
+        } : nil
+        for await chunk in session.output {
+            if chunk.stream == 1 && !stdout { continue }
+            if chunk.stream == 2 && !stderr { continue }
+            do { try await conn.write(tty ? chunk.bytes : StdCopy.frame(stream: chunk.stream, chunk.bytes)) } catch { break }
+        }
+        input?.cancel()
+        session.close()
+    }
+}

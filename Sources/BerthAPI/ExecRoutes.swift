@@ -1,0 +1,50 @@
+import BerthEngine
+import BerthModels
+import BerthSystem
+import NIOHTTP1
+
+/// `/containers/{id}/exec` and `/exec/*`.
+enum ExecRoutes {
+    static func register(_ r: inout Router, engine: Engine) {
+        let svc = engine.containers
+        r.add(.POST, "/containers/{id}/exec") { req in
+            let cfg = try await req.json(ExecConfig.self)
+            return try .json(IDResponse(Id: try await svc.createExec(req.param("id"), config: cfg)), status: .created)
+        }
+        r.add(.POST, "/exec/{id}/start") { req in
+            let id = req.param("id")
+            let start = try await req.json(ExecStartConfig.self, empty: ExecStartConfig())
+            let (cfg, _) = try svc.execTarget(id)
+            let process = try await svc.startExec(id)
+            if start.Detach == true {
+                Task {
+                    for await _ in process.output {}
+                    _ = await svc.finishExec(id, process)
+                }
+                return try .json([String: String]())
+            }
+            let tty = cfg.Tty ?? false
+            return Response(headers: ["Content-Type": StreamFormat.contentType(tty: tty, version: req.apiVersion)],
+                            body: .hijack { conn in
+                let input: Task<Void, Never>? = (cfg.AttachStdin ?? false) ? Task {
+                    for await chunk in conn.input { await process.writeStdin(chunk) }
+                    process.closeStdin()
+                } : nil
+                let out = cfg.AttachStdout ?? false, err = cfg.AttachStderr ?? false
+                for await chunk in process.output {
+                    if chunk.stream == 1 && !out || chunk.stream == 2 && !err { continue }
+                    try? await conn.write(tty ? chunk.bytes : StdCopy.frame(stream: chunk.stream, chunk.bytes))
+                }
+                // The exit code is recorded before the client is told the stream ended.
+                _ = await svc.finishExec(id, process)
+                input?.cancel()
+                process.close()
+            })
+        }
+        r.add(.GET, "/exec/{id}/json") { req in try .json(try svc.inspectExec(req.param("id"))) }
+        r.add(.POST, "/exec/{id}/resize") { req in
+            _ = try svc.execTarget(req.param("id"))
+            return Response.text("")
+        }
+    }
+}

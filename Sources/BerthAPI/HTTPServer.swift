@@ -1,0 +1,98 @@
+import BerthSystem
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import Synchronization
+
+/// Where berthd listens: `tcp://HOST:PORT` or `unix:///path`.
+public enum ListenAddress: Sendable, CustomStringConvertible {
+    case tcp(host: String, port: Int)
+    case unix(path: String)
+
+    /// Parses dockerd's `-H` syntax.
+    public init(parse s: String) throws {
+        if s.hasPrefix("unix://") {
+            self = .unix(path: String(s.dropFirst(7)))
+        } else if s.hasPrefix("tcp://") || s.hasPrefix("http://") {
+            let rest = s.hasPrefix("tcp://") ? s.dropFirst(6) : s.dropFirst(7)
+            guard let colon = rest.lastIndex(of: ":"), let port = Int(rest[rest.index(after: colon)...]) else {
+                throw BerthError.invalid("invalid listen address \(s): want tcp://HOST:PORT")
+            }
+            var host = String(rest[..<colon])
+            if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+            self = .tcp(host: host.isEmpty ? "0.0.0.0" : host, port: port)
+        } else {
+            throw BerthError.invalid("invalid listen address \(s): want tcp://HOST:PORT or unix:///PATH")
+        }
+    }
+
+    /// True for addresses only this machine can reach.
+    public var isLoopback: Bool {
+        switch self {
+        case .unix: return true
+        case .tcp(let host, _): return host.hasPrefix("127.") || host == "localhost" || host == "::1"
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .tcp(let h, let p): return "tcp://\(h):\(p)"
+        case .unix(let p): return "unix://\(p)"
+        }
+    }
+}
+
+/// The HTTP/1.1 server: SwiftNIO with a handler of our own, because attach and exec leave HTTP
+/// mid-connection (hijack), which includes requests that carry a body (exec start).
+public final class HTTPServer: Sendable {
+    let group: MultiThreadedEventLoopGroup
+    let router: Router
+    let log = Log.logger("http")
+    private let channels = Mutex<[any Channel]>([])
+
+    public init(router: Router, threads: Int = System.coreCount) {
+        self.router = router
+        group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
+    }
+
+    public func bind(_ address: ListenAddress) async throws {
+        let router = self.router
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let sync = channel.pipeline.syncOperations
+                    try sync.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes)),
+                                        name: HTTPConnectionHandler.decoderName)
+                    try sync.addHandler(HTTPResponseEncoder(), name: HTTPConnectionHandler.encoderName)
+                    try sync.addHandler(HTTPConnectionHandler(router: router), name: HTTPConnectionHandler.handlerName)
+                }
+            }
+        let channel: any Channel
+        do {
+            switch address {
+            case .tcp(let host, let port):
+                channel = try await bootstrap.bind(host: host, port: port).get()
+            case .unix(let path):
+                try FS.mkdirAll((path as NSString).deletingLastPathComponent, mode: 0o755)
+                FS.removeAll(path)
+                channel = try await bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true).get()
+                chmod(path, 0o660)
+            }
+        } catch {
+            throw BerthError.system("cannot listen on \(address): \(error)")
+        }
+        channels.withLock { $0.append(channel) }
+        log.info("API listening on \(address)")
+    }
+
+    /// Closes the listeners; connections in progress finish on their own.
+    public func shutdown() async {
+        for c in channels.withLock({ $0 }) { try? await c.close().get() }
+        try? await group.shutdownGracefully()
+    }
+}

@@ -1,0 +1,66 @@
+import BerthSystem
+import NIOCore
+import Synchronization
+
+/// A request body arriving from the network. Reading pauses the socket when more than
+/// `highWater` bytes wait unread, so a large upload (image load) never piles up in memory.
+public final class RequestBody: Sendable {
+    let stream: AsyncStream<ByteBuffer>
+    let continuation: AsyncStream<ByteBuffer>.Continuation
+    private let buffered = Atomic<Int>(0)
+    private let paused = Atomic<Bool>(false)
+    private let channel: (any Channel)?
+    static let highWater = 4 << 20
+
+    init(channel: (any Channel)?) {
+        (stream, continuation) = AsyncStream.makeStream(of: ByteBuffer.self)
+        self.channel = channel
+    }
+
+    /// An already complete body (tests, empty bodies).
+    public static func empty() -> RequestBody {
+        let b = RequestBody(channel: nil)
+        b.finish()
+        return b
+    }
+
+    /// Called on the event loop for each body part; returns false when reading should pause.
+    func append(_ buf: ByteBuffer) -> Bool {
+        let total = buffered.add(buf.readableBytes, ordering: .relaxed).newValue
+        continuation.yield(buf)
+        if total > Self.highWater {
+            paused.store(true, ordering: .relaxed)
+            return false
+        }
+        return true
+    }
+
+    func finish() { continuation.finish() }
+
+    private func consumed(_ n: Int) {
+        let left = buffered.subtract(n, ordering: .relaxed).newValue
+        if left < Self.highWater / 2, paused.exchange(false, ordering: .relaxed), let ch = channel {
+            ch.eventLoop.execute {
+                ch.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in ch.read() }
+            }
+        }
+    }
+
+    /// Iterates the body in chunks.
+    public func chunks() -> AsyncMapSequence<AsyncStream<ByteBuffer>, [UInt8]> {
+        stream.map { [self] buf in
+            self.consumed(buf.readableBytes)
+            return Array(buf.readableBytesView)
+        }
+    }
+
+    /// The whole body, refusing more than `limit` bytes.
+    public func collect(limit: Int) async throws -> [UInt8] {
+        var out: [UInt8] = []
+        for await chunk in chunks() {
+            out.append(contentsOf: chunk)
+            if out.count > limit { throw BerthError.invalid("request body too large") }
+        }
+        return out
+    }
+}

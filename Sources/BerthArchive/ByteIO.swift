@@ -1,0 +1,72 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import BerthSystem
+
+/// A source of bytes read front to back.
+public protocol ByteReader {
+    /// Fills up to `buffer.count` bytes; returns 0 at the end.
+    mutating func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int
+}
+
+/// A sink of bytes.
+public protocol ByteWriter {
+    mutating func write(_ bytes: UnsafeRawBufferPointer) throws
+}
+
+/// Reads a byte range of a file with pread, so several readers can share one descriptor.
+public struct FileRangeReader: ByteReader {
+    let fd: Int32
+    var offset: Int64
+    let end: Int64
+
+    public init(fd: Int32, offset: Int64 = 0, length: Int64 = Int64.max) {
+        self.fd = fd
+        self.offset = offset
+        self.end = length == Int64.max ? Int64.max : offset + length
+    }
+
+    public mutating func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        let want = Int(min(Int64(buffer.count), end - offset))
+        if want <= 0 { return 0 }
+        while true {
+            let n = pread(fd, buffer.baseAddress, want, off_t(offset))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw BerthError.system("read: \(Syscall.errnoText())")
+            }
+            offset += Int64(n)
+            return n
+        }
+    }
+}
+
+/// Writes to a file descriptor.
+public struct FDWriter: ByteWriter {
+    public let fd: Int32
+    public init(fd: Int32) { self.fd = fd }
+    public mutating func write(_ bytes: UnsafeRawBufferPointer) throws { try Syscall.writeAll(fd, bytes) }
+}
+
+/// Collects into memory (small archives and tests).
+public struct MemoryWriter: ByteWriter {
+    public var bytes: [UInt8] = []
+    public init() {}
+    public mutating func write(_ b: UnsafeRawBufferPointer) throws { bytes.append(contentsOf: b) }
+}
+
+/// Reads from memory.
+public struct MemoryReader: ByteReader {
+    let bytes: [UInt8]
+    var pos = 0
+    public init(_ bytes: [UInt8]) { self.bytes = bytes }
+    public mutating func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        let n = min(buffer.count, bytes.count - pos)
+        if n <= 0 { return 0 }
+        bytes.withUnsafeBytes { src in
+            buffer.baseAddress!.copyMemory(from: src.baseAddress! + pos, byteCount: n)
+        }
+        pos += n
+        return n
+    }
+}

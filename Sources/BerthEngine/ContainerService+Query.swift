@@ -1,0 +1,205 @@
+import BerthExecutor
+import BerthImage
+import BerthModels
+import BerthStore
+import BerthSystem
+import Foundation
+
+extension ContainerService {
+    nonisolated func state(_ c: ContainerRecord) -> ContainerState {
+        ContainerState(Status: c.status, Running: isRunning(c), Paused: c.status == "paused",
+                       Restarting: c.status == "restarting", OOMKilled: c.oom_killed, Dead: c.status == "dead",
+                       Pid: Int(c.pid), ExitCode: Int(c.exit_code), Error: c.error,
+                       StartedAt: c.started_at > 0 ? Timestamp.rfc3339(nanos: c.started_at) : Timestamp.zero,
+                       FinishedAt: c.finished_at > 0 ? Timestamp.rfc3339(nanos: c.finished_at) : Timestamp.zero)
+    }
+
+    /// `GET /containers/{id}/json`, from the database only.
+    public nonisolated func inspect(_ ref: String, size: Bool) throws -> ContainerInspect {
+        let c = try resolve(ref)
+        let config = decode(ContainerConfig.self, c.config) ?? ContainerConfig()
+        let hc = decode(HostConfig.self, c.host_config) ?? HostConfig()
+        let argv = Self.argv(config)
+        let p = executor.paths(c.id)
+        let lowers = ((try? images.layerPaths(c.image_id)) ?? []).reversed().joined(separator: ":")
+        let mode = hc.NetworkMode ?? "bridge"
+        let nets: [String: EndpointSettings] = [mode: EndpointSettings(networkID: mode)]
+        var out = ContainerInspect(
+            Id: c.id, Created: Timestamp.rfc3339(nanos: c.created), Path: argv.first ?? "", Args: Array(argv.dropFirst()),
+            State: state(c), Image: c.image_id, ResolvConfPath: p.resolvConf, HostnamePath: p.hostname,
+            HostsPath: p.hosts, LogPath: p.log, Name: "/" + c.name, RestartCount: Int(c.restart_count),
+            HostConfig: hc,
+            GraphDriver: GraphDriver(Name: "overlay2", Data: ["LowerDir": lowers, "UpperDir": p.upper,
+                                                             "WorkDir": p.work, "MergedDir": p.rootfs]),
+            Mounts: [], Config: config,
+            NetworkSettings: NetworkSettings(sandboxKey: isRunning(c) ? "/proc/\(c.pid)/ns/net" : "", networks: nets),
+            ExecIDs: nil)
+        let execs = ((try? store.execs(of: c.id)) ?? []).filter(\.running).map(\.id)
+        out.ExecIDs = execs.isEmpty ? nil : execs
+        if size {
+            out.SizeRw = FS.diskUsage(p.upper)
+            out.SizeRootFs = ((try? images.store.image(c.image_id))?.size ?? 0) + (out.SizeRw ?? 0)
+        }
+        return out
+    }
+
+    nonisolated func statusText(_ c: ContainerRecord, now: Int64) -> String {
+        switch c.status {
+        case "running", "paused":
+            let up = "Up " + HumanDuration.string(seconds: (now - c.started_at) / 1_000_000_000)
+            return c.status == "paused" ? up + " (Paused)" : up
+        case "restarting":
+            return "Restarting (\(c.exit_code)) " + HumanDuration.string(seconds: (now - c.finished_at) / 1_000_000_000) + " ago"
+        case "removing": return "Removal In Progress"
+        case "dead": return "Dead"
+        case "created": return "Created"
+        default:
+            if c.finished_at == 0 { return "Exited (\(c.exit_code))" }
+            return "Exited (\(c.exit_code)) " + HumanDuration.string(seconds: (now - c.finished_at) / 1_000_000_000) + " ago"
+        }
+    }
+
+    /// `GET /containers/json`: one read of the containers table, filtered in memory.
+    public nonisolated func list(all: Bool, limit: Int?, size: Bool, filters: Filters) throws -> [ContainerSummary] {
+        try filters.validate(["id", "name", "status", "label", "label!", "ancestor", "exited", "before", "since",
+                              "health", "isolation", "network", "publish", "expose", "volume", "is-task"])
+        for s in filters["status"] where !["created", "restarting", "running", "removing", "paused", "exited", "dead"].contains(s) {
+            throw BerthError.invalid("invalid filter 'status=\(s)'")
+        }
+        var rows = try store.allContainers()  // newest first
+        var beforeTime: Int64? = nil, sinceTime: Int64? = nil
+        if let b = filters["before"].first { beforeTime = try resolve(b).created }
+        if let s = filters["since"].first { sinceTime = try resolve(s).created }
+        let explicitAll = all || filters.has("status") || filters.has("exited") || beforeTime != nil || sinceTime != nil
+        var ancestors = Set<String>()
+        for a in filters["ancestor"] { if let img = try? images.resolve(a) { ancestors.insert(img.id) } }
+        let nameRegexes = filters["name"].compactMap { try? NSRegularExpression(pattern: $0) }
+        let now = Timestamp.nowNanos()
+        rows = rows.filter { c in
+            if !explicitAll && !isRunning(c) { return false }
+            if filters.has("status") {
+                if !filters["status"].contains(c.status) { return false }
+            }
+            if filters.has("id") && !filters["id"].contains(where: { c.id.hasPrefix($0) }) { return false }
+            if filters.has("name") {
+                let n = "/" + c.name
+                if !nameRegexes.contains(where: { $0.firstMatch(in: n, range: NSRange(n.startIndex..., in: n)) != nil }) { return false }
+            }
+            if filters.has("exited") {
+                if isRunning(c) || c.status == "created" { return false }
+                if !filters["exited"].contains(String(c.exit_code)) { return false }
+            }
+            if filters.has("ancestor") && !ancestors.contains(c.image_id) { return false }
+            if let b = beforeTime, c.created >= b { return false }
+            if let s = sinceTime, c.created <= s { return false }
+            if filters.has("label") || filters.has("label!") {
+                let labels = c.labels == "{}" ? [:] : (decode([String: String].self, Data(c.labels.utf8)) ?? [:])
+                if filters.has("label") && !Filters.labelsMatch(filters["label"], labels) { return false }
+                if filters.has("label!") && Filters.labelsMatch(filters["label!"], labels) { return false }
+            }
+            return true
+        }
+        if let limit, limit > 0 { rows = Array(rows.prefix(limit)) }
+        return rows.map { c in
+            let labels = c.labels == "{}" ? [:] : (decode([String: String].self, Data(c.labels.utf8)) ?? [:])
+            let mode = (decode(HostConfig.self, c.host_config)?.NetworkMode) ?? "bridge"
+            var s = ContainerSummary(Id: c.id, Names: ["/" + c.name], Image: c.image_name, ImageID: c.image_id,
+                                     Command: c.command, Created: c.created / 1_000_000_000, Labels: labels,
+                                     State: c.status, Status: statusText(c, now: now), NetworkMode: mode)
+            if size { s.SizeRw = FS.diskUsage(executor.paths(c.id).upper) }
+            return s
+        }
+    }
+
+    // MARK: commit
+
+    /// `POST /commit`: the container's changes become a new layer on its image.
+    public func commit(_ ref: String, repo: String?, tag: String?, author: String?, comment: String?,
+                       changes: [String], override: ContainerConfig?) async throws -> String {
+        let c = try resolve(ref)
+        let base = try images.store.image(c.image_id).map { try images.config($0) }
+        guard var cfgFile = base else { throw BerthError.notFound("No such image: \(c.image_id)") }
+        var config = override ?? decode(ContainerConfig.self, c.config) ?? ContainerConfig()
+        if override != nil, let stored = decode(ContainerConfig.self, c.config) {
+            config = Self.merge(config, image: stored)
+        }
+        try CommitChanges.apply(changes, to: &config)
+        config.Hostname = nil; config.Image = nil
+        let parent = Digest.chainIDs(cfgFile.rootfs.diff_ids).last
+        let diffID = try await images.commitLayer(upperDir: executor.paths(c.id).upper,
+                                                  excluded: ContainerPaths.generatedFiles, parentChain: parent)
+        let now = Timestamp.rfc3339(nanos: Timestamp.nowNanos())
+        cfgFile.rootfs.diff_ids.append(diffID)
+        cfgFile.config = config
+        cfgFile.container = c.id
+        cfgFile.container_config = nil
+        cfgFile.created = now
+        cfgFile.author = author ?? ""
+        cfgFile.comment = comment ?? ""
+        cfgFile.docker_version = "berth"
+        cfgFile.history = (cfgFile.history ?? []) + [.init(created: now, created_by: Self.commandLine(decode(ContainerConfig.self, c.config) ?? config),
+                                                          author: author, comment: comment)]
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys]
+        let bytes = Array(try enc.encode(cfgFile))
+        var refs: [String] = []
+        if let repo, !repo.isEmpty { refs.append(repo + ((tag ?? "").isEmpty ? "" : ":" + tag!)) }
+        let (id, _) = try await images.register(configBytes: bytes, references: refs)
+        return id
+    }
+}
+
+/// The Dockerfile instructions `docker commit --change` accepts.
+enum CommitChanges {
+    static func apply(_ changes: [String], to c: inout ContainerConfig) throws {
+        for raw in changes {
+            let line = raw.trimmingCharacters(in: .whitespaces)
+            if line.isEmpty { continue }
+            let parts = line.split(separator: " ", maxSplits: 1).map(String.init)
+            let inst = parts[0].uppercased()
+            let arg = parts.count > 1 ? parts[1].trimmingCharacters(in: .whitespaces) : ""
+            func list() -> [String] {
+                if arg.hasPrefix("["), let d = arg.data(using: .utf8), let a = try? JSONDecoder().decode([String].self, from: d) { return a }
+                return ["/bin/sh", "-c", arg]
+            }
+            switch inst {
+            case "CMD": c.Cmd = list()
+            case "ENTRYPOINT": c.Entrypoint = list()
+            case "WORKDIR": c.WorkingDir = arg
+            case "USER": c.User = arg
+            case "STOPSIGNAL": c.StopSignal = arg
+            case "ENV":
+                var pairs: [(String, String)] = []
+                if arg.contains("=") {
+                    for kv in arg.split(separator: " ") {
+                        let p = kv.split(separator: "=", maxSplits: 1).map(String.init)
+                        pairs.append((p[0], p.count > 1 ? p[1].trimmingCharacters(in: CharacterSet(charactersIn: "\"")) : ""))
+                    }
+                } else {
+                    let p = arg.split(separator: " ", maxSplits: 1).map(String.init)
+                    pairs.append((p[0], p.count > 1 ? p[1] : ""))
+                }
+                var env = c.Env ?? []
+                for (k, v) in pairs { env.removeAll { $0.hasPrefix(k + "=") }; env.append(k + "=" + v) }
+                c.Env = env
+            case "LABEL":
+                var labels = c.Labels ?? [:]
+                for kv in arg.split(separator: " ") {
+                    let p = kv.split(separator: "=", maxSplits: 1).map { String($0).trimmingCharacters(in: CharacterSet(charactersIn: "\"")) }
+                    labels[p[0]] = p.count > 1 ? p[1] : ""
+                }
+                c.Labels = labels
+            case "EXPOSE":
+                var ports = c.ExposedPorts ?? [:]
+                for p in arg.split(separator: " ") { ports[p.contains("/") ? String(p) : p + "/tcp"] = EmptyObject() }
+                c.ExposedPorts = ports
+            case "VOLUME":
+                var vols = c.Volumes ?? [:]
+                for v in list().count == 3 && !arg.hasPrefix("[") ? arg.split(separator: " ").map(String.init) : list() { vols[v] = EmptyObject() }
+                c.Volumes = vols
+            default:
+                throw BerthError.invalid("\(inst) is not a valid change command")
+            }
+        }
+    }
+}

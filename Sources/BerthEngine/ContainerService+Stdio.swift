@@ -1,0 +1,134 @@
+import BerthExecutor
+import BerthModels
+import BerthStore
+import BerthSystem
+import Foundation
+
+extension ContainerService {
+    // MARK: attach
+
+    /// What the API needs before answering an attach: the container exists; Tty picks the framing.
+    public nonisolated func attachTarget(_ ref: String) throws -> (id: String, tty: Bool, openStdin: Bool) {
+        let c = try resolve(ref)
+        if c.status == "paused" { throw BerthError.conflict("You cannot attach to a paused container, unpause it first") }
+        let config = decode(ContainerConfig.self, c.config) ?? ContainerConfig()
+        return (c.id, config.Tty ?? false, config.OpenStdin ?? false)
+    }
+
+    /// Connects to the container's stdio. A container that is not running yet is waited for:
+    /// the docker CLI attaches first and starts second. Nil when it will not run (removed, failed).
+    public func openAttach(_ id: String) async -> (any StdioSession)? {
+        if let c = try? store.container(id), c.status == "running" {
+            return try? executor.attach(id)
+        }
+        let t = token()
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { pendingAttach[id, default: [:]][t] = $0 }
+        } onCancel: {
+            Task { await self.cancelPendingAttach(id, t) }
+        }
+    }
+
+    func cancelPendingAttach(_ id: String, _ t: UInt64) {
+        if let c = pendingAttach[id]?.removeValue(forKey: t) { c.resume(returning: nil) }
+    }
+
+    func connectPendingAttachers(_ id: String) {
+        for (_, c) in pendingAttach.removeValue(forKey: id) ?? [:] {
+            c.resume(returning: try? executor.attach(id))
+        }
+    }
+
+    func failPendingAttachers(_ id: String) {
+        for (_, c) in pendingAttach.removeValue(forKey: id) ?? [:] { c.resume(returning: nil) }
+    }
+
+    // MARK: logs
+
+    /// The container's log as Docker messages; with `follow`, live until the container stops.
+    public nonisolated func logs(_ ref: String, options: ContainerLog.Options, follow: Bool) throws
+        -> (tty: Bool, entries: AsyncStream<LogEntry>) {
+        let c = try resolve(ref)
+        let config = decode(ContainerConfig.self, c.config) ?? ContainerConfig()
+        let paths = executor.paths(c.id)
+        let log = ContainerLog(path: paths.log)
+        let (initial, offset) = log.read(options: options)
+        let store = self.store
+        let id = c.id
+        let rest: AsyncStream<LogEntry>? = follow && isRunning(c)
+            ? log.follow(from: offset, options: options, exitFile: paths.exitFile) {
+                guard let cur = try? store.container(id) else { return true }
+                return !(cur.status == "running" || cur.status == "paused")
+            } : nil
+        let stream = AsyncStream<LogEntry> { cont in
+            let task = Task {
+                for e in initial { cont.yield(e) }
+                if let rest { for await e in rest { cont.yield(e) } }
+                cont.finish()
+            }
+            cont.onTermination = { _ in task.cancel() }
+        }
+        return (config.Tty ?? false, stream)
+    }
+
+    // MARK: exec
+
+    public func createExec(_ ref: String, config: ExecConfig) throws -> String {
+        let c = try resolve(ref)
+        guard c.status == "running" || c.status == "paused" else {
+            throw BerthError.conflict("Container \(c.id) is not running")
+        }
+        if c.status == "paused" { throw BerthError.conflict("Container \(c.id) is paused, unpause the container before exec") }
+        guard let cmd = config.Cmd, !cmd.isEmpty else { throw BerthError.invalid("No exec command specified") }
+        let id = Identifier.random64()
+        try store.insertExec(ExecRecord(id: id, container_id: c.id, config: try JSONEncoder().encode(config),
+                                        created: Timestamp.nowNanos()))
+        return id
+    }
+
+    public nonisolated func execTarget(_ id: String) throws -> (config: ExecConfig, containerID: String) {
+        guard let e = try store.exec(id), let cfg = decode(ExecConfig.self, e.config) else {
+            throw BerthError.notFound("No such exec instance: \(id)")
+        }
+        return (cfg, e.container_id)
+    }
+
+    /// Starts an exec; the caller streams the session's output and then calls `finishExec`.
+    public func startExec(_ id: String) async throws -> ExecProcess {
+        guard let e = try store.exec(id), let cfg = decode(ExecConfig.self, e.config) else {
+            throw BerthError.notFound("No such exec instance: \(id)")
+        }
+        if e.running || e.exit_code != nil { throw BerthError.conflict("Error: Exec command \(id) has already run") }
+        guard let c = try store.container(e.container_id), isRunning(c) else {
+            throw BerthError.conflict("Container \(e.container_id) is not running")
+        }
+        if c.status == "paused" { throw BerthError.conflict("Container \(c.id) is paused, unpause the container before exec") }
+        let proc = try executor.execProcess(containerID: c.id, args: cfg.Cmd ?? [], env: cfg.Env ?? [], user: cfg.User,
+                                            workingDir: cfg.WorkingDir, tty: false, privileged: cfg.Privileged ?? false)
+        let p = try executor.exec(containerID: c.id, execID: id, process: proc, attachStdin: cfg.AttachStdin ?? false)
+        execSessions[id] = p
+        try store.updateExec(id) { $0.running = true }
+        return p
+    }
+
+    /// Waits for the exec'd process and records its exit code (before the client reads it).
+    public func finishExec(_ id: String, _ p: ExecProcess) async -> Int32 {
+        let pid = p.processPid
+        let code = await p.wait()
+        execSessions[id] = nil
+        try? store.updateExec(id) { $0.running = false; $0.exit_code = Int64(code); $0.pid = Int64(pid) }
+        return code
+    }
+
+    public nonisolated func inspectExec(_ id: String) throws -> ExecInspect {
+        guard let e = try store.exec(id), let cfg = decode(ExecConfig.self, e.config) else {
+            throw BerthError.notFound("No such exec instance: \(id)")
+        }
+        let cmd = cfg.Cmd ?? []
+        return ExecInspect(ID: id, ContainerID: e.container_id, Running: e.running, ExitCode: e.exit_code.map(Int.init),
+                           ProcessConfig: .init(arguments: Array(cmd.dropFirst()), entrypoint: cmd.first ?? "",
+                                                privileged: cfg.Privileged ?? false, tty: cfg.Tty ?? false, user: cfg.User ?? ""),
+                           OpenStdin: cfg.AttachStdin ?? false, OpenStdout: cfg.AttachStdout ?? false,
+                           OpenStderr: cfg.AttachStderr ?? false, Pid: Int(e.pid))
+    }
+}

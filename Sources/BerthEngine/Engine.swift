@@ -1,0 +1,137 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import BerthExecutor
+import BerthImage
+import BerthModels
+import BerthStore
+import BerthSystem
+import Foundation
+import Logging
+
+/// Daemon settings that the engine needs.
+public struct EngineConfig: Sendable {
+    public var dataRoot: String
+    public var execRoot: String
+    public var logSizeMax: Int64
+    public init(dataRoot: String, execRoot: String, logSizeMax: Int64 = 100 * 1024 * 1024) {
+        self.dataRoot = dataRoot; self.execRoot = execRoot; self.logSizeMax = logSizeMax
+    }
+}
+
+/// Everything berthd serves, wired together: store, images, executor, services.
+public final class Engine: Sendable {
+    public static let version = "0.1.0"
+    public static let apiVersion = "1.47"
+    public static let minAPIVersion = "1.24"
+
+    public let config: EngineConfig
+    public let store: Store
+    public let imageStore: ImageStore
+    public let images: ImageService
+    public let executor: Executor
+    public let containers: ContainerService
+    let log = Log.logger("engine")
+
+    public init(config: EngineConfig) throws {
+        self.config = config
+        try FS.mkdirAll(config.dataRoot, mode: 0o711)
+        try FS.mkdirAll(config.execRoot, mode: 0o711)
+        store = try Store(path: config.dataRoot + "/berth.db")
+        imageStore = try ImageStore(dataRoot: config.dataRoot, store: store)
+        images = ImageService(images: imageStore)
+        executor = try Executor(dataRoot: config.dataRoot, execRoot: config.execRoot, logSizeMax: config.logSizeMax)
+        containers = ContainerService(store: store, images: imageStore, executor: executor)
+    }
+
+    /// Watches monitor exit files, then brings the store in line with what really runs.
+    public func start() async throws {
+        let svc = containers
+        _ = try FileWatcher.shared.watch(executor.exitDirectory, mask: UInt32(IN_CLOSE_WRITE) | UInt32(IN_MOVED_TO)) { name in
+            guard name.count == 64, Identifier.isHex(name) else { return }
+            Task { await svc.handleExit(name) }
+        }
+        try imageStore.layers.reconcile()
+        await reconcileContainers()
+    }
+
+    /// Start-up pass: running containers whose monitor is alive stay running; those that exited
+    /// while berthd was away get their real exit code; half-removed ones are finished.
+    func reconcileContainers() async {
+        guard let all = try? store.allContainers() else { return }
+        for c in all {
+            switch c.status {
+            case "running", "paused", "restarting":
+                if executor.exitStatus(c.id) != nil {
+                    await containers.handleExit(c.id)
+                } else if c.monitor_pid > 0 && Self.isMonitor(Int32(c.monitor_pid)) {
+                    log.info("container \(c.id.prefix(12)) still running (pid \(c.pid))")
+                } else {
+                    log.warning("container \(c.id.prefix(12)) lost its monitor; marking it exited")
+                    _ = try? store.updateContainer(c.id) { r in
+                        r.status = "exited"; r.exit_code = 255; r.pid = 0; r.finished_at = Timestamp.nowNanos()
+                        r.error = "container monitor exited unexpectedly"
+                    }
+                    await executor.cleanup(c.id)
+                }
+            case "removing":
+                await executor.remove(c.id)
+                try? store.deleteContainer(c.id)
+            default:
+                continue
+            }
+        }
+    }
+
+    static func isMonitor(_ pid: Int32) -> Bool {
+        guard let cmd = try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8) else { return false }
+        return cmd.hasPrefix("conmon")
+    }
+
+    // MARK: system
+
+    static func kernelVersion() -> String {
+        var u = utsname()
+        uname(&u)
+        return withUnsafeBytes(of: u.release) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+    }
+
+    public func versionInfo() -> VersionResponse {
+        VersionResponse(version: Self.version, apiVersion: Self.apiVersion, minAPIVersion: Self.minAPIVersion,
+                        kernel: Self.kernelVersion(), arch: ImageStore.arch)
+    }
+
+    public func info() throws -> SystemInfo {
+        let all = try store.allContainers()
+        let running = all.filter { $0.status == "running" }.count
+        let paused = all.filter { $0.status == "paused" }.count
+        var osName = "Linux"
+        if let os = try? String(contentsOfFile: "/etc/os-release", encoding: .utf8),
+           let line = os.split(separator: "\n").first(where: { $0.hasPrefix("PRETTY_NAME=") }) {
+            osName = String(line.dropFirst(12)).trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+        }
+        let nfd = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? 0
+        return SystemInfo(ID: Self.daemonID(config.dataRoot), Containers: all.count, ContainersRunning: running,
+                          ContainersPaused: paused, ContainersStopped: all.count - running - paused,
+                          Images: try store.allImages().count, KernelVersion: Self.kernelVersion(),
+                          OperatingSystem: osName, Architecture: Self.machine(), NCPU: ProcessInfo.processInfo.activeProcessorCount,
+                          MemTotal: Int64(ProcessInfo.processInfo.physicalMemory), DockerRootDir: config.dataRoot,
+                          Name: ProcessInfo.processInfo.hostName, ServerVersion: Self.version, NFd: nfd,
+                          SystemTime: Timestamp.rfc3339(nanos: Timestamp.nowNanos()))
+    }
+
+    static func machine() -> String {
+        var u = utsname()
+        uname(&u)
+        return withUnsafeBytes(of: u.machine) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+    }
+
+    /// A stable daemon id kept in the data root.
+    static func daemonID(_ root: String) -> String {
+        let path = root + "/engine-id"
+        if let s = try? String(contentsOfFile: path, encoding: .utf8), !s.isEmpty { return s }
+        let id = UUID().uuidString.lowercased()
+        try? FS.write(path, id)
+        return id
+    }
+}

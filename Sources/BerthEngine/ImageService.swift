@@ -1,0 +1,82 @@
+import BerthImage
+import BerthModels
+import BerthStore
+import BerthSystem
+import Foundation
+
+/// Images as the Engine API shows them.
+public struct ImageService: Sendable {
+    public let images: ImageStore
+
+    public func inspect(_ name: String) throws -> ImageInspect {
+        let img = try images.resolve(name)
+        let cfg = try images.config(img)
+        let (tags, digests) = try images.tags(of: img.id)
+        let layers = try images.store.imageLayers(img.id)
+        let dirs = layers.map { images.layers.diffPath($0.chain_id) }
+        var data: [String: String] = [:]
+        if let top = dirs.last {
+            data["UpperDir"] = top
+            data["MergedDir"] = ""
+            if dirs.count > 1 { data["LowerDir"] = dirs.dropLast().reversed().joined(separator: ":") }
+        }
+        return ImageInspect(
+            Id: img.id, RepoTags: tags, RepoDigests: digests, Parent: img.parent_id, Comment: cfg.comment ?? "",
+            Created: cfg.created ?? Timestamp.zero, DockerVersion: cfg.docker_version ?? "", Author: cfg.author ?? "",
+            Config: cfg.config ?? ContainerConfig(), Architecture: cfg.architecture ?? ImageStore.arch,
+            Variant: cfg.variant, Os: cfg.os ?? "linux", Size: img.size, GraphDriver: GraphDriver(Name: "overlay2", Data: data),
+            RootFS: .init(Type: cfg.rootfs.type, Layers: cfg.rootfs.diff_ids),
+            Metadata: .init(LastTagTime: img.last_tag_time > 0 ? Timestamp.rfc3339(nanos: img.last_tag_time) : Timestamp.zero))
+    }
+
+    public func list(all: Bool, filters: Filters, digests: Bool) throws -> [ImageSummary] {
+        try filters.validate(["dangling", "label", "label!", "before", "since", "reference", "until"])
+        let refs = try images.store.allReferences()
+        var byImage: [String: [ImageRefRecord]] = [:]
+        for r in refs { byImage[r.image_id, default: []].append(r) }
+        let usedBy = Dictionary(grouping: try images.store.allContainers(), by: \.image_id).mapValues(\.count)
+        var before: Int64? = nil, since: Int64? = nil
+        if let b = filters["before"].first { before = try images.resolve(b).created }
+        if let s = filters["since"].first { since = try images.resolve(s).created }
+        let until = filters["until"].first.flatMap(Timestamp.parseDockerTime)
+        var out: [ImageSummary] = []
+        for img in try images.store.allImages().sorted(by: { $0.created > $1.created }) {
+            let r = byImage[img.id] ?? []
+            var tags = r.filter { $0.kind == "tag" }.map(\.reference)
+            let dgs = r.filter { $0.kind == "digest" }.map(\.reference)
+            let dangling = tags.isEmpty
+            if filters.has("dangling") {
+                let want = filters["dangling"].first == "true" || filters["dangling"].first == "1"
+                if want != dangling { continue }
+            }
+            if filters.has("reference") {
+                tags = tags.filter { t in filters["reference"].contains { Self.referenceMatches(t, pattern: $0) } }
+                if tags.isEmpty { continue }
+            }
+            if let before, img.created >= before { continue }
+            if let since, img.created <= since { continue }
+            if let until, img.created >= until { continue }
+            let cfg = try? images.config(img)
+            let labels = cfg?.config?.Labels ?? [:]
+            if filters.has("label") && !Filters.labelsMatch(filters["label"], labels) { continue }
+            if filters.has("label!") && Filters.labelsMatch(filters["label!"], labels) { continue }
+            var s = ImageSummary(Id: img.id, ParentId: img.parent_id, RepoTags: tags, RepoDigests: dgs,
+                                 Created: img.created / 1_000_000_000, Size: img.size, Labels: labels,
+                                 Containers: Int64(usedBy[img.id] ?? 0))
+            s.VirtualSize = img.size
+            out.append(s)
+        }
+        return out
+    }
+
+    /// `reference` filters match the familiar name with an optional tag, glob-style like Docker.
+    static func referenceMatches(_ ref: String, pattern: String) -> Bool {
+        let name = ref.split(separator: ":").dropLast().joined(separator: ":")
+        func glob(_ s: String, _ p: String) -> Bool { fnmatch(p, s, 0) == 0 }
+        if let norm = try? ImageReference(parse: pattern), !pattern.contains("*") {
+            if pattern.split(separator: "/").last?.contains(":") == true { return ref == norm.familiar }
+            return name == norm.familiarName
+        }
+        return glob(ref, pattern) || glob(name, pattern)
+    }
+}

@@ -1,0 +1,78 @@
+/// The subset of the OCI runtime spec (config.json) that Berth writes for runc.
+public struct OCISpec: Codable, Sendable {
+    public var ociVersion = "1.0.2"
+    public var process: Process
+    public var root: Root
+    public var hostname: String?
+    public var mounts: [Mount]
+    public var linux: Linux
+
+    public struct Process: Codable, Sendable {
+        public var terminal: Bool
+        public var consoleSize: ConsoleSize?
+        public var user: User
+        public var args: [String]
+        public var env: [String]
+        public var cwd: String
+        public var capabilities: Capabilities
+        public var rlimits: [Rlimit]
+        public var noNewPrivileges: Bool
+        public var oomScoreAdj: Int?
+    }
+    public struct ConsoleSize: Codable, Sendable { public var height: Int; public var width: Int }
+    public struct User: Codable, Sendable {
+        public var uid: UInt32
+        public var gid: UInt32
+        public var additionalGids: [UInt32]?
+        public var umask: UInt32?
+    }
+    public struct Capabilities: Codable, Sendable {
+        public var bounding: [String]
+        public var effective: [String]
+        public var permitted: [String]
+        public var inheritable: [String]?
+        public var ambient: [String]?
+    }
+    public struct Rlimit: Codable, Sendable { public var type: String; public var hard: UInt64; public var soft: UInt64 }
+    public struct Root: Codable, Sendable { public var path: String; public var readonly: Bool }
+    public struct Mount: Codable, Sendable {
+        public var destination: String
+        public var type: String?
+        public var source: String?
+        public var options: [String]?
+        public init(_ destination: String, type: String?, source: String?, options: [String]?) {
+            self.destination = destination; self.type = type; self.source = source; self.options = options
+        }
+    }
+    public struct Linux: Codable, Sendable {
+        public var resources: Resources
+        public var cgroupsPath: String
+        public var namespaces: [Namespace]
+        public var maskedPaths: [String]
+        public var readonlyPaths: [String]
+        public var sysctl: [String: String]?
+    }
+    public struct Namespace: Codable, Sendable { public var type: String; public var path: String? }
+    public struct Resources: Codable, Sendable {
+        public var devices: [DeviceRule]
+        public var memory: Memory?
+        public var cpu: CPU?
+        public var pids: Pids?
+    }
+    public struct DeviceRule: Codable, Sendable { public var allow: Bool; public var access: String }
+    public struct Memory: Codable, Sendable {
+        public var limit: Int64?
+        public var reservation: Int64?
+        public var swap: Int64?
+        public var swappiness: UInt64?
+        public var disableOOMKiller: Bool?
+    }
+    public struct CPU: Codable, Sendable {
+        public var shares: UInt64?
+        public var quota: Int64?
+        public var period: UInt64?
+        public var cpus: String?
+        public var mems: String?
+    }
+    public struct Pids: Codable, Sendable { public var limit: Int64 }
+}

@@ -1,0 +1,274 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import BerthArchive
+import BerthModels
+import BerthStore
+import BerthSystem
+import Foundation
+import Logging
+
+/// Images: configs in the content store, layers in the layer store, names in the metadata store.
+/// Mutations are serialised by the actor; lookups are `nonisolated` reads of the database.
+public actor ImageStore {
+    public nonisolated let store: Store
+    public nonisolated let layers: LayerStore
+    nonisolated let blobRoot: String
+    nonisolated let tmp: String
+    let log = Log.logger("images")
+
+    public init(dataRoot: String, store: Store) throws {
+        self.store = store
+        layers = try LayerStore(dataRoot: dataRoot, store: store)
+        blobRoot = dataRoot + "/blobs/sha256"
+        tmp = dataRoot + "/tmp"
+        try FS.mkdirAll(blobRoot, mode: 0o700)
+    }
+
+    // MARK: lookup
+
+    /// Finds an image by reference, full id or unique id prefix, as dockerd does.
+    public nonisolated func resolve(_ name: String) throws -> ImageRecord {
+        if let r = try? find(name) { return r }
+        throw BerthError.notFound("No such image: \(name)")
+    }
+
+    nonisolated func find(_ name: String) throws -> ImageRecord? {
+        if name.hasPrefix("sha256:") {
+            let hex = String(name.dropFirst(7))
+            guard Identifier.isHex(hex) else { return nil }
+            let ids = try store.imageIDs(prefix: hex)
+            return ids.count == 1 ? try store.image(ids[0]) : nil
+        }
+        if let ref = try? ImageReference(parse: name), let r = try store.reference(ref.familiar) {
+            return try store.image(r.image_id)
+        }
+        if Identifier.isHex(name) && name.count <= 64 {
+            let ids = try store.imageIDs(prefix: name)
+            if ids.count == 1 { return try store.image(ids[0]) }
+            if ids.count > 1 { throw BerthError.invalid("ambiguous image id \(name)") }
+        }
+        return nil
+    }
+
+    public nonisolated func config(_ image: ImageRecord) throws -> ImageConfigFile {
+        do { return try JSONDecoder().decode(ImageConfigFile.self, from: image.config) }
+        catch { throw BerthError.system("image \(image.id) has an unreadable config: \(error)") }
+    }
+
+    public nonisolated func tags(of imageID: String) throws -> (tags: [String], digests: [String]) {
+        let refs = try store.references(of: imageID)
+        return (refs.filter { $0.kind == "tag" }.map(\.reference), refs.filter { $0.kind == "digest" }.map(\.reference))
+    }
+
+    public nonisolated func layerPaths(_ imageID: String) throws -> [String] {
+        try store.imageLayers(imageID).map { layers.diffPath($0.chain_id) }
+    }
+
+    // MARK: creating images
+
+    /// Stores a config blob and registers an image over already-present layers.
+    @discardableResult
+    public func register(configBytes: [UInt8], references: [String]) throws -> (id: String, renamed: [(String, String)]) {
+        let id = Digest.sha256(configBytes)
+        let cfg: ImageConfigFile
+        do { cfg = try JSONDecoder().decode(ImageConfigFile.self, from: Data(configBytes)) }
+        catch { throw BerthError.invalid("invalid image config: \(error)") }
+        let chains = Digest.chainIDs(cfg.rootfs.diff_ids)
+        var size: Int64 = 0
+        for c in chains {
+            guard let l = try store.layer(c) else { throw BerthError.system("layer \(c) missing for image \(id)") }
+            size += l.size
+        }
+        try FS.writeAtomically(blobRoot + "/" + Digest.hexPart(id), Data(configBytes), mode: 0o600)
+        let created = cfg.created.flatMap(Timestamp.parseRFC3339) ?? 0
+        let now = Timestamp.nowNanos()
+        var renamed: [(String, String)] = []
+        var refs: [ImageRefRecord] = []
+        for r in references {
+            let ref = try ImageReference(parse: r)
+            if let old = try store.reference(ref.familiar), old.image_id != id { renamed.append((ref.familiar, old.image_id)) }
+            refs.append(ImageRefRecord(reference: ref.familiar, image_id: id, kind: ref.digest == nil ? "tag" : "digest", created: now))
+        }
+        let rec = ImageRecord(id: id, config: Data(configBytes), created: created, size: size, last_tag_time: refs.isEmpty ? 0 : now,
+                              parent_id: "")
+        try store.putImage(rec, layers: chains, references: refs)
+        return (id, renamed)
+    }
+
+    /// `POST /images/load`: a docker-save archive (manifest.json) or an OCI image layout (index.json).
+    /// Returns the lines Docker prints.
+    public func load(archive path: String) throws -> [String] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw BerthError.system("open \(path): \(Syscall.errnoText())") }
+        defer { close(fd) }
+        var head = [UInt8](repeating: 0, count: 4)
+        _ = head.withUnsafeMutableBytes { pread(fd, $0.baseAddress, 4, 0) }
+        if head[0] == 0x1f && head[1] == 0x8b {
+            throw BerthError.invalid("compressed archives are not supported yet; decompress the archive first")
+        }
+        let index = try ArchiveIndex(fd: fd)
+        var out: [String] = []
+        if index.contains("manifest.json") {
+            struct Entry: Decodable { let Config: String; let RepoTags: [String]?; let Layers: [String] }
+            let entries: [Entry]
+            do { entries = try JSONDecoder().decode([Entry].self, from: Data(try index.data("manifest.json"))) }
+            catch let e as BerthError { throw e } catch { throw BerthError.invalid("invalid manifest.json: \(error)") }
+            for e in entries {
+                out += try loadOne(index, configMember: e.Config, layerMembers: e.Layers, tags: e.RepoTags ?? [])
+            }
+        } else if index.contains("index.json") {
+            out += try loadOCI(index)
+        } else {
+            throw BerthError.invalid("invalid archive: neither manifest.json nor index.json found")
+        }
+        return out
+    }
+
+    private func loadOne(_ index: ArchiveIndex, configMember: String, layerMembers: [String], tags: [String]) throws -> [String] {
+        let cfgBytes = try index.data(configMember)
+        let cfg: ImageConfigFile
+        do { cfg = try JSONDecoder().decode(ImageConfigFile.self, from: Data(cfgBytes)) }
+        catch { throw BerthError.invalid("invalid image config \(configMember): \(error)") }
+        guard cfg.rootfs.diff_ids.count == layerMembers.count else {
+            throw BerthError.invalid("image config lists \(cfg.rootfs.diff_ids.count) layers but the manifest \(layerMembers.count)")
+        }
+        var parent: String? = nil
+        for (diffID, member) in zip(cfg.rootfs.diff_ids, layerMembers) {
+            let magic = try index.magic(member)
+            if magic.count >= 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+                throw BerthError.invalid("compressed layers are not supported yet (\(member))")
+            }
+            let rec = try layers.ensure(diffID: diffID, parentChain: parent, reader: try index.reader(member))
+            parent = rec.chain_id
+        }
+        let (id, renamed) = try register(configBytes: cfgBytes, references: tags)
+        var lines: [String] = []
+        for (ref, old) in renamed {
+            lines.append("The image \(ref) already exists, renaming the old one with ID \(old) to empty string")
+        }
+        if tags.isEmpty { lines.append("Loaded image ID: \(id)") }
+        for t in tags { lines.append("Loaded image: \((try? ImageReference(parse: t).familiar) ?? t)") }
+        return lines
+    }
+
+    private func loadOCI(_ index: ArchiveIndex) throws -> [String] {
+        struct Descriptor: Decodable {
+            let mediaType: String?
+            let digest: String
+            let annotations: [String: String]?
+            let platform: Platform?
+            struct Platform: Decodable { let architecture: String?; let os: String? }
+        }
+        struct Index: Decodable { let manifests: [Descriptor] }
+        struct Manifest: Decodable { let config: Descriptor?; let layers: [Descriptor]?; let manifests: [Descriptor]? }
+        func blob(_ d: String) -> String { "blobs/" + d.replacingOccurrences(of: ":", with: "/") }
+        let top = try JSONDecoder().decode(Index.self, from: Data(try index.data("index.json")))
+        var out: [String] = []
+        for desc in top.manifests {
+            var m = try JSONDecoder().decode(Manifest.self, from: Data(try index.data(blob(desc.digest))))
+            if let list = m.manifests {
+                guard let pick = list.first(where: { ($0.platform?.os ?? "linux") == "linux" && ($0.platform?.architecture ?? "amd64") == Self.arch })
+                else { throw BerthError.notFound("no matching manifest for linux/\(Self.arch) in the archive") }
+                m = try JSONDecoder().decode(Manifest.self, from: Data(try index.data(blob(pick.digest))))
+            }
+            guard let cfg = m.config, let ls = m.layers else { throw BerthError.invalid("invalid OCI manifest \(desc.digest)") }
+            var tags: [String] = []
+            if let name = desc.annotations?["io.containerd.image.name"] { tags.append(name) }
+            else if let name = desc.annotations?["org.opencontainers.image.ref.name"], name.contains(":") || name.contains("/") {
+                tags.append(name)
+            }
+            out += try loadOne(index, configMember: blob(cfg.digest), layerMembers: ls.map { blob($0.digest) }, tags: tags)
+        }
+        return out
+    }
+
+    public nonisolated static var arch: String {
+        #if arch(x86_64)
+        return "amd64"
+        #elseif arch(arm64)
+        return "arm64"
+        #else
+        return "unknown"
+        #endif
+    }
+
+    // MARK: names
+
+    /// `POST /images/{name}/tag`
+    public func tag(_ source: String, repo: String, tag: String?) throws {
+        let image = try resolve(source)
+        let raw = repo + ((tag ?? "").isEmpty ? "" : ":" + tag!)
+        let ref = try ImageReference(parse: raw)
+        guard ref.digest == nil else { throw BerthError.invalid("refusing to create a tag with a digest reference") }
+        try store.addReference(ImageRefRecord(reference: ref.familiar, image_id: image.id, kind: "tag", created: Timestamp.nowNanos()))
+    }
+
+    /// `DELETE /images/{name}` with Docker's rules for untagging, conflicts and force.
+    public func remove(_ name: String, force: Bool) throws -> [ImageDeleteItem] {
+        let image = try resolve(name)
+        let refs = try store.references(of: image.id)
+        let users = try store.containersUsing(image: image.id)
+        let short = String(Digest.hexPart(image.id).prefix(12))
+        var items: [ImageDeleteItem] = []
+        let byReference = (try? ImageReference(parse: name)).map(\.familiar).flatMap { r in
+            refs.contains(where: { $0.reference == r }) ? r : nil
+        }
+        if let ref = byReference {
+            if refs.count == 1 && !users.isEmpty && !force {
+                throw BerthError.conflict("conflict: unable to remove repository reference \"\(name)\" (must force) - container \(users[0].id.prefix(12)) is using its referenced image \(short)")
+            }
+            _ = try store.deleteReference(ref)
+            items.append(ImageDeleteItem(Untagged: ref))
+            if refs.count > 1 || !users.isEmpty { return items }
+            return items + (try deleteImage(image))
+        }
+        // By id.
+        if let running = users.first(where: { $0.status == "running" || $0.status == "paused" }) {
+            throw BerthError.conflict("conflict: unable to delete \(short) (cannot be forced) - image is being used by running container \(running.id.prefix(12))")
+        }
+        if !force {
+            if refs.filter({ $0.kind == "tag" }).count > 1 {
+                throw BerthError.conflict("conflict: unable to delete \(short) (must be forced) - image is referenced in multiple repositories")
+            }
+            if let stopped = users.first {
+                throw BerthError.conflict("conflict: unable to delete \(short) (must be forced) - image is being used by stopped container \(stopped.id.prefix(12))")
+            }
+        }
+        for r in refs {
+            _ = try store.deleteReference(r.reference)
+            items.append(ImageDeleteItem(Untagged: r.reference))
+        }
+        if !users.isEmpty { return items }
+        return items + (try deleteImage(image))
+    }
+
+    private func deleteImage(_ image: ImageRecord) throws -> [ImageDeleteItem] {
+        try store.deleteImage(image.id)
+        FS.removeAll(blobRoot + "/" + Digest.hexPart(image.id))
+        var items = [ImageDeleteItem(Deleted: image.id)]
+        let freed = try store.deleteUnreferencedLayers()
+        layers.removeDirectories(freed)
+        items += freed.map { ImageDeleteItem(Deleted: $0) }
+        return items
+    }
+
+    // MARK: commit
+
+    /// Turns an overlay upper dir into a new layer on top of `base`; returns the new diff id.
+    public func commitLayer(upperDir: String, excluded: Set<String>, parentChain: String?) throws -> String {
+        let path = tmp + "/commit-" + Identifier.random64().prefix(16)
+        let fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw BerthError.system("create \(path): \(Syscall.errnoText())") }
+        defer { close(fd); unlink(path) }
+        var archiver = DirectoryArchiver(root: upperDir)
+        archiver.overlayUpper = true
+        archiver.excluded = excluded
+        var writer = TarWriter(HashingWriter(FDWriter(fd: fd)))
+        try archiver.write(to: &writer)
+        try writer.finish()
+        let diffID = writer.sink.digest
+        _ = try layers.ensure(diffID: diffID, parentChain: parentChain, reader: FileRangeReader(fd: fd))
+        return diffID
+    }
+}

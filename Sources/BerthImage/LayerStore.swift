@@ -1,0 +1,100 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import BerthArchive
+import BerthStore
+import BerthSystem
+import Foundation
+import Logging
+
+/// Unpacked layers, shared by every image that has them: `layers/<chain hex>/diff`.
+///
+/// A layer is unpacked into `tmp/layer-<chain hex>` and verified against its diff id, then the
+/// row is committed, then the directory is renamed into place. `reconcile()` at start-up finishes
+/// a rename a crash interrupted and removes directories without rows.
+public struct LayerStore: Sendable {
+    public let root: String
+    let tmp: String
+    let store: Store
+    let log = Log.logger("layers")
+
+    public init(dataRoot: String, store: Store) throws {
+        root = dataRoot + "/layers"
+        tmp = dataRoot + "/tmp"
+        self.store = store
+        try FS.mkdirAll(root, mode: 0o700)
+        try FS.mkdirAll(tmp, mode: 0o700)
+    }
+
+    public func diffPath(_ chainID: String) -> String { root + "/" + Digest.hexPart(chainID) + "/diff" }
+
+    /// Unpacks a layer stream unless the chain already exists. The stream must be an uncompressed tar.
+    public func ensure<R: ByteReader>(diffID: String, parentChain: String?, reader: R) throws -> LayerRecord {
+        let chain = parentChain.map { Digest.chainIDs([$0, diffID]).last! } ?? diffID
+        if let l = try store.layer(chain), FS.exists(diffPath(chain)) { return l }
+        let hex = Digest.hexPart(chain)
+        let staging = tmp + "/layer-" + hex
+        FS.removeAll(staging)
+        try FS.mkdirAll(staging + "/diff", mode: 0o755)
+        do {
+            var hashing = HashingReader(reader)
+            var tar = TarReader(hashing)
+            let size = try LayerApplier(root: staging + "/diff").apply(&tar)
+            hashing = try Self.drain(tar)
+            let got = hashing.digest
+            guard got == diffID else {
+                throw BerthError.invalid("layer digest mismatch: expected \(diffID), got \(got)")
+            }
+            let rec = LayerRecord(chain_id: chain, diff_id: diffID, parent_chain_id: parentChain, size: size,
+                                  created: Timestamp.nowNanos())
+            try store.insertLayer(rec)
+            try finish(hex)
+            return rec
+        } catch {
+            FS.removeAll(staging)
+            throw error
+        }
+    }
+
+    /// Reads whatever follows the end-of-archive blocks so the hash covers the whole stream.
+    static func drain<R: ByteReader>(_ tar: TarReader<HashingReader<R>>) throws -> HashingReader<R> {
+        var t = tar
+        return try t.takeSource()
+    }
+
+    func finish(_ hex: String) throws {
+        let dst = root + "/" + hex
+        if FS.exists(dst) { FS.removeAll(tmp + "/layer-" + hex); return }
+        try Syscall.call("rename layer \(hex)") { rename(tmp + "/layer-" + hex, dst) }
+    }
+
+    /// Removes the directories of layers whose rows were deleted.
+    public func removeDirectories(_ chainIDs: [String]) {
+        for c in chainIDs {
+            let hex = Digest.hexPart(c)
+            let trash = tmp + "/trash-" + hex + "-" + String(UInt32.random(in: 0...UInt32.max))
+            if rename(root + "/" + hex, trash) == 0 { FS.removeAll(trash) }
+        }
+    }
+
+    /// Start-up: finish renames, drop layer rows without data, remove directories without rows.
+    public func reconcile() throws {
+        let rows = try store.allLayers()
+        var known = Set<String>()
+        for l in rows {
+            let hex = Digest.hexPart(l.chain_id)
+            known.insert(hex)
+            if !FS.exists(root + "/" + hex) {
+                if FS.exists(tmp + "/layer-" + hex) { try finish(hex) }
+                else { log.warning("layer \(hex) has no data; it will be refetched or its images are broken") }
+            }
+        }
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? [] where !known.contains(name) {
+            log.info("removing unreferenced layer directory \(name)")
+            FS.removeAll(root + "/" + name)
+        }
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: tmp)) ?? [] {
+            FS.removeAll(tmp + "/" + name)
+        }
+    }
+}

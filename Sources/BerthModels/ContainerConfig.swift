@@ -1,0 +1,72 @@
+/// The container configuration shared by create requests, container inspect and image configs
+/// (Docker's `ContainerConfig`). Wire names are Docker's.
+public struct ContainerConfig: Codable, Sendable, Equatable {
+    public var Hostname: String?
+    public var Domainname: String?
+    public var User: String?
+    public var AttachStdin: Bool?
+    public var AttachStdout: Bool?
+    public var AttachStderr: Bool?
+    public var ExposedPorts: [String: EmptyObject]?
+    public var Tty: Bool?
+    public var OpenStdin: Bool?
+    public var StdinOnce: Bool?
+    public var Env: [String]?
+    public var Cmd: [String]?
+    public var Healthcheck: JSONValue?
+    public var ArgsEscaped: Bool?
+    public var Image: String?
+    public var Volumes: [String: EmptyObject]?
+    public var WorkingDir: String?
+    public var Entrypoint: [String]?
+    public var NetworkDisabled: Bool?
+    public var MacAddress: String?
+    public var OnBuild: [String]?
+    public var Labels: [String: String]?
+    public var StopSignal: String?
+    public var StopTimeout: Int?
+    public var Shell: [String]?
+
+    public init() {}
+
+    private enum CodingKeys: String, CodingKey {
+        case Hostname, Domainname, User, AttachStdin, AttachStdout, AttachStderr, ExposedPorts, Tty,
+             OpenStdin, StdinOnce, Env, Cmd, Healthcheck, ArgsEscaped, Image, Volumes, WorkingDir,
+             Entrypoint, NetworkDisabled, MacAddress, OnBuild, Labels, StopSignal, StopTimeout, Shell
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        Hostname = try c.decodeIfPresent(String.self, forKey: .Hostname)
+        Domainname = try c.decodeIfPresent(String.self, forKey: .Domainname)
+        User = try c.decodeIfPresent(String.self, forKey: .User)
+        AttachStdin = try c.decodeIfPresent(Bool.self, forKey: .AttachStdin)
+        AttachStdout = try c.decodeIfPresent(Bool.self, forKey: .AttachStdout)
+        AttachStderr = try c.decodeIfPresent(Bool.self, forKey: .AttachStderr)
+        ExposedPorts = try c.decodeIfPresent([String: EmptyObject].self, forKey: .ExposedPorts)
+        Tty = try c.decodeIfPresent(Bool.self, forKey: .Tty)
+        OpenStdin = try c.decodeIfPresent(Bool.self, forKey: .OpenStdin)
+        StdinOnce = try c.decodeIfPresent(Bool.self, forKey: .StdinOnce)
+        Env = try c.decodeIfPresent([String].self, forKey: .Env)
+        Cmd = try Self.stringOrList(c, .Cmd)
+        Healthcheck = try c.decodeIfPresent(JSONValue.self, forKey: .Healthcheck)
+        ArgsEscaped = try c.decodeIfPresent(Bool.self, forKey: .ArgsEscaped)
+        Image = try c.decodeIfPresent(String.self, forKey: .Image)
+        Volumes = try c.decodeIfPresent([String: EmptyObject].self, forKey: .Volumes)
+        WorkingDir = try c.decodeIfPresent(String.self, forKey: .WorkingDir)
+        Entrypoint = try Self.stringOrList(c, .Entrypoint)
+        NetworkDisabled = try c.decodeIfPresent(Bool.self, forKey: .NetworkDisabled)
+        MacAddress = try c.decodeIfPresent(String.self, forKey: .MacAddress)
+        OnBuild = try c.decodeIfPresent([String].self, forKey: .OnBuild)
+        Labels = try c.decodeIfPresent([String: String].self, forKey: .Labels)
+        StopSignal = try c.decodeIfPresent(String.self, forKey: .StopSignal)
+        StopTimeout = try c.decodeIfPresent(Int.self, forKey: .StopTimeout)
+        Shell = try c.decodeIfPresent([String].self, forKey: .Shell)
+    }
+
+    /// Docker accepts `"Cmd": "echo hi"` as well as a list (strslice).
+    private static func stringOrList(_ c: KeyedDecodingContainer<CodingKeys>, _ k: CodingKeys) throws -> [String]? {
+        if let s = try? c.decodeIfPresent(String.self, forKey: k) { return [s] }
+        return try c.decodeIfPresent([String].self, forKey: k)
+    }
+}

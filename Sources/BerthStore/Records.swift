@@ -1,0 +1,101 @@
+import Foundation
+import GRDB
+
+public struct LayerRecord: Codable, Sendable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "layers"
+    public var chain_id: String
+    public var diff_id: String
+    public var parent_chain_id: String?
+    public var size: Int64
+    public var created: Int64
+    public init(chain_id: String, diff_id: String, parent_chain_id: String?, size: Int64, created: Int64) {
+        self.chain_id = chain_id; self.diff_id = diff_id; self.parent_chain_id = parent_chain_id
+        self.size = size; self.created = created
+    }
+}
+
+public struct ImageRecord: Codable, Sendable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "images"
+    /// `sha256:<hex>` of the config blob.
+    public var id: String
+    public var config: Data
+    /// Nanoseconds since the epoch, from the config's `created`.
+    public var created: Int64
+    public var size: Int64
+    public var last_tag_time: Int64
+    public var parent_id: String
+    public init(id: String, config: Data, created: Int64, size: Int64, last_tag_time: Int64, parent_id: String) {
+        self.id = id; self.config = config; self.created = created; self.size = size
+        self.last_tag_time = last_tag_time; self.parent_id = parent_id
+    }
+}
+
+public struct ImageLayerRecord: Codable, Sendable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "image_layers"
+    public var image_id: String
+    public var position: Int
+    public var chain_id: String
+    public init(image_id: String, position: Int, chain_id: String) {
+        self.image_id = image_id; self.position = position; self.chain_id = chain_id
+    }
+}
+
+public struct ImageRefRecord: Codable, Sendable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "image_refs"
+    public var reference: String
+    public var image_id: String
+    /// `tag` or `digest`
+    public var kind: String
+    public var created: Int64
+    public init(reference: String, image_id: String, kind: String, created: Int64) {
+        self.reference = reference; self.image_id = image_id; self.kind = kind; self.created = created
+    }
+}
+
+public struct ContainerRecord: Codable, Sendable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "containers"
+    public var id: String
+    public var name: String
+    public var image_id: String
+    public var image_name: String
+    public var created: Int64
+    public var config: Data
+    public var host_config: Data
+    public var command: String
+    public var labels: String
+    /// created | running | paused | restarting | removing | exited | dead
+    public var status: String
+    public var pid: Int64
+    public var monitor_pid: Int64
+    public var exit_code: Int64
+    public var oom_killed: Bool
+    public var error: String
+    public var started_at: Int64
+    public var finished_at: Int64
+    public var restart_count: Int64
+    /// Incremented at every start, so an exit report of an earlier run is recognised.
+    public var run_generation: Int64
+
+    public init(id: String, name: String, image_id: String, image_name: String, created: Int64, config: Data,
+                host_config: Data, command: String, labels: String) {
+        self.id = id; self.name = name; self.image_id = image_id; self.image_name = image_name
+        self.created = created; self.config = config; self.host_config = host_config; self.command = command
+        self.labels = labels; status = "created"; pid = 0; monitor_pid = 0; exit_code = 0; oom_killed = false
+        error = ""; started_at = 0; finished_at = 0; restart_count = 0; run_generation = 0
+    }
+}
+
+public struct ExecRecord: Codable, Sendable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "execs"
+    public var id: String
+    public var container_id: String
+    public var config: Data
+    public var running: Bool
+    public var exit_code: Int64?
+    public var pid: Int64
+    public var created: Int64
+    public init(id: String, container_id: String, config: Data, created: Int64) {
+        self.id = id; self.container_id = container_id; self.config = config; running = false
+        exit_code = nil; pid = 0; self.created = created
+    }
+}

@@ -1,0 +1,86 @@
+import GRDB
+
+/// The metadata schema, in SQLite (WAL), migrated in order by `Schema.migrator`.
+///
+///     layers          chain_id PK ─┐  diff_id, parent_chain_id, size, created
+///       ▲                          │  (one row per unpacked layer dir: layers/<chain hex>/diff)
+///       │ chain_id                 │
+///     image_layers    image_id, position ──► images.id      (an image's layers, bottom first)
+///     images          id PK (sha256:<config digest>), config (JSON blob), created, size, last_tag_time
+///     image_refs      reference PK (normalised name:tag or name@digest) ──► images.id
+///     containers      id PK, name UNIQUE, image_id ──► images.id (no cascade: deleting an
+///                     image in use is refused), config/host_config JSON, state columns
+///     execs           id PK, container_id ──► containers.id ON DELETE CASCADE
+///
+/// Reference counts of layers are derived: a layer is in use while an `image_layers` row names it
+/// (containers keep their image, so the image's layers). Garbage collection deletes the rows
+/// and renames the directory away in that order; start-up reconciliation finishes whatever a
+/// crash interrupted (see `Store.reconcileLayers`).
+public enum Schema {
+    public static var migrator: DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("v1") { db in
+            try db.create(table: "layers") { t in
+                t.primaryKey("chain_id", .text)
+                t.column("diff_id", .text).notNull()
+                t.column("parent_chain_id", .text)
+                t.column("size", .integer).notNull().defaults(to: 0)
+                t.column("created", .integer).notNull()
+            }
+            try db.create(table: "images") { t in
+                t.primaryKey("id", .text)
+                t.column("config", .blob).notNull()
+                t.column("created", .integer).notNull()
+                t.column("size", .integer).notNull()
+                t.column("last_tag_time", .integer).notNull().defaults(to: 0)
+                t.column("parent_id", .text).notNull().defaults(to: "")
+            }
+            try db.create(table: "image_layers") { t in
+                t.column("image_id", .text).notNull().references("images", onDelete: .cascade)
+                t.column("position", .integer).notNull()
+                t.column("chain_id", .text).notNull().references("layers")
+                t.primaryKey(["image_id", "position"])
+            }
+            try db.create(index: "image_layers_chain", on: "image_layers", columns: ["chain_id"])
+            try db.create(table: "image_refs") { t in
+                t.primaryKey("reference", .text)
+                t.column("image_id", .text).notNull().references("images", onDelete: .cascade)
+                t.column("kind", .text).notNull()
+                t.column("created", .integer).notNull()
+            }
+            try db.create(index: "image_refs_image", on: "image_refs", columns: ["image_id"])
+            try db.create(table: "containers") { t in
+                t.primaryKey("id", .text)
+                t.column("name", .text).notNull().unique()
+                t.column("image_id", .text).notNull().references("images")
+                t.column("image_name", .text).notNull()
+                t.column("created", .integer).notNull()
+                t.column("config", .blob).notNull()
+                t.column("host_config", .blob).notNull()
+                t.column("command", .text).notNull()
+                t.column("labels", .text).notNull().defaults(to: "{}")
+                t.column("status", .text).notNull()
+                t.column("pid", .integer).notNull().defaults(to: 0)
+                t.column("monitor_pid", .integer).notNull().defaults(to: 0)
+                t.column("exit_code", .integer).notNull().defaults(to: 0)
+                t.column("oom_killed", .boolean).notNull().defaults(to: false)
+                t.column("error", .text).notNull().defaults(to: "")
+                t.column("started_at", .integer).notNull().defaults(to: 0)
+                t.column("finished_at", .integer).notNull().defaults(to: 0)
+                t.column("restart_count", .integer).notNull().defaults(to: 0)
+                t.column("run_generation", .integer).notNull().defaults(to: 0)
+            }
+            try db.create(index: "containers_image", on: "containers", columns: ["image_id"])
+            try db.create(table: "execs") { t in
+                t.primaryKey("id", .text)
+                t.column("container_id", .text).notNull().references("containers", onDelete: .cascade)
+                t.column("config", .blob).notNull()
+                t.column("running", .boolean).notNull().defaults(to: false)
+                t.column("exit_code", .integer)
+                t.column("pid", .integer).notNull().defaults(to: 0)
+                t.column("created", .integer).notNull()
+            }
+        }
+        return m
+    }
+}

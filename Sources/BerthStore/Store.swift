@@ -1,0 +1,206 @@
+import BerthSystem
+import Foundation
+import GRDB
+
+/// The metadata store. Reads run concurrently (WAL snapshots) and never wait for a container
+/// operation; writes are short transactions.
+public final class Store: Sendable {
+    let pool: DatabasePool
+
+    public init(path: String) throws {
+        var config = Configuration()
+        config.busyMode = .timeout(10)
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+        }
+        do {
+            pool = try DatabasePool(path: path, configuration: config)
+            try Schema.migrator.migrate(pool)
+        } catch {
+            throw BerthError.system("open store \(path): \(error)")
+        }
+    }
+
+    private func rd<T>(_ f: (Database) throws -> T) throws -> T {
+        do { return try pool.read(f) } catch let e as BerthError { throw e } catch { throw BerthError.system("store: \(error)") }
+    }
+
+    private func wr<T>(_ f: (Database) throws -> T) throws -> T {
+        do { return try pool.write(f) } catch let e as BerthError { throw e } catch { throw BerthError.system("store: \(error)") }
+    }
+
+    // MARK: layers
+
+    public func layer(_ chainID: String) throws -> LayerRecord? { try rd { try LayerRecord.fetchOne($0, key: chainID) } }
+    public func allLayers() throws -> [LayerRecord] { try rd { try LayerRecord.fetchAll($0) } }
+    public func insertLayer(_ l: LayerRecord) throws { try wr { try l.insert($0, onConflict: .ignore) } }
+
+    /// Layers no image references any more, deleted in one transaction; returns their chain ids.
+    public func deleteUnreferencedLayers() throws -> [String] {
+        try wr { db in
+            // Children before parents: repeat until nothing more is free.
+            var removed: [String] = []
+            while true {
+                let ids = try String.fetchAll(db, sql: """
+                    SELECT chain_id FROM layers l WHERE NOT EXISTS (SELECT 1 FROM image_layers il WHERE il.chain_id = l.chain_id)
+                    AND NOT EXISTS (SELECT 1 FROM layers c WHERE c.parent_chain_id = l.chain_id)
+                    """)
+                if ids.isEmpty { return removed }
+                for id in ids { try db.execute(sql: "DELETE FROM layers WHERE chain_id = ?", arguments: [id]) }
+                removed += ids
+            }
+        }
+    }
+
+    public func deleteLayer(_ chainID: String) throws {
+        try wr { db in try db.execute(sql: "DELETE FROM layers WHERE chain_id = ?", arguments: [chainID]) }
+    }
+
+    // MARK: images
+
+    /// Adds an image with its layer list and references; existing references move to it.
+    /// Returns the image ids that lost their last reference as a consequence.
+    @discardableResult
+    public func putImage(_ image: ImageRecord, layers: [String], references: [ImageRefRecord]) throws -> [String] {
+        try wr { db in
+            if try ImageRecord.fetchOne(db, key: image.id) == nil {
+                try image.insert(db)
+                for (i, c) in layers.enumerated() { try ImageLayerRecord(image_id: image.id, position: i, chain_id: c).insert(db) }
+            }
+            return try Self.setRefs(db, references)
+        }
+    }
+
+    static func setRefs(_ db: Database, _ refs: [ImageRefRecord]) throws -> [String] {
+        var orphaned: [String] = []
+        for r in refs {
+            if let old = try ImageRefRecord.fetchOne(db, key: r.reference), old.image_id != r.image_id {
+                try old.delete(db)
+                if try ImageRefRecord.filter(Column("image_id") == old.image_id).fetchCount(db) == 0 { orphaned.append(old.image_id) }
+            }
+            try r.save(db)
+            try db.execute(sql: "UPDATE images SET last_tag_time = ? WHERE id = ?", arguments: [r.created, r.image_id])
+        }
+        return orphaned
+    }
+
+    @discardableResult
+    public func addReference(_ r: ImageRefRecord) throws -> [String] { try wr { try Self.setRefs($0, [r]) } }
+
+    public func image(_ id: String) throws -> ImageRecord? { try rd { try ImageRecord.fetchOne($0, key: id) } }
+    public func allImages() throws -> [ImageRecord] { try rd { try ImageRecord.fetchAll($0) } }
+
+    /// Image ids starting with `prefix` (hex, without `sha256:`).
+    public func imageIDs(prefix: String) throws -> [String] {
+        try rd { try String.fetchAll($0, sql: "SELECT id FROM images WHERE id LIKE ? LIMIT 2", arguments: ["sha256:" + prefix + "%"]) }
+    }
+
+    public func reference(_ ref: String) throws -> ImageRefRecord? { try rd { try ImageRefRecord.fetchOne($0, key: ref) } }
+    public func allReferences() throws -> [ImageRefRecord] { try rd { try ImageRefRecord.order(Column("created")).fetchAll($0) } }
+    public func references(of imageID: String) throws -> [ImageRefRecord] {
+        try rd { try ImageRefRecord.filter(Column("image_id") == imageID).order(Column("created")).fetchAll($0) }
+    }
+
+    /// Removes a reference; true when the image has no references left.
+    public func deleteReference(_ ref: String) throws -> Bool {
+        try wr { db in
+            guard let r = try ImageRefRecord.fetchOne(db, key: ref) else { return false }
+            try r.delete(db)
+            return try ImageRefRecord.filter(Column("image_id") == r.image_id).fetchCount(db) == 0
+        }
+    }
+
+    public func imageLayers(_ imageID: String) throws -> [LayerRecord] {
+        try rd { db in
+            try LayerRecord.fetchAll(db, sql: """
+                SELECT l.* FROM image_layers il JOIN layers l ON l.chain_id = il.chain_id
+                WHERE il.image_id = ? ORDER BY il.position
+                """, arguments: [imageID])
+        }
+    }
+
+    /// Deletes an image (its references and layer links go with it) unless a container uses it.
+    public func deleteImage(_ id: String) throws {
+        try wr { db in
+            if let c = try String.fetchOne(db, sql: "SELECT id FROM containers WHERE image_id = ? LIMIT 1", arguments: [id]) {
+                throw BerthError.conflict("image is being used by container \(c.prefix(12))")
+            }
+            try db.execute(sql: "DELETE FROM images WHERE id = ?", arguments: [id])
+        }
+    }
+
+    public func containersUsing(image: String) throws -> [ContainerRecord] {
+        try rd { try ContainerRecord.filter(Column("image_id") == image).fetchAll($0) }
+    }
+
+    public func childImages(of id: String) throws -> Int {
+        try rd { try ImageRecord.filter(Column("parent_id") == id).fetchCount($0) }
+    }
+
+    // MARK: containers
+
+    public func insertContainer(_ c: ContainerRecord) throws {
+        try wr { db in
+            if try ContainerRecord.filter(Column("name") == c.name).fetchCount(db) > 0 {
+                throw BerthError.conflict("name \(c.name) in use")
+            }
+            try c.insert(db)
+        }
+    }
+
+    public func container(_ id: String) throws -> ContainerRecord? { try rd { try ContainerRecord.fetchOne($0, key: id) } }
+    public func container(named name: String) throws -> ContainerRecord? {
+        try rd { try ContainerRecord.filter(Column("name") == name).fetchOne($0) }
+    }
+    public func containerIDs(prefix: String) throws -> [String] {
+        try rd { try String.fetchAll($0, sql: "SELECT id FROM containers WHERE id LIKE ? LIMIT 2", arguments: [prefix + "%"]) }
+    }
+    public func allContainers() throws -> [ContainerRecord] {
+        try rd { try ContainerRecord.order(Column("created").desc).fetchAll($0) }
+    }
+    public func containerCount(status: String? = nil) throws -> Int {
+        try rd { db in
+            if let status { return try ContainerRecord.filter(Column("status") == status).fetchCount(db) }
+            return try ContainerRecord.fetchCount(db)
+        }
+    }
+
+    /// Reads a container, lets `change` edit it and writes it back in one transaction.
+    @discardableResult
+    public func updateContainer(_ id: String, _ change: (inout ContainerRecord) throws -> Void) throws -> ContainerRecord {
+        try wr { db in
+            guard var c = try ContainerRecord.fetchOne(db, key: id) else { throw BerthError.notFound("No such container: \(id)") }
+            try change(&c)
+            try c.update(db)
+            return c
+        }
+    }
+
+    public func renameContainer(_ id: String, to name: String) throws {
+        try wr { db in
+            if try ContainerRecord.filter(Column("name") == name).fetchCount(db) > 0 {
+                throw BerthError.conflict("name \(name) in use")
+            }
+            try db.execute(sql: "UPDATE containers SET name = ? WHERE id = ?", arguments: [name, id])
+        }
+    }
+
+    public func deleteContainer(_ id: String) throws {
+        try wr { db in try db.execute(sql: "DELETE FROM containers WHERE id = ?", arguments: [id]) }
+    }
+
+    // MARK: execs
+
+    public func insertExec(_ e: ExecRecord) throws { try wr { try e.insert($0) } }
+    public func exec(_ id: String) throws -> ExecRecord? { try rd { try ExecRecord.fetchOne($0, key: id) } }
+    public func execs(of containerID: String) throws -> [ExecRecord] {
+        try rd { try ExecRecord.filter(Column("container_id") == containerID).fetchAll($0) }
+    }
+    public func updateExec(_ id: String, _ change: (inout ExecRecord) -> Void) throws {
+        try wr { db in
+            guard var e = try ExecRecord.fetchOne(db, key: id) else { return }
+            change(&e)
+            try e.update(db)
+        }
+    }
+}

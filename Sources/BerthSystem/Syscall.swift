@@ -1,0 +1,143 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CBerthSys
+import Foundation
+
+/// The funnel for system calls: retries EINTR and turns errno into a `BerthError`.
+public enum Syscall {
+    /// Runs `body` until it stops failing with EINTR; a negative result throws with errno text.
+    @discardableResult
+    public static func call<T: BinaryInteger>(_ what: @autoclosure () -> String, _ body: () -> T) throws -> T {
+        while true {
+            let r = body()
+            if r >= 0 { return r }
+            let e = errno
+            if e == EINTR { continue }
+            throw BerthError.system("\(what()): \(String(cString: strerror(e)))")
+        }
+    }
+
+    public static func errnoText(_ e: Int32 = errno) -> String { String(cString: strerror(e)) }
+
+    public static func closeQuietly(_ fd: Int32) { if fd >= 0 { _ = Glibc.close(fd) } }
+
+    /// Creates a pipe whose ends are close-on-exec.
+    public static func pipe() throws -> (read: Int32, write: Int32) {
+        var fds: [Int32] = [0, 0]
+        try call("pipe2") { berth_pipe2(&fds, O_CLOEXEC) }
+        return (fds[0], fds[1])
+    }
+
+    /// Reads everything from `fd` until EOF.
+    public static func readAll(_ fd: Int32) -> [UInt8] {
+        var out: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = buf.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n > 0 { out.append(contentsOf: buf[0..<n]); continue }
+            if n < 0 && errno == EINTR { continue }
+            return out
+        }
+    }
+
+    /// Writes all of `bytes` to `fd`.
+    public static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) throws {
+        var off = 0
+        while off < bytes.count {
+            let n = Glibc.write(fd, bytes.baseAddress! + off, bytes.count - off)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw BerthError.system("write: \(errnoText())")
+            }
+            off += n
+        }
+    }
+
+    /// Sends `signal` to `pid`; false when the process no longer exists.
+    @discardableResult
+    public static func kill(_ pid: Int32, _ signal: Int32) -> Bool { Glibc.kill(pid, signal) == 0 }
+
+    public static func processExists(_ pid: Int32) -> Bool {
+        pid > 0 && (Glibc.kill(pid, 0) == 0 || errno == EPERM)
+    }
+
+    /// The start time of a process (field 22 of /proc/PID/stat), to tell a live pid from a reused one.
+    public static func processStartTime(_ pid: Int32) -> UInt64? {
+        guard let s = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = s.lastIndex(of: ")") else { return nil }
+        let fields = s[s.index(after: close)...].split(separator: " ")
+        guard fields.count > 19 else { return nil }
+        return UInt64(fields[19])
+    }
+}
+
+/// File helpers used across Berth; all paths are absolute host paths owned by the daemon.
+public enum FS {
+    public static func mkdirAll(_ path: String, mode: mode_t = 0o755) throws {
+        do {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: Int(mode)])
+        } catch {
+            throw BerthError.system("mkdir \(path): \(error.localizedDescription)")
+        }
+    }
+
+    public static func exists(_ path: String) -> Bool {
+        var st = stat()
+        return lstat(path, &st) == 0
+    }
+
+    public static func isDirectory(_ path: String) -> Bool {
+        var st = stat()
+        return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    /// Removes a file or a tree; a missing path is not an error.
+    public static func removeAll(_ path: String) {
+        guard exists(path) else { return }
+        try? FileManager.default.removeItem(atPath: path)
+    }
+
+    public static func read(_ path: String) throws -> Data {
+        guard let d = FileManager.default.contents(atPath: path) else {
+            throw BerthError.notFound("\(path): no such file")
+        }
+        return d
+    }
+
+    /// Writes through a temporary file and rename, so readers see the old or the new content only.
+    public static func writeAtomically(_ path: String, _ data: Data, mode: mode_t = 0o644) throws {
+        let tmp = path + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
+        guard fd >= 0 else { throw BerthError.system("create \(tmp): \(Syscall.errnoText())") }
+        defer { close(fd) }
+        try data.withUnsafeBytes { try Syscall.writeAll(fd, $0) }
+        _ = fchmod(fd, mode)
+        try Syscall.call("rename \(tmp)") { rename(tmp, path) }
+    }
+
+    public static func write(_ path: String, _ string: String, mode: mode_t = 0o644) throws {
+        try writeAtomically(path, Data(string.utf8), mode: mode)
+    }
+
+    public static func fileSize(_ path: String) -> Int64 {
+        var st = stat()
+        return lstat(path, &st) == 0 ? Int64(st.st_size) : 0
+    }
+
+    /// Disk usage of a tree, counting each inode once (used only for `size=1` listings).
+    public static func diskUsage(_ path: String) -> Int64 {
+        guard let e = FileManager.default.enumerator(atPath: path) else { return 0 }
+        var total: Int64 = 0
+        var seen = Set<UInt64>()
+        var st = stat()
+        while let rel = e.nextObject() as? String {
+            if lstat(path + "/" + rel, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG {
+                if st.st_nlink > 1 && !seen.insert(UInt64(st.st_ino)).inserted { continue }
+                total += Int64(st.st_size)
+            }
+        }
+        return total
+    }
+}

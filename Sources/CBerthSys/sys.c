@@ -1,0 +1,54 @@
+#define _GNU_SOURCE
+#include "CBerthSys.h"
+#include <sched.h>
+#include <spawn.h>
+#include <fcntl.h>
+#include <unistd.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/xattr.h>
+#include <sys/sysmacros.h>
+#include <linux/openat2.h>
+
+int berth_set_child_subreaper(void) { return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); }
+int berth_setns(int fd, int nstype) { return setns(fd, nstype); }
+int berth_pipe2(int fds[2], int flags) { return pipe2(fds, flags); }
+int berth_pidfd_open(pid_t pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
+
+int berth_recv_fd(int sock, char *buf, size_t buflen, ssize_t *received) {
+    struct iovec iov = { .iov_base = buf, .iov_len = buflen };
+    union { char space[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } ctl;
+    struct msghdr msg;
+    memset(&msg, 0, sizeof msg);
+    msg.msg_iov = &iov; msg.msg_iovlen = 1;
+    msg.msg_control = ctl.space; msg.msg_controllen = sizeof ctl.space;
+    ssize_t n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+    if (received) *received = n;
+    if (n < 0) return -1;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+            int fd; memcpy(&fd, CMSG_DATA(c), sizeof fd); return fd;
+        }
+    }
+    return -1;
+}
+
+ssize_t berth_lgetxattr(const char *p, const char *n, void *v, size_t s) { return lgetxattr(p, n, v, s); }
+int berth_lsetxattr(const char *p, const char *n, const void *v, size_t s, int f) { return lsetxattr(p, n, v, s, f); }
+ssize_t berth_llistxattr(const char *p, char *l, size_t s) { return llistxattr(p, l, s); }
+uint64_t berth_makedev(unsigned int ma, unsigned int mi) { return makedev(ma, mi); }
+unsigned int berth_major(uint64_t d) { return major(d); }
+unsigned int berth_minor(uint64_t d) { return minor(d); }
+
+int berth_openat2(int dirfd, const char *path, int flags, int mode, uint64_t resolve) {
+    struct open_how how;
+    memset(&how, 0, sizeof how);
+    how.flags = (uint64_t)flags; how.mode = (uint64_t)mode; how.resolve = resolve;
+    return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+}
+
+int berth_spawn_addchdir(posix_spawn_file_actions_t *fa, const char *path) { return posix_spawn_file_actions_addchdir_np(fa, path); }
+int berth_fsetxattr(int fd, const char *n, const void *v, size_t s, int f) { return fsetxattr(fd, n, v, s, f); }
+ssize_t berth_fgetxattr(int fd, const char *n, void *v, size_t s) { return fgetxattr(fd, n, v, s); }

@@ -1,0 +1,95 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import ArgumentParser
+import BerthAPI
+import BerthEngine
+import BerthSystem
+import Dispatch
+import Foundation
+import Logging
+
+@main
+struct BerthDaemon: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "berthd",
+        abstract: "Berth: a container engine that serves the Docker Engine API.")
+
+    @Option(name: [.customShort("H"), .customLong("host")], help: "Listen address (repeatable): tcp://HOST:PORT or unix:///PATH")
+    var hosts: [String] = []
+
+    @Option(name: .long, help: "Root of persistent state (images, containers, database)")
+    var dataRoot = "/var/lib/berth"
+
+    @Option(name: .long, help: "Root of runtime state (runc state, monitor sockets, exit files)")
+    var execRoot = "/run/berth"
+
+    @Option(name: .long, help: "Where to write the daemon's pid")
+    var pidfile = "/run/berth/berthd.pid"
+
+    @Flag(name: .long, help: "Allow a plain-TCP listener on a non-loopback address (anyone who can reach it is root here)")
+    var insecureTcp = false
+
+    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical")
+    var logLevel = "info"
+
+    @Option(name: .long, help: "Maximum size of one container log in bytes before the monitor truncates it (0: no limit)")
+    var logSizeMax: Int64 = 100 * 1024 * 1024
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var h = StreamLogHandler.standardError(label: label)
+            h.logLevel = level
+            return h
+        }
+        let log = Log.logger("daemon")
+        let listen = try (hosts.isEmpty ? ["unix:///run/berth/berth.sock", "tcp://127.0.0.1:2375"] : hosts).map(ListenAddress.init(parse:))
+        for a in listen where !a.isLoopback && !insecureTcp {
+            throw ValidationError("refusing to listen on \(a) without TLS: anyone who can reach it controls this host as root. Use a loopback address or unix socket, or pass --insecure-tcp if you really mean it.")
+        }
+        try PidFile.claim(pidfile)
+        defer { unlink(pidfile) }
+
+        let engine = try Engine(config: EngineConfig(dataRoot: dataRoot, execRoot: execRoot, logSizeMax: logSizeMax))
+        try await engine.start()
+        let server = HTTPServer(router: APIRoutes.make(engine: engine))
+        for a in listen { try await server.bind(a) }
+        log.info("berthd \(ServerInfo.version) ready", metadata: ["data-root": "\(dataRoot)", "exec-root": "\(execRoot)"])
+
+        await ShutdownSignal.wait()
+        log.info("shutting down; containers keep running")
+        await server.shutdown()
+    }
+}
+
+/// One daemon per pid file.
+enum PidFile {
+    static func claim(_ path: String) throws {
+        if let s = try? String(contentsOfFile: path, encoding: .utf8), let pid = Int32(s.trimmingCharacters(in: .whitespacesAndNewlines)),
+           pid != getpid(), Syscall.processExists(pid),
+           ((try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8)) ?? "").hasPrefix("berthd") {
+            throw ValidationError("pid file found, ensure berthd is not running or delete \(path)")
+        }
+        try FS.mkdirAll((path as NSString).deletingLastPathComponent, mode: 0o755)
+        try FS.write(path, "\(getpid())\n")
+    }
+}
+
+/// Resumes when SIGTERM or SIGINT arrives.
+enum ShutdownSignal {
+    static func wait() async {
+        signal(SIGTERM, SIG_IGN)
+        signal(SIGINT, SIG_IGN)
+        signal(SIGPIPE, SIG_IGN)
+        let (stream, cont) = AsyncStream.makeStream(of: Void.self)
+        let sources = [SIGTERM, SIGINT].map { sig -> any DispatchSourceSignal in
+            let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            s.setEventHandler { cont.yield() }
+            s.resume()
+            return s
+        }
+        for await _ in stream { break }
+        sources.forEach { $0.cancel() }
+    }
+}
