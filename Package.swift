@@ -79,7 +79,7 @@ let package = Package(
             "BerthExecutor", "BerthEngine", "BerthAPI",
         ], swiftSettings: strict),
         .testTarget(name: "BerthIntegrationTests", dependencies: [
-            "BerthClient", "BerthModels", "BerthSystem",
+            "berthd", "BerthClient", "BerthModels", "BerthSystem", "BerthArchive", "BerthImage",
         ], swiftSettings: strict),
     ]
 )

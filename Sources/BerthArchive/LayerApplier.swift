@@ -102,29 +102,37 @@ public struct LayerApplier {
     }
 
     /// Opens a directory inside the root (resolving as the container would), creating missing ones.
-    private func openParent(_ rootFd: Int32, _ path: String, create: Bool = true) throws -> Int32 {
+    private func openParent(_ rootFd: Int32, _ path: String, create: Bool = true, depth: Int = 0) throws -> Int32 {
         if path.isEmpty { return dup(rootFd) }
         let flags = BERTH_O_PATH | O_DIRECTORY | O_CLOEXEC
         let resolve = UInt64(BERTH_RESOLVE_IN_ROOT | BERTH_RESOLVE_NO_MAGICLINKS)
-        var fd = berth_openat2(rootFd, path, flags, 0, resolve)
+        let fd = berth_openat2(rootFd, path, flags, 0, resolve)
         if fd >= 0 { return fd }
-        guard create, errno == ENOENT else { throw BerthError.system("open \(path) in layer: \(Syscall.errnoText())") }
-        var cur = dup(rootFd)
+        guard create, errno == ENOENT, depth < 16 else { throw BerthError.system("open \(path) in layer: \(Syscall.errnoText())") }
         var prefix = ""
         for comp in path.split(separator: "/") {
             let c = String(comp)
-            if mkdirat(cur, c, 0o755) != 0 && errno != EEXIST {
-                close(cur)
-                throw BerthError.system("mkdir \(path): \(Syscall.errnoText())")
+            let parent = try openParent(rootFd, prefix, create: true, depth: depth + 1)
+            defer { close(parent) }
+            let next = prefix.isEmpty ? c : prefix + "/" + c
+            if mkdirat(parent, c, 0o755) != 0 && errno != EEXIST {
+                throw BerthError.system("mkdir \(next): \(Syscall.errnoText())")
             }
-            close(cur)
-            prefix = prefix.isEmpty ? c : prefix + "/" + c
-            // Re-resolve from the root so a symlinked component still lands inside it.
-            cur = berth_openat2(rootFd, prefix, flags, 0, resolve)
-            guard cur >= 0 else { throw BerthError.system("open \(path) in layer: \(Syscall.errnoText())") }
+            let probe = berth_openat2(rootFd, next, flags, 0, resolve)
+            if probe >= 0 { close(probe); prefix = next; continue }
+            // A dangling symlink: create its target, read as the container would (inside the root).
+            var buf = [Int8](repeating: 0, count: 4097)
+            let n = readlinkat(parent, c, &buf, 4096)
+            guard n > 0 else { throw BerthError.system("open \(next) in layer: \(Syscall.errnoText())") }
+            let target = String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            let resolved = target.hasPrefix("/") ? target : (prefix.isEmpty ? target : prefix + "/" + target)
+            guard let clean = cleanArchivePath(resolved, clamp: true) else { throw BerthError.invalid("bad link \(next)") }
+            close(try openParent(rootFd, clean, create: true, depth: depth + 1))
+            prefix = next
         }
-        fd = cur
-        return fd
+        let done = berth_openat2(rootFd, path, flags, 0, resolve)
+        guard done >= 0 else { throw BerthError.system("open \(path) in layer: \(Syscall.errnoText())") }
+        return done
     }
 
     private func removeExisting(_ parent: Int32, _ name: String, keepDirectory: Bool) {

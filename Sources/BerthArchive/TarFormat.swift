@@ -52,12 +52,13 @@ public struct TarEntry: Sendable {
 
 /// Cleans an archive path: no leading `/` or `./`, no empty or `.` parts. Returns nil when the
 /// path climbs out with `..`, which Berth never follows.
-public func cleanArchivePath(_ raw: String) -> String? {
+/// With `clamp`, `..` at the top stays at the root instead (how a path resolves inside a root).
+public func cleanArchivePath(_ raw: String, clamp: Bool = false) -> String? {
     var parts: [Substring] = []
     for p in raw.split(separator: "/", omittingEmptySubsequences: true) {
         if p == "." { continue }
         if p == ".." {
-            if parts.isEmpty { return nil }
+            if parts.isEmpty { if clamp { continue }; return nil }
             parts.removeLast()
             continue
         }

@@ -242,7 +242,7 @@ public actor ContainerService {
         let gen = c.run_generation
         _ = try? store.updateContainer(id) { r in
             r.status = "exited"; r.exit_code = Int64(st.code); r.oom_killed = st.oom
-            r.finished_at = Timestamp.nowNanos(); r.pid = 0
+            r.finished_at = st.at; r.pid = 0
         }
         resumeExitWaiters(id, ExitInfo(code: Int(st.code), error: nil))
         Task { try? await self.locks.with(id) { await self.afterExit(id, generation: gen) } }

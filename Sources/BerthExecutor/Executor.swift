@@ -177,7 +177,7 @@ public final class Executor: Sendable {
 
     public func attach(_ id: String) throws -> AttachSocket { try AttachSocket(path: paths(id).attachSocket) }
 
-    public func exitStatus(_ id: String) -> (code: Int32, oom: Bool)? { Monitor.exitStatus(paths(id)) }
+    public func exitStatus(_ id: String) -> (code: Int32, oom: Bool, at: Int64)? { Monitor.exitStatus(paths(id)) }
 
     /// Starts a process inside a running container.
     public func exec(containerID: String, execID: String, process: OCISpec.Process, attachStdin: Bool) throws -> ExecProcess {

@@ -89,9 +89,13 @@ public struct Monitor: Sendable {
     }
 
     /// The exit code conmon recorded, and whether the kernel OOM-killed the container.
-    public static func exitStatus(_ paths: ContainerPaths) -> (code: Int32, oom: Bool)? {
+    /// `at` is when the file was written (nanoseconds), which is when the container exited.
+    public static func exitStatus(_ paths: ContainerPaths) -> (code: Int32, oom: Bool, at: Int64)? {
         guard let s = try? String(contentsOfFile: paths.exitFile, encoding: .utf8),
               let code = Int32(s.trimmingCharacters(in: .whitespacesAndNewlines)) else { return nil }
-        return (code, FS.exists(paths.persist + "/oom") || FS.exists(paths.dir + "/oom"))
+        var st = stat()
+        let at = stat(paths.exitFile, &st) == 0
+            ? Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec) : Timestamp.nowNanos()
+        return (code, FS.exists(paths.persist + "/oom") || FS.exists(paths.dir + "/oom"), at)
     }
 }

@@ -58,8 +58,13 @@ public enum Syscall {
     @discardableResult
     public static func kill(_ pid: Int32, _ signal: Int32) -> Bool { Glibc.kill(pid, signal) == 0 }
 
+    /// True for a live process; a zombie (exited, not yet reaped) does not count.
     public static func processExists(_ pid: Int32) -> Bool {
-        pid > 0 && (Glibc.kill(pid, 0) == 0 || errno == EPERM)
+        guard pid > 0, Glibc.kill(pid, 0) == 0 || errno == EPERM else { return false }
+        guard let s = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = s.lastIndex(of: ")") else { return true }
+        let state = s[s.index(after: close)...].dropFirst().first
+        return state != "Z" && state != "X"
     }
 
     /// The start time of a process (field 22 of /proc/PID/stat), to tell a live pid from a reused one.
