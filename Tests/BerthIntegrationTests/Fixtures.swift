@@ -1,0 +1,57 @@
+import BerthArchive
+import BerthImage
+import BerthSystem
+import Foundation
+
+/// A busybox image in docker-save format, made here from Debian's busybox-static (never downloaded).
+enum BusyboxImage {
+    static let archive: [UInt8] = {
+        do { return try build() } catch { fatalError("cannot build the busybox fixture: \(error)") }
+    }()
+
+    static func build() throws -> [UInt8] {
+        let busybox = "/bin/busybox"
+        let binary = Array(try FS.read(busybox))
+        let applets = try Subprocess.runBlocking([busybox, "--list-full"]).stdoutText
+            .split(separator: "\n").map(String.init).filter { $0 != "bin/busybox" }.sorted()
+        var layer = TarWriter(MemoryWriter())
+        var dirs = Set<String>()
+        func dir(_ d: String, _ mode: UInt32 = 0o755) throws {
+            guard dirs.insert(d).inserted else { return }
+            try layer.write(TarEntry(name: d + "/", kind: .directory, mode: mode))
+        }
+        for d in ["bin", "dev", "etc", "home", "proc", "root", "sys", "tmp", "usr", "usr/bin", "usr/sbin", "sbin", "var", "var/tmp"] {
+            try dir(d, d == "tmp" || d == "var/tmp" ? 0o1777 : d == "root" ? 0o700 : 0o755)
+        }
+        try layer.write(TarEntry(name: "bin/busybox", kind: .file, mode: 0o755), data: binary)
+        for a in applets {
+            let parent = a.split(separator: "/").dropLast().joined(separator: "/")
+            if !parent.isEmpty { try dir(parent) }
+            let depth = a.split(separator: "/").count - 1
+            let target = depth == 1 && a.hasPrefix("bin/") ? "busybox" : String(repeating: "../", count: depth) + "bin/busybox"
+            try layer.write(TarEntry(name: a, kind: .symlink, mode: 0o777, linkName: target))
+        }
+        try layer.write(TarEntry(name: "etc/passwd", kind: .file, mode: 0o644),
+                        data: Array("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n".utf8))
+        try layer.write(TarEntry(name: "etc/group", kind: .file, mode: 0o644), data: Array("root:x:0:\nnogroup:x:65534:\n".utf8))
+        try layer.finish()
+        let layerBytes = layer.sink.bytes
+        let diffID = Digest.sha256(layerBytes)
+        let hex = Digest.hexPart(diffID)
+        let config = """
+        {"architecture":"\(ImageStore.arch)","config":{"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],"Cmd":["sh"]},\
+        "created":"2000-01-01T00:00:00Z","history":[{"created":"2000-01-01T00:00:00Z","created_by":"berth test fixture"}],\
+        "os":"linux","rootfs":{"type":"layers","diff_ids":["\(diffID)"]}}
+        """
+        let configBytes = Array(config.utf8)
+        let configName = Digest.hexPart(Digest.sha256(configBytes)) + ".json"
+        var out = TarWriter(MemoryWriter())
+        try out.write(TarEntry(name: hex + "/", kind: .directory, mode: 0o755))
+        try out.write(TarEntry(name: hex + "/layer.tar", kind: .file), data: layerBytes)
+        try out.write(TarEntry(name: configName, kind: .file), data: configBytes)
+        try out.write(TarEntry(name: "manifest.json", kind: .file),
+                      data: Array(#"[{"Config":"\#(configName)","RepoTags":["busybox:latest"],"Layers":["\#(hex)/layer.tar"]}]"#.utf8))
+        try out.finish()
+        return out.sink.bytes
+    }
+}

@@ -1,0 +1,121 @@
+import BerthClient
+import BerthModels
+import BerthSystem
+import Foundation
+import Testing
+
+/// berthd for real: runc, conmon, overlayfs, SQLite. Needs root (CI runs as root).
+@Suite(.serialized) struct LifecycleTests {
+    @Test func apiRunLifecycle() async throws {
+        try await withDaemon { d in
+            try await d.loadBusybox()
+            let images = try await d.client.images()
+            #expect(images.contains { $0.RepoTags.contains("busybox:latest") })
+            let c = try await d.client.createContainer(name: "it-life", image: "busybox",
+                                                       cmd: ["sh", "-c", "echo out; echo err >&2; exit 3"])
+            #expect(c.Id.count == 64)
+            let created = try await d.client.inspectContainer("it-life")
+            #expect(created.State.Status == "created")
+            #expect(created.Name == "/it-life")
+            try await d.client.startContainer(c.Id)
+            let w = try await d.client.wait(c.Id)
+            #expect(w.StatusCode == 3)
+            let (frames, rest) = StdCopyParse.parse(try await d.client.logs(c.Id))
+            #expect(rest.isEmpty)
+            #expect(frames.contains { $0.0 == 1 && $0.1 == Array("out\n".utf8) })
+            #expect(frames.contains { $0.0 == 2 && $0.1 == Array("err\n".utf8) })
+            let after = try await d.client.inspectContainer(c.Id)
+            #expect(after.State.Status == "exited" && after.State.ExitCode == 3 && !after.State.Running)
+            try await d.client.removeContainer(c.Id)
+            do { _ = try await d.client.inspectContainer(c.Id); Issue.record("still there") } catch let e as APIError {
+                #expect(e.status == 404 && e.message.contains("No such container"))
+            }
+        }
+    }
+
+    @Test func dockerCLIEndToEnd() async throws {
+        try await withDaemon { d in
+            try FS.writeAtomically(d.root + "/busybox.tar", Data(BusyboxImage.archive))
+            let load = try await d.docker("load", "-i", d.root + "/busybox.tar")
+            #expect(load.status == 0 && load.stdoutText.contains("Loaded image: busybox:latest"))
+            #expect(try await d.docker("image", "inspect", "-f", "{{json .Config.Cmd}}", "busybox").stdoutText == "[\"sh\"]\n")
+            let hello = try await d.docker("run", "--rm", "busybox", "echo", "hello")
+            #expect(hello.status == 0 && hello.stdoutText == "hello\n")
+            let split = try await d.docker("run", "--rm", "busybox", "sh", "-c", "echo o; echo e >&2; exit 4")
+            #expect(split.status == 4 && split.stdoutText == "o\n" && split.stderrText.contains("e"))
+            let uid = try await d.docker("run", "--rm", "-u", "1000", "-w", "/tmp", "busybox", "sh", "-c", "echo $(id -u) $(pwd)")
+            #expect(uid.stdoutText == "1000 /tmp\n")
+            let mem = try await d.docker("run", "--rm", "--memory", "64m", "busybox", "cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes")
+            #expect(mem.stdoutText == "67108864\n")
+            let id = try await d.docker("run", "-d", "--name", "it-web", "busybox", "sleep", "1000").stdoutText
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(id.count == 64)
+            #expect(try await d.docker("ps").stdoutText.contains("it-web"))
+            #expect(try await d.docker("exec", "it-web", "hostname").stdoutText == String(id.prefix(12)) + "\n")
+            #expect(try await d.docker("exec", "it-web", "sh", "-c", "exit 5").status == 5)
+            #expect(try await d.docker("stop", "-t", "1", "it-web").status == 0)
+            #expect(try await d.docker("inspect", "-f", "{{.State.ExitCode}}", "it-web").stdoutText == "137\n")
+            #expect(try await d.docker("rm", "it-web").status == 0)
+            let missing = try await d.docker("run", "--rm", "busybox", "no-such-binary")
+            #expect(missing.status != 0 && missing.stderrText.contains("executable file not found"))
+            let commitSrc = try await d.docker("run", "--name", "it-src", "busybox", "sh", "-c", "echo new > /newfile")
+            #expect(commitSrc.status == 0)
+            #expect(try await d.docker("commit", "it-src", "it/committed:1").status == 0)
+            #expect(try await d.docker("run", "--rm", "it/committed:1", "cat", "/newfile").stdoutText == "new\n")
+            #expect(try await d.docker("create", "--name", "it-user", "it/committed:1", "true").status == 0)
+            let rmi = try await d.docker("rmi", "it/committed:1")
+            #expect(rmi.status != 0 && rmi.stderrText.contains("conflict"))
+        }
+    }
+
+    @Test func survivesDaemonKill() async throws {
+        try await withDaemon { d in
+            try await d.loadBusybox()
+            // 40 lines, one every 100 ms; berthd dies after the first few and comes back.
+            let script = "i=0; while [ $i -lt 40 ]; do i=$((i+1)); echo line$i; sleep 0.1; done"
+            #expect(try await d.docker("run", "-d", "--name", "it-ticker", "busybox", "sh", "-c", script).status == 0)
+            #expect(try await d.docker("run", "-d", "--name", "it-long", "busybox", "sleep", "1000").status == 0)
+            var seen = 0
+            for _ in 0..<100 where seen < 5 {
+                seen = (try await d.docker("logs", "it-ticker")).stdoutText.split(separator: "\n").count
+            }
+            #expect(seen >= 5)
+            d.kill9()
+            try await d.start()
+            let running = try await d.docker("inspect", "-f", "{{.State.Running}}", "it-ticker")
+            #expect(running.stdoutText == "true\n")
+            #expect(try await d.docker("wait", "it-ticker").stdoutText == "0\n")
+            let lines = try await d.docker("logs", "it-ticker").stdoutText.split(separator: "\n").map(String.init)
+            #expect(lines == (1...40).map { "line\($0)" })
+            #expect(try await d.docker("inspect", "-f", "{{.State.Running}}", "it-long").stdoutText == "true\n")
+            #expect(try await d.docker("stop", "-t", "1", "it-long").status == 0)
+            #expect(try await d.docker("inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "it-long").stdoutText == "exited 137\n")
+        }
+    }
+
+    @Test func exitWhileDaemonDownIsRecorded() async throws {
+        try await withDaemon { d in
+            try await d.loadBusybox()
+            let id = try await d.docker("run", "-d", "--name", "it-quick", "busybox", "sh", "-c", "sleep 1; exit 23")
+                .stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
+            d.kill9()
+            try await d.waitForFile(d.root + "/exec/exits/" + id)
+            try await d.start()
+            #expect(try await d.docker("inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "it-quick").stdoutText == "exited 23\n")
+        }
+    }
+}
+
+enum StdCopyParse {
+    static func parse(_ bytes: [UInt8]) -> ([(UInt8, [UInt8])], [UInt8]) {
+        var frames: [(UInt8, [UInt8])] = []
+        var i = 0
+        while bytes.count - i >= 8 {
+            let n = Int(bytes[i + 4]) << 24 | Int(bytes[i + 5]) << 16 | Int(bytes[i + 6]) << 8 | Int(bytes[i + 7])
+            guard bytes.count - i - 8 >= n else { break }
+            frames.append((bytes[i], Array(bytes[(i + 8)..<(i + 8 + n)])))
+            i += 8 + n
+        }
+        return (frames, Array(bytes[i...]))
+    }
+}

@@ -1,0 +1,126 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import BerthClient
+import BerthSystem
+import Foundation
+import Testing
+
+/// A real berthd for one test: its own data, exec root and socket under /tmp/berth-it-<id>.
+final class TestDaemon: @unchecked Sendable {
+    let root: String
+    let socket: String
+    let extraArgs: [String]
+    private(set) var pid: pid_t = 0
+    let client: BerthClient
+
+    static var binary: String {
+        if let b = ProcessInfo.processInfo.environment["BERTHD_BINARY"] { return b }
+        return URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("berthd").path
+    }
+
+    init(extraArgs: [String] = []) throws {
+        root = "/tmp/berth-it-" + String(Identifier.random64().prefix(10))
+        socket = root + "/berth.sock"
+        self.extraArgs = extraArgs
+        try FS.mkdirAll(root)
+        client = BerthClient(address: .unix(path: socket))
+    }
+
+    var dockerHost: String { "unix://" + socket }
+
+    /// Starts berthd and returns once it logged that it is ready (inotify on its log, no polling).
+    func start() async throws {
+        let logPath = root + "/berthd.log"
+        let logFd = open(logPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        defer { close(logFd) }
+        let before = FS.fileSize(logPath)
+        let (stream, cont) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        let watch = try FileWatcher.shared.watch(logPath, mask: UInt32(IN_MODIFY)) { _ in cont.yield() }
+        defer { FileWatcher.shared.unwatch(watch) }
+        pid = try Subprocess.spawn([Self.binary, "-H", "unix://" + socket, "--data-root", root + "/data",
+                                    "--exec-root", root + "/exec", "--pidfile", root + "/berthd.pid"] + extraArgs,
+                                   stdout: .fd(logFd), stderr: .fd(logFd))
+        let deadline = ContinuousClock.now + .seconds(30)
+        let timer = Task { try? await Task.sleep(until: deadline); cont.finish() }
+        defer { timer.cancel() }
+        for await _ in stream {
+            let log = String(decoding: (try? FS.read(logPath)) ?? Data(), as: UTF8.self)
+            if log.utf8.count > Int(before), log.dropFirst(Int(before)).contains("ready") { return }
+            if !Syscall.processExists(pid) { break }
+        }
+        throw BerthError.system("berthd did not become ready:\n" + String(decoding: (try? FS.read(logPath)) ?? Data(), as: UTF8.self))
+    }
+
+    /// Waits (inotify, bounded) until `path` exists.
+    func waitForFile(_ path: String, timeout: Duration = .seconds(20)) async throws {
+        let dir = (path as NSString).deletingLastPathComponent
+        let (stream, cont) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        let w = try FileWatcher.shared.watch(dir, mask: UInt32(IN_CLOSE_WRITE) | UInt32(IN_MOVED_TO) | UInt32(IN_CREATE)) { _ in cont.yield() }
+        defer { FileWatcher.shared.unwatch(w) }
+        let timer = Task { try? await Task.sleep(for: timeout); cont.finish() }
+        defer { timer.cancel() }
+        if FS.exists(path) { return }
+        for await _ in stream where FS.exists(path) { return }
+        throw BerthError.system("\(path) did not appear")
+    }
+
+    func kill9() {
+        Syscall.kill(pid, SIGKILL)
+        _ = Subprocess.waitStatus(pid)
+    }
+
+    func terminate() {
+        Syscall.kill(pid, SIGTERM)
+        _ = Subprocess.waitStatus(pid)
+    }
+
+    func loadBusybox() async throws {
+        let out = try await client.loadImage(BusyboxImage.archive)
+        #expect(out.contains("Loaded image: busybox:latest"))
+    }
+
+    /// Runs the real docker CLI against this daemon.
+    func docker(_ args: String..., input: String? = nil) async throws -> Subprocess.Result {
+        var env = ProcessInfo.processInfo.environment
+        env["DOCKER_HOST"] = dockerHost
+        env["DOCKER_CLI_HINTS"] = "false"
+        return try await Subprocess.run(["docker"] + args, env: env.map { "\($0.key)=\($0.value)" },
+                                        input: input.map { Array($0.utf8) })
+    }
+
+    /// Removes every container, stops berthd and deletes the test's files.
+    func cleanup() async {
+        if Syscall.processExists(pid) {
+            for c in (try? await client.containers(all: true)) ?? [] { try? await client.removeContainer(c.Id, force: true) }
+            terminate()
+        }
+        // Whatever still runs (a test that killed berthd) goes too.
+        let runcRoot = root + "/exec/runc"
+        if let ids = try? Subprocess.runBlocking(["runc", "--root", runcRoot, "list", "-q"]).stdoutText {
+            for id in ids.split(separator: "\n") {
+                _ = try? Subprocess.runBlocking(["runc", "--root", runcRoot, "delete", "--force", String(id)])
+            }
+        }
+        if let mounts = try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8) {
+            for line in mounts.split(separator: "\n") {
+                let f = line.split(separator: " ")
+                if f.count > 4, f[4].hasPrefix(root) { umount2(String(f[4]), Int32(MNT_DETACH)) }
+            }
+        }
+        FS.removeAll(root)
+    }
+}
+
+/// Keeps a TestDaemon alive for the body and always cleans up.
+func withDaemon(extraArgs: [String] = [], _ body: (TestDaemon) async throws -> Void) async throws {
+    let d = try TestDaemon(extraArgs: extraArgs)
+    do {
+        try await d.start()
+        try await body(d)
+    } catch {
+        await d.cleanup()
+        throw error
+    }
+    await d.cleanup()
+}
