@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what berthd and its tests need on Debian, skipping what is already there.
+#   runc            the OCI runtime (crun does not work on hybrid cgroups)
+#   conmon          the per-container monitor that outlives berthd
+#   busybox-static  the test fixture image is built from it
+#   libsqlite3-dev  the metadata store links the system SQLite
+#   tini            docker-init for --init (later issues)
+#   iproute2        network namespaces
+#   docker CLI      the tests drive the real docker client (Debian's docker.io ships it)
+set -euo pipefail
+need=()
+for pkg in runc conmon busybox-static libsqlite3-dev tini iproute2; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+done
+command -v docker >/dev/null 2>&1 || need+=(docker.io)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing: ${need[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >&2
+fi
+if ! command -v swift >/dev/null 2>&1; then
+  [ -x /opt/swift/usr/bin/swift ] && export PATH=/opt/swift/usr/bin:$PATH
+  command -v swift >/dev/null 2>&1 || { echo "Swift 6 is required (expected at /opt/swift)" >&2; exit 1; }
+fi
