@@ -90,13 +90,16 @@ enum ContainerRoutes {
             let (tty, entries) = try svc.logs(req.param("id"), options: o, follow: req.flag("follow"))
             return Response(headers: ["Content-Type": StreamFormat.contentType(tty: tty, version: req.apiVersion)], body: .stream { w in
                 var batch: [UInt8] = []
-                for await e in entries {
-                    var payload = e.bytes
-                    if timestamps { payload = Array((Timestamp.rfc3339Fixed(nanos: e.timestamp) + " ").utf8) + payload }
-                    batch += tty ? payload : StdCopy.frame(stream: e.stream, payload)
-                    if batch.count >= 32 * 1024 { try await w.write(batch); batch.removeAll(keepingCapacity: true) }
+                for await read in entries {
+                    for e in read {
+                        var payload = e.bytes
+                        if timestamps { payload = Array((Timestamp.rfc3339Fixed(nanos: e.timestamp) + " ").utf8) + payload }
+                        batch += tty ? payload : StdCopy.frame(stream: e.stream, payload)
+                        if batch.count >= 256 * 1024 { try await w.write(batch); batch.removeAll(keepingCapacity: true) }
+                    }
+                    try await w.write(batch)
+                    batch.removeAll(keepingCapacity: true)
                 }
-                try await w.write(batch)
             })
         }
         r.add(.POST, "/containers/{id}/attach") { req in
@@ -110,7 +113,9 @@ enum ContainerRoutes {
                     var o = ContainerLog.Options()
                     o.stdout = wantOut; o.stderr = wantErr
                     if let (_, entries) = try? svc.logs(target.id, options: o, follow: false) {
-                        for await e in entries { try? await conn.write(tty ? e.bytes : StdCopy.frame(stream: e.stream, e.bytes)) }
+                        for await read in entries {
+                            for e in read { try? await conn.write(tty ? e.bytes : StdCopy.frame(stream: e.stream, e.bytes)) }
+                        }
                     }
                 }
                 guard stream, let session = await svc.openAttach(target.id) else { return }

@@ -43,7 +43,7 @@ extension ContainerService {
         return out
     }
 
-    nonisolated func statusText(_ c: ContainerRecord, now: Int64) -> String {
+    nonisolated func statusText(_ c: ContainerListRow, now: Int64) -> String {
         switch c.status {
         case "running", "paused":
             let up = "Up " + HumanDuration.string(seconds: (now - c.started_at) / 1_000_000_000)
@@ -66,7 +66,7 @@ extension ContainerService {
         for s in filters["status"] where !["created", "restarting", "running", "removing", "paused", "exited", "dead"].contains(s) {
             throw BerthError.invalid("invalid filter 'status=\(s)'")
         }
-        var rows = try store.allContainers()  // newest first
+        var rows = try store.containerList()  // newest first
         var beforeTime: Int64? = nil, sinceTime: Int64? = nil
         if let b = filters["before"].first { beforeTime = try resolve(b).created }
         if let s = filters["since"].first { sinceTime = try resolve(s).created }
@@ -75,6 +75,7 @@ extension ContainerService {
         for a in filters["ancestor"] { if let img = try? images.resolve(a) { ancestors.insert(img.id) } }
         let nameRegexes = filters["name"].compactMap { try? NSRegularExpression(pattern: $0) }
         let now = Timestamp.nowNanos()
+        func isRunning(_ c: ContainerListRow) -> Bool { c.status == "running" || c.status == "paused" }
         rows = rows.filter { c in
             if !explicitAll && !isRunning(c) { return false }
             if filters.has("status") {
@@ -102,10 +103,9 @@ extension ContainerService {
         if let limit, limit > 0 { rows = Array(rows.prefix(limit)) }
         return rows.map { c in
             let labels = c.labels == "{}" ? [:] : (decode([String: String].self, Data(c.labels.utf8)) ?? [:])
-            let mode = (decode(HostConfig.self, c.host_config)?.NetworkMode) ?? "bridge"
             var s = ContainerSummary(Id: c.id, Names: ["/" + c.name], Image: c.image_name, ImageID: c.image_id,
                                      Command: c.command, Created: c.created / 1_000_000_000, Labels: labels,
-                                     State: c.status, Status: statusText(c, now: now), NetworkMode: mode)
+                                     State: c.status, Status: statusText(c, now: now), NetworkMode: c.network_mode)
             if size { s.SizeRw = FS.diskUsage(executor.paths(c.id).upper) }
             return s
         }
@@ -125,6 +125,7 @@ extension ContainerService {
         }
         try CommitChanges.apply(changes, to: &config)
         config.Hostname = nil; config.Image = nil
+        try executor.prepareLayer(c.id)
         let parent = Digest.chainIDs(cfgFile.rootfs.diff_ids).last
         let diffID = try await images.commitLayer(upperDir: executor.paths(c.id).upper,
                                                   excluded: ContainerPaths.generatedFiles, parentChain: parent)

@@ -47,7 +47,7 @@ extension ContainerService {
 
     /// The container's log as Docker messages; with `follow`, live until the container stops.
     public nonisolated func logs(_ ref: String, options: ContainerLog.Options, follow: Bool) throws
-        -> (tty: Bool, entries: AsyncStream<LogEntry>) {
+        -> (tty: Bool, entries: AsyncStream<[LogEntry]>) {
         let c = try resolve(ref)
         let config = decode(ContainerConfig.self, c.config) ?? ContainerConfig()
         let paths = executor.paths(c.id)
@@ -55,14 +55,14 @@ extension ContainerService {
         let (initial, offset) = log.read(options: options)
         let store = self.store
         let id = c.id
-        let rest: AsyncStream<LogEntry>? = follow && isRunning(c)
+        let rest: AsyncStream<[LogEntry]>? = follow && isRunning(c)
             ? log.follow(from: offset, options: options, exitFile: paths.exitFile) {
                 guard let cur = try? store.container(id) else { return true }
                 return !(cur.status == "running" || cur.status == "paused")
             } : nil
-        let stream = AsyncStream<LogEntry> { cont in
+        let stream = AsyncStream<[LogEntry]> { cont in
             let task = Task {
-                for e in initial { cont.yield(e) }
+                if !initial.isEmpty { cont.yield(initial) }
                 if let rest { for await e in rest { cont.yield(e) } }
                 cont.finish()
             }

@@ -106,6 +106,7 @@ public actor ContainerService {
                                   host_config: try enc.encode(hc),
                                   command: Self.commandLine(config),
                                   labels: String(decoding: try enc.encode(config.Labels ?? [:]), as: UTF8.self))
+        rec.network_mode = hc.NetworkMode ?? "bridge"
         try executor.prepare(id)
         // A generated name can collide; a given one is the caller's conflict.
         for attempt in 0..<10 {

@@ -139,8 +139,9 @@ public struct ContainerLog: Sendable {
 
     /// Follows the log from `offset` until `finished()` says the writer is done and all is read.
     /// Wake-ups come from inotify on the log file and on the exit file; nothing polls.
+    /// Each element is what one read found (so a live stream is flushed as it grows).
     public func follow(from offset: Int64, options: Options, exitFile: String,
-                       finished: @escaping @Sendable () -> Bool) -> AsyncStream<LogEntry> {
+                       finished: @escaping @Sendable () -> Bool) -> AsyncStream<[LogEntry]> {
         let path = self.path
         return AsyncStream { cont in
             let wake = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
@@ -155,7 +156,9 @@ public struct ContainerLog: Sendable {
                 var pending: [Int: (Int64, [UInt8])] = [:]
                 var it = wake.stream.makeAsyncIterator()
                 while !Task.isCancelled {
-                    let done = finished()
+                    // The monitor writes the exit file after the last output, so once it exists
+                    // one more read gets everything.
+                    let done = FS.exists(exitFile) || finished()
                     let fd = open(path, O_RDONLY | O_CLOEXEC)
                     if fd >= 0 {
                         var st = stat()
@@ -164,7 +167,7 @@ public struct ContainerLog: Sendable {
                         let (e, reached) = readRange(fd, from: off, to: Int64(st.st_size), options: options, pending: &pending)
                         close(fd)
                         off = reached
-                        for x in e { cont.yield(x) }
+                        if !e.isEmpty { cont.yield(e) }
                     }
                     if done { break }
                     if await it.next() == nil { break }

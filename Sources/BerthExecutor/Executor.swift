@@ -30,16 +30,23 @@ public final class Executor: Sendable {
 
     public func paths(_ id: String) -> ContainerPaths { ContainerPaths(id: id, dataRoot: dataRoot, execRoot: execRoot) }
 
-    /// Creates the container's directories (at `docker create`).
+    /// Creates the container's directory (at `docker create`); the rest comes at first start.
     public func prepare(_ id: String) throws {
+        try FS.mkdirAll(paths(id).dir, mode: 0o710)
+    }
+
+    /// The writable layer's directories; idempotent.
+    public func prepareLayer(_ id: String) throws {
         let p = paths(id)
-        for d in [p.dir, p.upper, p.work, p.rootfs, p.persist] { try FS.mkdirAll(d, mode: 0o710) }
-        try FS.mkdirAll(p.upper, mode: 0o755)
+        for d in [p.upper, p.work, p.rootfs, p.persist] where !FS.isDirectory(d) {
+            try FS.mkdirAll(d, mode: d == p.upper ? 0o755 : 0o710)
+        }
     }
 
     /// Mounts the root filesystem (if it is not) and returns its path.
     public func mountRootFS(_ id: String, layers: [String]) throws -> String {
         let p = paths(id)
+        try prepareLayer(id)
         var lowers = Array(layers.reversed())
         if lowers.isEmpty {
             let empty = dataRoot + "/containers/.empty"
@@ -157,7 +164,7 @@ public final class Executor: Sendable {
     /// After the container's process exited: runtime state, mounts and cgroups go away.
     public func cleanup(_ id: String) async {
         let p = paths(id)
-        await runc.delete(id, force: true)
+        if runc.exists(id) { await runc.delete(id, force: true) }
         RootFS.unmount(p.rootfs)
         for ctrl in ["unified", "systemd"] {
             rmdir("/sys/fs/cgroup/\(ctrl)/berth/\(id)")

@@ -7,6 +7,7 @@ import BerthStore
 import BerthSystem
 import Foundation
 import Logging
+import Synchronization
 
 /// Images: configs in the content store, layers in the layer store, names in the metadata store.
 /// Mutations are serialised by the actor; lookups are `nonisolated` reads of the database.
@@ -51,9 +52,19 @@ public actor ImageStore {
         return nil
     }
 
+    /// Decoded configs by image id; a config never changes for an id (it is its digest).
+    nonisolated let configCache = Mutex<[String: ImageConfigFile]>([:])
+
     public nonisolated func config(_ image: ImageRecord) throws -> ImageConfigFile {
-        do { return try JSONDecoder().decode(ImageConfigFile.self, from: image.config) }
+        if let c = configCache.withLock({ $0[image.id] }) { return c }
+        let c: ImageConfigFile
+        do { c = try JSONDecoder().decode(ImageConfigFile.self, from: image.config) }
         catch { throw BerthError.system("image \(image.id) has an unreadable config: \(error)") }
+        configCache.withLock { cache in
+            if cache.count > 1000 { cache.removeAll() }
+            cache[image.id] = c
+        }
+        return c
     }
 
     public nonisolated func tags(of imageID: String) throws -> (tags: [String], digests: [String]) {

@@ -75,6 +75,7 @@ public struct ContainerRecord: Codable, Sendable, FetchableRecord, PersistableRe
     public var restart_count: Int64
     /// Incremented at every start, so an exit report of an earlier run is recognised.
     public var run_generation: Int64
+    public var network_mode: String
 
     public init(id: String, name: String, image_id: String, image_name: String, created: Int64, config: Data,
                 host_config: Data, command: String, labels: String) {
@@ -82,6 +83,7 @@ public struct ContainerRecord: Codable, Sendable, FetchableRecord, PersistableRe
         self.created = created; self.config = config; self.host_config = host_config; self.command = command
         self.labels = labels; status = "created"; pid = 0; monitor_pid = 0; exit_code = 0; oom_killed = false
         error = ""; started_at = 0; finished_at = 0; restart_count = 0; run_generation = 0
+        network_mode = "bridge"
     }
 }
 
@@ -98,4 +100,28 @@ public struct ExecRecord: Codable, Sendable, FetchableRecord, PersistableRecord 
         self.id = id; self.container_id = container_id; self.config = config; running = false
         exit_code = nil; pid = 0; self.created = created
     }
+}
+
+/// The columns `GET /containers/json` needs, without the config blobs.
+public struct ContainerListRow: Sendable, FetchableRecord {
+    public let id: String
+    public let name: String
+    public let image_id: String
+    public let image_name: String
+    public let created: Int64
+    public let command: String
+    public let labels: String
+    public let status: String
+    public let exit_code: Int64
+    public let started_at: Int64
+    public let finished_at: Int64
+    public let network_mode: String
+
+    public init(row: Row) {
+        id = row[0]; name = row[1]; image_id = row[2]; image_name = row[3]; created = row[4]; command = row[5]
+        labels = row[6]; status = row[7]; exit_code = row[8]; started_at = row[9]; finished_at = row[10]
+        network_mode = row[11]
+    }
+
+    static let columns = "id, name, image_id, image_name, created, command, labels, status, exit_code, started_at, finished_at, network_mode"
 }

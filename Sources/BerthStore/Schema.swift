@@ -81,6 +81,12 @@ public enum Schema {
                 t.column("created", .integer).notNull()
             }
         }
+        m.registerMigration("v2-list-columns") { db in
+            // Listing reads only narrow columns; the network mode no longer needs the HostConfig blob.
+            try db.alter(table: "containers") { t in
+                t.add(column: "network_mode", .text).notNull().defaults(to: "bridge")
+            }
+        }
         return m
     }
 }

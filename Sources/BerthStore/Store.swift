@@ -158,6 +158,11 @@ public final class Store: Sendable {
     public func allContainers() throws -> [ContainerRecord] {
         try rd { try ContainerRecord.order(Column("created").desc).fetchAll($0) }
     }
+    /// Newest first, narrow columns only (for listing).
+    public func containerList() throws -> [ContainerListRow] {
+        try rd { try ContainerListRow.fetchAll($0, sql: "SELECT \(ContainerListRow.columns) FROM containers ORDER BY created DESC") }
+    }
+
     public func containerCount(status: String? = nil) throws -> Int {
         try rd { db in
             if let status { return try ContainerRecord.filter(Column("status") == status).fetchCount(db) }

@@ -79,12 +79,20 @@ public enum Syscall {
 
 /// File helpers used across Berth; all paths are absolute host paths owned by the daemon.
 public enum FS {
+    /// Creates `path` and missing parents; the last component gets `mode` (umask aside).
     public static func mkdirAll(_ path: String, mode: mode_t = 0o755) throws {
-        do {
-            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true,
-                                                    attributes: [.posixPermissions: Int(mode)])
-        } catch {
-            throw BerthError.system("mkdir \(path): \(error.localizedDescription)")
+        if mkdir(path, mode) == 0 { return }
+        switch errno {
+        case EEXIST:
+            if isDirectory(path) { return }
+            throw BerthError.system("mkdir \(path): exists and is not a directory")
+        case ENOENT:
+            let parent = (path as NSString).deletingLastPathComponent
+            guard !parent.isEmpty, parent != path else { throw BerthError.system("mkdir \(path): \(Syscall.errnoText())") }
+            try mkdirAll(parent, mode: 0o755)
+            if mkdir(path, mode) != 0 && errno != EEXIST { throw BerthError.system("mkdir \(path): \(Syscall.errnoText())") }
+        default:
+            throw BerthError.system("mkdir \(path): \(Syscall.errnoText())")
         }
     }
 
