@@ -12,7 +12,8 @@ enum ContainerRoutes {
 
         r.add(.GET, "/containers/json") { req in
             let filters = try Filters(json: req.q("filters"))
-            return try .json(try svc.list(all: req.flag("all"), limit: try req.int("limit"), size: req.flag("size"), filters: filters))
+            let body = try svc.listJSON(all: req.flag("all"), limit: try req.int("limit"), size: req.flag("size"), filters: filters)
+            return Response(headers: ["Content-Type": "application/json"], body: .bytes(body))
         }
         r.add(.POST, "/containers/create") { req in
             let body = try await req.json(ContainerCreateBody.self)

@@ -59,8 +59,49 @@ extension ContainerService {
         }
     }
 
-    /// `GET /containers/json`: one read of the containers table, filtered in memory.
+    /// `GET /containers/json`: one read of the narrow columns, filtered in memory, each row's JSON
+    /// reused while nothing it shows has changed (encoding dominates the cost of a long list).
+    public nonisolated func listJSON(all: Bool, limit: Int?, size: Bool, filters: Filters) throws -> [UInt8] {
+        let rows = try listRows(all: all, limit: limit, filters: filters)
+        let now = Timestamp.nowNanos()
+        var out: [UInt8] = [UInt8(ascii: "[")]
+        out.reserveCapacity(rows.count * 420 + 2)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        for (i, c) in rows.enumerated() {
+            if i > 0 { out.append(UInt8(ascii: ",")) }
+            let status = statusText(c, now: now)
+            if !size, let hit = listCache.withLock({ $0[c.id] }), hit.row == c, hit.status == status {
+                out += hit.json
+                continue
+            }
+            let json = Array(try encoder.encode(summary(c, status: status, size: size)))
+            if !size { listCache.withLock { $0[c.id] = ListCacheEntry(row: c, status: status, json: json) } }
+            out += json
+        }
+        out += [UInt8(ascii: "]"), UInt8(ascii: "\n")]
+        if !filters.has("name") && !filters.has("id") && listCache.withLock({ $0.count }) > rows.count + 256 {
+            let live = Set(rows.map(\.id))
+            listCache.withLock { $0 = $0.filter { live.contains($0.key) } }
+        }
+        return out
+    }
+
     public nonisolated func list(all: Bool, limit: Int?, size: Bool, filters: Filters) throws -> [ContainerSummary] {
+        let now = Timestamp.nowNanos()
+        return try listRows(all: all, limit: limit, filters: filters).map { summary($0, status: statusText($0, now: now), size: size) }
+    }
+
+    nonisolated func summary(_ c: ContainerListRow, status: String, size: Bool) -> ContainerSummary {
+        let labels = c.labels == "{}" ? [:] : (decode([String: String].self, Data(c.labels.utf8)) ?? [:])
+        var s = ContainerSummary(Id: c.id, Names: ["/" + c.name], Image: c.image_name, ImageID: c.image_id,
+                                 Command: c.command, Created: c.created / 1_000_000_000, Labels: labels,
+                                 State: c.status, Status: status, NetworkMode: c.network_mode)
+        if size { s.SizeRw = FS.diskUsage(executor.paths(c.id).upper) }
+        return s
+    }
+
+    nonisolated func listRows(all: Bool, limit: Int?, filters: Filters) throws -> [ContainerListRow] {
         try filters.validate(["id", "name", "status", "label", "label!", "ancestor", "exited", "before", "since",
                               "health", "isolation", "network", "publish", "expose", "volume", "is-task"])
         for s in filters["status"] where !["created", "restarting", "running", "removing", "paused", "exited", "dead"].contains(s) {
@@ -74,13 +115,10 @@ extension ContainerService {
         var ancestors = Set<String>()
         for a in filters["ancestor"] { if let img = try? images.resolve(a) { ancestors.insert(img.id) } }
         let nameRegexes = filters["name"].compactMap { try? NSRegularExpression(pattern: $0) }
-        let now = Timestamp.nowNanos()
         func isRunning(_ c: ContainerListRow) -> Bool { c.status == "running" || c.status == "paused" }
         rows = rows.filter { c in
             if !explicitAll && !isRunning(c) { return false }
-            if filters.has("status") {
-                if !filters["status"].contains(c.status) { return false }
-            }
+            if filters.has("status") && !filters["status"].contains(c.status) { return false }
             if filters.has("id") && !filters["id"].contains(where: { c.id.hasPrefix($0) }) { return false }
             if filters.has("name") {
                 let n = "/" + c.name
@@ -101,14 +139,7 @@ extension ContainerService {
             return true
         }
         if let limit, limit > 0 { rows = Array(rows.prefix(limit)) }
-        return rows.map { c in
-            let labels = c.labels == "{}" ? [:] : (decode([String: String].self, Data(c.labels.utf8)) ?? [:])
-            var s = ContainerSummary(Id: c.id, Names: ["/" + c.name], Image: c.image_name, ImageID: c.image_id,
-                                     Command: c.command, Created: c.created / 1_000_000_000, Labels: labels,
-                                     State: c.status, Status: statusText(c, now: now), NetworkMode: c.network_mode)
-            if size { s.SizeRw = FS.diskUsage(executor.paths(c.id).upper) }
-            return s
-        }
+        return rows
     }
 
     // MARK: commit

@@ -8,11 +8,18 @@ import BerthStore
 import BerthSystem
 import Foundation
 import Logging
+import Synchronization
 
 /// How a container's last run ended, as `wait` reports it.
 public struct ExitInfo: Sendable {
     public let code: Int
     public let error: String?
+}
+
+struct ListCacheEntry: Sendable {
+    let row: ContainerListRow
+    let status: String
+    let json: [UInt8]
 }
 
 /// Container lifecycle: create, start, stop, kill, wait, remove, rename, attach, logs, exec.
@@ -29,6 +36,8 @@ public actor ContainerService {
     var pendingAttach: [String: [UInt64: CheckedContinuation<(any StdioSession)?, Never>]] = [:]
     var execSessions: [String: ExecProcess] = [:]
     var nextToken: UInt64 = 1
+    /// Encoded list rows, reused while the row and its status text are unchanged.
+    nonisolated let listCache = Mutex<[String: ListCacheEntry]>([:])
 
     init(store: Store, images: ImageStore, executor: Executor) {
         self.store = store

@@ -103,7 +103,7 @@ public struct ExecRecord: Codable, Sendable, FetchableRecord, PersistableRecord 
 }
 
 /// The columns `GET /containers/json` needs, without the config blobs.
-public struct ContainerListRow: Sendable, FetchableRecord {
+public struct ContainerListRow: Sendable, Equatable, FetchableRecord {
     public let id: String
     public let name: String
     public let image_id: String
