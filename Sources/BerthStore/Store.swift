@@ -87,7 +87,9 @@ public final class Store: Sendable {
     @discardableResult
     public func addReference(_ r: ImageRefRecord) throws -> [String] { try wr { try Self.setRefs($0, [r]) } }
 
-    public func image(_ id: String) throws -> ImageRecord? { try rd { try ImageRecord.fetchOne($0, key: id) } }
+    public func image(_ id: String) throws -> ImageRecord? {
+        try rd { try ImageRecord.fetchOne($0.cachedStatement(sql: "SELECT * FROM images WHERE id = ?"), arguments: [id]) }
+    }
     public func allImages() throws -> [ImageRecord] { try rd { try ImageRecord.fetchAll($0) } }
 
     /// Image ids starting with `prefix` (hex, without `sha256:`).
@@ -95,7 +97,9 @@ public final class Store: Sendable {
         try rd { try String.fetchAll($0, sql: "SELECT id FROM images WHERE id LIKE ? LIMIT 2", arguments: ["sha256:" + prefix + "%"]) }
     }
 
-    public func reference(_ ref: String) throws -> ImageRefRecord? { try rd { try ImageRefRecord.fetchOne($0, key: ref) } }
+    public func reference(_ ref: String) throws -> ImageRefRecord? {
+        try rd { try ImageRefRecord.fetchOne($0.cachedStatement(sql: "SELECT * FROM image_refs WHERE reference = ?"), arguments: [ref]) }
+    }
     public func allReferences() throws -> [ImageRefRecord] { try rd { try ImageRefRecord.order(Column("created")).fetchAll($0) } }
     public func references(of imageID: String) throws -> [ImageRefRecord] {
         try rd { try ImageRefRecord.filter(Column("image_id") == imageID).order(Column("created")).fetchAll($0) }
@@ -112,10 +116,10 @@ public final class Store: Sendable {
 
     public func imageLayers(_ imageID: String) throws -> [LayerRecord] {
         try rd { db in
-            try LayerRecord.fetchAll(db, sql: """
+            try LayerRecord.fetchAll(db.cachedStatement(sql: """
                 SELECT l.* FROM image_layers il JOIN layers l ON l.chain_id = il.chain_id
                 WHERE il.image_id = ? ORDER BY il.position
-                """, arguments: [imageID])
+                """), arguments: [imageID])
         }
     }
 
@@ -140,17 +144,18 @@ public final class Store: Sendable {
     // MARK: containers
 
     public func insertContainer(_ c: ContainerRecord) throws {
-        try wr { db in
-            if try ContainerRecord.filter(Column("name") == c.name).fetchCount(db) > 0 {
-                throw BerthError.conflict("name \(c.name) in use")
-            }
-            try c.insert(db)
-        }
+        do {
+            try pool.write { db in try c.insert(db) }
+        } catch let e as DatabaseError where e.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE {
+            throw BerthError.conflict("name \(c.name) in use")
+        } catch let e as BerthError { throw e } catch { throw BerthError.system("store: \(error)") }
     }
 
-    public func container(_ id: String) throws -> ContainerRecord? { try rd { try ContainerRecord.fetchOne($0, key: id) } }
+    public func container(_ id: String) throws -> ContainerRecord? {
+        try rd { try ContainerRecord.fetchOne($0.cachedStatement(sql: "SELECT * FROM containers WHERE id = ?"), arguments: [id]) }
+    }
     public func container(named name: String) throws -> ContainerRecord? {
-        try rd { try ContainerRecord.filter(Column("name") == name).fetchOne($0) }
+        try rd { try ContainerRecord.fetchOne($0.cachedStatement(sql: "SELECT * FROM containers WHERE name = ?"), arguments: [name]) }
     }
     public func containerIDs(prefix: String) throws -> [String] {
         try rd { try String.fetchAll($0, sql: "SELECT id FROM containers WHERE id LIKE ? LIMIT 2", arguments: [prefix + "%"]) }
@@ -174,7 +179,8 @@ public final class Store: Sendable {
     @discardableResult
     public func updateContainer(_ id: String, _ change: (inout ContainerRecord) throws -> Void) throws -> ContainerRecord {
         try wr { db in
-            guard var c = try ContainerRecord.fetchOne(db, key: id) else { throw BerthError.notFound("No such container: \(id)") }
+            guard var c = try ContainerRecord.fetchOne(db.cachedStatement(sql: "SELECT * FROM containers WHERE id = ?"), arguments: [id])
+            else { throw BerthError.notFound("No such container: \(id)") }
             try change(&c)
             try c.update(db)
             return c
@@ -191,7 +197,7 @@ public final class Store: Sendable {
     }
 
     public func deleteContainer(_ id: String) throws {
-        try wr { db in try db.execute(sql: "DELETE FROM containers WHERE id = ?", arguments: [id]) }
+        try wr { db in try db.cachedStatement(sql: "DELETE FROM containers WHERE id = ?").execute(arguments: [id]) }
     }
 
     // MARK: execs
