@@ -41,6 +41,60 @@ enum ContainerRoutes {
             try await svc.kill(req.param("id"), signal: req.q("signal"))
             return .noContent()
         }
+        r.add(.POST, "/containers/{id}/pause") { req in
+            try await svc.pause(req.param("id"))
+            return .noContent()
+        }
+        r.add(.POST, "/containers/{id}/unpause") { req in
+            try await svc.unpause(req.param("id"))
+            return .noContent()
+        }
+        r.add(.POST, "/containers/{id}/update") { req in
+            let body = try await req.json(HostConfig.self)
+            return try .json(["Warnings": try await svc.update(req.param("id"), body)])
+        }
+        r.add(.GET, "/containers/{id}/top") { req in try .json(try await svc.top(req.param("id"), psArgs: req.q("ps_args"))) }
+        r.add(.GET, "/containers/{id}/stats") { req in
+            let stream = req.q("stream").map { _ in req.flag("stream") } ?? true
+            let samples = try svc.stats(req.param("id"), stream: stream, oneShot: req.flag("one-shot"))
+            return Response(headers: ["Content-Type": "application/json"], body: .stream { w in
+                let enc = JSONEncoder()
+                enc.outputFormatting = [.withoutEscapingSlashes]
+                for await s in samples {
+                    var line = Array(try enc.encode(s))
+                    line.append(0x0a)
+                    try await w.write(line)
+                }
+            })
+        }
+        r.add(.GET, "/containers/{id}/changes") { req in try .json(try svc.changes(req.param("id"))) }
+        r.add(.GET, "/containers/{id}/export") { req in
+            let tar = try await svc.export(req.param("id"))
+            return Response(headers: ["Content-Type": "application/x-tar"], body: .stream { w in
+                for await chunk in tar { try await w.write(chunk) }
+            })
+        }
+        r.add(.HEAD, "/containers/{id}/archive") { req in
+            guard let path = req.q("path"), !path.isEmpty else { throw BerthError.invalid("path is required") }
+            let stat = try await svc.archiveStat(req.param("id"), path: path)
+            return Response(headers: ["X-Docker-Container-Path-Stat": stat, "Content-Type": "application/x-tar"])
+        }
+        r.add(.GET, "/containers/{id}/archive") { req in
+            guard let path = req.q("path"), !path.isEmpty else { throw BerthError.invalid("path is required") }
+            let (stat, tar) = try await svc.archiveGet(req.param("id"), path: path)
+            return Response(headers: ["X-Docker-Container-Path-Stat": stat, "Content-Type": "application/x-tar"], body: .stream { w in
+                for await chunk in tar { try await w.write(chunk) }
+            })
+        }
+        r.add(.PUT, "/containers/{id}/archive") { req in
+            guard let path = req.q("path"), !path.isEmpty else { throw BerthError.invalid("path is required") }
+            let spool = engine.config.dataRoot + "/tmp/put-" + String(Identifier.random64().prefix(16)) + ".tar"
+            try await Spool.write(req.body, to: spool)
+            defer { FS.removeAll(spool) }
+            try await svc.archivePut(req.param("id"), path: path, archive: spool,
+                                     noOverwriteDirNonDir: req.flag("noOverwriteDirNonDir"), copyUIDGID: req.flag("copyUIDGID"))
+            return Response.text("")
+        }
         r.add(.POST, "/containers/{id}/rename") { req in
             try await svc.rename(req.param("id"), to: req.q("name") ?? "")
             return .noContent()

@@ -43,7 +43,7 @@ enum ExecRoutes {
         }
         r.add(.GET, "/exec/{id}/json") { req in try .json(try svc.inspectExec(req.param("id"))) }
         r.add(.POST, "/exec/{id}/resize") { req in
-            _ = try svc.execTarget(req.param("id"))
+            try await svc.resizeExec(req.param("id"), height: try req.int("h") ?? 0, width: try req.int("w") ?? 0)
             return Response.text("")
         }
     }

@@ -20,14 +20,13 @@ enum ImageRoutes {
         r.add(.POST, "/images/load") { req in
             // The archive is spooled to disk first: its manifest may come last, and layers are then read in place.
             let path = engine.config.dataRoot + "/tmp/load-" + String(Identifier.random64().prefix(16)) + ".tar"
-            let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-            guard fd >= 0 else { throw BerthError.system("create \(path): \(Syscall.errnoText())") }
+            try await Spool.write(req.body, to: path)
             defer { unlink(path) }
-            do {
-                for await chunk in req.body.chunks() { try chunk.withUnsafeBytes { try Syscall.writeAll(fd, $0) } }
-                close(fd)
-            } catch { close(fd); throw error }
             let lines = try await store.load(archive: path)
+            for l in lines where l.hasPrefix("Loaded image") {
+                let name = l.components(separatedBy: ": ").last ?? ""
+                engine.events.record("image", "load", id: name, attributes: ["name": name])
+            }
             var out: [UInt8] = []
             for l in lines {
                 out += Array(try JSONEncoder().encode(ProgressMessage(stream: l + "\n")))
@@ -46,10 +45,33 @@ enum ImageRoutes {
         r.add(.POST, "/images/{name}/tag", greedy: true) { req in
             guard let repo = req.q("repo"), !repo.isEmpty else { throw BerthError.invalid("repository name must have at least one component") }
             try await store.tag(req.param("name"), repo: repo, tag: req.q("tag"))
+            let img = try store.resolve(req.param("name"))
+            let newName = repo + ((req.q("tag") ?? "").isEmpty ? ":latest" : ":" + req.q("tag")!)
+            engine.events.record("image", "tag", id: img.id, attributes: ["name": newName])
             return Response(status: .created)
         }
         r.add(.DELETE, "/images/{name}", greedy: true) { req in
-            try .json(try await store.remove(req.param("name"), force: req.flag("force")))
+            let items = try await store.remove(req.param("name"), force: req.flag("force"))
+            for i in items {
+                if let u = i.Untagged { engine.events.record("image", "untag", id: u, attributes: ["name": u]) }
+                if let d = i.Deleted, !d.isEmpty { engine.events.record("image", "delete", id: d, attributes: ["name": d]) }
+            }
+            return try .json(items)
+        }
+    }
+}
+
+/// Request bodies that must be complete before they can be read (archives) go to a file first.
+enum Spool {
+    static func write(_ body: RequestBody, to path: String) async throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw BerthError.system("create \(path): \(Syscall.errnoText())") }
+        defer { close(fd) }
+        do {
+            for await chunk in body.chunks() { try chunk.withUnsafeBytes { try Syscall.writeAll(fd, $0) } }
+        } catch {
+            unlink(path)
+            throw error
         }
     }
 }

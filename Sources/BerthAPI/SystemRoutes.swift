@@ -1,6 +1,7 @@
 import BerthEngine
 import BerthModels
 import BerthSystem
+import Foundation
 import NIOHTTP1
 
 /// `/_ping`, `/version`, `/info`, and the endpoints of features Berth does not have.
@@ -18,6 +19,24 @@ enum SystemRoutes {
         r.add(.HEAD, "/_ping", ping)
         r.add(.GET, "/version") { _ in try .json(engine.versionInfo()) }
         r.add(.GET, "/info") { _ in try .json(try engine.info()) }
+        r.add(.GET, "/events") { req in
+            func time(_ key: String) throws -> Int64 {
+                guard let s = req.q(key), !s.isEmpty else { return 0 }
+                guard let t = Timestamp.parseDockerTime(s) else { throw BerthError.invalid("invalid value for \(key): \(s)") }
+                return t
+            }
+            let since = try time("since"), until = try time("until")
+            let stream = try engine.events.stream(since: since, until: until, filters: try Filters(json: req.q("filters")))
+            return Response(headers: ["Content-Type": "application/json"], body: .stream { w in
+                let enc = JSONEncoder()
+                enc.outputFormatting = [.withoutEscapingSlashes]
+                for await e in stream {
+                    var line = Array(try enc.encode(e))
+                    line.append(0x0a)
+                    try await w.write(line)
+                }
+            })
+        }
 
         // Swarm mode is off, as on a dockerd that never joined a swarm.
         let notSwarm: Router.Handler = { _ in

@@ -15,8 +15,18 @@ public struct DirectoryArchiver {
 
     public init(root: String) { self.root = root }
 
+    /// Entry names get this prefix (`name/` for `docker cp` of a directory named `name`).
+    public var prefix = ""
+
     public func write<W: ByteWriter>(to writer: inout TarWriter<W>) throws {
         var links: [UInt64: String] = [:]
+        if !prefix.isEmpty {
+            var st = stat()
+            if lstat(root, &st) == 0 {
+                try writer.write(TarEntry(name: prefix + "/", kind: .directory, mode: UInt32(st.st_mode & 0o7777),
+                                          uid: Int(st.st_uid), gid: Int(st.st_gid), mtime: Int64(st.st_mtim.tv_sec)))
+            }
+        }
         try walk("", &writer, &links)
     }
 
@@ -37,33 +47,49 @@ public struct DirectoryArchiver {
             var st = stat()
             guard lstat(full, &st) == 0 else { continue }
             let fmt = st.st_mode & S_IFMT
-            var e = TarEntry(name: r, kind: .file, mode: UInt32(st.st_mode & 0o7777), uid: Int(st.st_uid),
+            try writeEntry(full: full, name: prefix.isEmpty ? r : prefix + "/" + r, rel: r, leaf: n, st: st, fmt: fmt, &w, &links)
+        }
+    }
+
+    /// Writes one file as the whole archive, named `name` (`docker cp` of a file).
+    public static func writeSingle<W: ByteWriter>(path: String, name: String, to w: inout TarWriter<W>) throws {
+        var st = stat()
+        guard lstat(path, &st) == 0 else { throw BerthError.notFound("\(path): \(Syscall.errnoText())") }
+        var links: [UInt64: String] = [:]
+        try DirectoryArchiver(root: path).writeEntry(full: path, name: name, rel: name, leaf: name, st: st,
+                                                     fmt: st.st_mode & S_IFMT, &w, &links, descend: false)
+    }
+
+    func writeEntry<W: ByteWriter>(full: String, name: String, rel r: String, leaf n: String, st: stat, fmt: mode_t,
+                                   _ w: inout TarWriter<W>, _ links: inout [UInt64: String], descend: Bool = true) throws {
+        do {
+            var e = TarEntry(name: name, kind: .file, mode: UInt32(st.st_mode & 0o7777), uid: Int(st.st_uid),
                              gid: Int(st.st_gid), size: 0, mtime: Int64(st.st_mtim.tv_sec))
             switch fmt {
             case S_IFDIR:
                 e.kind = .directory
-                e.name = r + "/"
+                e.name = name + "/"
                 try w.write(e)
                 if overlayUpper && isOpaque(full) {
-                    try w.write(TarEntry(name: r + "/.wh..wh..opq", kind: .file, mode: 0o644))
+                    try w.write(TarEntry(name: name + "/.wh..wh..opq", kind: .file, mode: 0o644))
                 }
-                try walk(r, &w, &links)
+                if descend { try walk(r, &w, &links) }
             case S_IFREG:
                 if st.st_nlink > 1 {
                     let key = UInt64(st.st_ino)
                     if let first = links[key] {
                         e.kind = .hardlink; e.linkName = first
                         try w.write(e)
-                        continue
+                        return
                     }
-                    links[key] = r
+                    links[key] = name
                 }
                 e.size = Int64(st.st_size)
                 try w.writeHeader(e)
                 let fd = open(full, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
                 guard fd >= 0 else { throw BerthError.system("open \(full): \(Syscall.errnoText())") }
                 var left = e.size
-                var buf = [UInt8](repeating: 0, count: 1 << 20)
+                var buf = [UInt8](repeating: 0, count: Int(max(1, min(e.size, 1 << 20))))
                 while left > 0 {
                     let n = buf.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, min($0.count, Int(left))) }
                     if n < 0 && errno == EINTR { continue }
@@ -86,9 +112,9 @@ public struct DirectoryArchiver {
             case S_IFCHR, S_IFBLK:
                 let dev = UInt64(st.st_rdev)
                 if overlayUpper && fmt == S_IFCHR && dev == 0 {
-                    let parent = r.contains("/") ? String(r[..<r.lastIndex(of: "/")!]) + "/" : ""
+                    let parent = name.contains("/") ? String(name[..<name.lastIndex(of: "/")!]) + "/" : ""
                     try w.write(TarEntry(name: parent + ".wh." + n, kind: .file, mode: 0o644))
-                    continue
+                    return
                 }
                 e.kind = fmt == S_IFCHR ? .charDevice : .blockDevice
                 e.devMajor = berth_major(dev); e.devMinor = berth_minor(dev)
@@ -97,7 +123,7 @@ public struct DirectoryArchiver {
                 e.kind = .fifo
                 try w.write(e)
             default:
-                continue  // sockets are not archived
+                return  // sockets are not archived
             }
         }
     }

@@ -177,6 +177,7 @@ extension ContainerService {
         var refs: [String] = []
         if let repo, !repo.isEmpty { refs.append(repo + ((tag ?? "").isEmpty ? "" : ":" + tag!)) }
         let (id, _) = try await images.register(configBytes: bytes, references: refs)
+        emit("commit", c, ["comment": comment ?? ""])
         return id
     }
 }

@@ -18,6 +18,7 @@ extension ContainerService {
     /// Connects to the container's stdio. A container that is not running yet is waited for:
     /// the docker CLI attaches first and starts second. Nil when it will not run (removed, failed).
     public func openAttach(_ id: String) async -> (any StdioSession)? {
+        if let c = try? store.container(id) { emit("attach", c) }
         if let c = try? store.container(id), c.status == "running" {
             return try? executor.attach(id)
         }
@@ -83,6 +84,7 @@ extension ContainerService {
         let id = Identifier.random64()
         try store.insertExec(ExecRecord(id: id, container_id: c.id, config: try JSONEncoder().encode(config),
                                         created: Timestamp.nowNanos()))
+        emit("exec_create: " + cmd.joined(separator: " "), c, ["execID": id])
         return id
     }
 
@@ -104,10 +106,11 @@ extension ContainerService {
         }
         if c.status == "paused" { throw BerthError.conflict("Container \(c.id) is paused, unpause the container before exec") }
         let proc = try executor.execProcess(containerID: c.id, args: cfg.Cmd ?? [], env: cfg.Env ?? [], user: cfg.User,
-                                            workingDir: cfg.WorkingDir, tty: false, privileged: cfg.Privileged ?? false)
+                                            workingDir: cfg.WorkingDir, tty: cfg.Tty ?? false, privileged: cfg.Privileged ?? false)
         let p = try executor.exec(containerID: c.id, execID: id, process: proc, attachStdin: cfg.AttachStdin ?? false)
         execSessions[id] = p
         try store.updateExec(id) { $0.running = true }
+        emit("exec_start: " + (cfg.Cmd ?? []).joined(separator: " "), c, ["execID": id])
         return p
     }
 
@@ -117,7 +120,15 @@ extension ContainerService {
         let code = await p.wait()
         execSessions[id] = nil
         try? store.updateExec(id) { $0.running = false; $0.exit_code = Int64(code); $0.pid = Int64(pid) }
+        if let e = try? store.exec(id), let c = try? store.container(e.container_id) {
+            emit("exec_die", c, ["execID": id, "exitCode": String(code)])
+        }
         return code
+    }
+
+    public func resizeExec(_ id: String, height: Int, width: Int) throws {
+        _ = try execTarget(id)
+        execSessions[id]?.resize(height: height, width: width)
     }
 
     public nonisolated func inspectExec(_ id: String) throws -> ExecInspect {

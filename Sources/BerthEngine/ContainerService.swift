@@ -28,6 +28,7 @@ public actor ContainerService {
     nonisolated let store: Store
     nonisolated let images: ImageStore
     nonisolated let executor: Executor
+    nonisolated let events: EventService
     let locks = ContainerLocks()
     let log = Log.logger("containers")
 
@@ -39,10 +40,20 @@ public actor ContainerService {
     /// Encoded list rows, reused while the row and its status text are unchanged.
     nonisolated let listCache = Mutex<[String: ListCacheEntry]>([:])
 
-    init(store: Store, images: ImageStore, executor: Executor) {
+    init(store: Store, images: ImageStore, executor: Executor, events: EventService) {
         self.store = store
         self.images = images
         self.executor = executor
+        self.events = events
+    }
+
+    /// Records a container event with Docker's attributes (image, name, labels).
+    nonisolated func emit(_ action: String, _ c: ContainerRecord, _ extra: [String: String] = [:]) {
+        var attrs = decode([String: String].self, Data(c.labels.utf8)) ?? [:]
+        attrs["image"] = c.image_name
+        attrs["name"] = c.name
+        for (k, v) in extra { attrs[k] = v }
+        events.record("container", action, id: c.id, attributes: attrs)
     }
 
     func token() -> UInt64 { nextToken += 1; return nextToken }
@@ -123,6 +134,7 @@ public actor ContainerService {
             else { rec.name = name }
             do {
                 try store.insertContainer(rec)
+                emit("create", rec)
                 return ContainerCreateResponse(Id: id, Warnings: warnings)
             } catch let e as BerthError where e.kind == .conflict {
                 if !(rawName ?? "").isEmpty {
@@ -228,6 +240,7 @@ public actor ContainerService {
                 }
                 await self.connectPendingAttachers(id)
             }
+            emit("start", c)
             return .started
         } catch {
             let e = BerthError.wrap(error)
@@ -254,6 +267,8 @@ public actor ContainerService {
             r.status = "exited"; r.exit_code = Int64(st.code); r.oom_killed = st.oom
             r.finished_at = st.at; r.pid = 0
         }
+        if st.oom { emit("oom", c) }
+        emit("die", c, ["exitCode": String(st.code)])
         resumeExitWaiters(id, ExitInfo(code: Int(st.code), error: nil))
         Task { try? await self.locks.with(id) { await self.afterExit(id, generation: gen) } }
     }
@@ -301,11 +316,13 @@ public actor ContainerService {
 
     // MARK: stop / kill / restart
 
-    public enum StopOutcome: Sendable { case stopped, notRunning }
+    public enum StopOutcome: Sendable, Equatable { case stopped, notRunning }
 
     public func stop(_ ref: String, timeout: Int?, signal: String?) async throws -> StopOutcome {
         let c = try resolve(ref)
-        return try await locks.with(c.id) { try await self.stopLocked(c.id, timeout: timeout, signal: signal) }
+        let r = try await locks.with(c.id) { try await self.stopLocked(c.id, timeout: timeout, signal: signal) }
+        if r == .stopped { emit("stop", c) }
+        return r
     }
 
     func stopLocked(_ id: String, timeout: Int?, signal: String?) async throws -> StopOutcome {
@@ -351,6 +368,7 @@ public actor ContainerService {
             guard Syscall.kill(Int32(cur.pid), sig) else {
                 throw BerthError.conflict("Cannot kill container: \(ref): Container \(c.id) is not running")
             }
+            self.emit("kill", cur, ["signal": String(sig)])
         }
     }
 
@@ -361,6 +379,7 @@ public actor ContainerService {
             await self.executor.cleanup(c.id)
             _ = try await self.startLocked(c.id)
         }
+        emit("restart", c)
     }
 
     // MARK: remove / rename / prune
@@ -384,6 +403,7 @@ public actor ContainerService {
         try store.updateContainer(id) { $0.status = "removing" }
         await executor.remove(id)
         try store.deleteContainer(id)
+        emit("destroy", c)
         let info = ExitInfo(code: Int(c.exit_code), error: nil)
         for w in removeWaiters.removeValue(forKey: id) ?? [] { w.resume(returning: info) }
         resumeExitWaiters(id, info)
@@ -400,6 +420,9 @@ public actor ContainerService {
             let other = (try? store.container(named: name))?.id ?? ""
             throw BerthError.conflict("Conflict. The container name \"/\(name)\" is already in use by container \"\(other)\". You have to remove (or rename) that container to be able to reuse that name.")
         }
+        var renamed = c
+        renamed.name = name
+        emit("rename", renamed, ["oldName": "/" + c.name])
     }
 
     public func prune(filters: Filters) async throws -> PruneContainersResponse {

@@ -31,6 +31,7 @@ public final class Engine: Sendable {
     public let images: ImageService
     public let executor: Executor
     public let containers: ContainerService
+    public let events: EventService
     let log = Log.logger("engine")
 
     public init(config: EngineConfig) throws {
@@ -41,7 +42,8 @@ public final class Engine: Sendable {
         imageStore = try ImageStore(dataRoot: config.dataRoot, store: store)
         images = ImageService(images: imageStore)
         executor = try Executor(dataRoot: config.dataRoot, execRoot: config.execRoot, logSizeMax: config.logSizeMax)
-        containers = ContainerService(store: store, images: imageStore, executor: executor)
+        events = EventService(store: store)
+        containers = ContainerService(store: store, images: imageStore, executor: executor, events: events)
     }
 
     /// Watches monitor exit files, then brings the store in line with what really runs.
@@ -117,7 +119,7 @@ public final class Engine: Sendable {
                           OperatingSystem: osName, Architecture: Self.machine(), NCPU: ProcessInfo.processInfo.activeProcessorCount,
                           MemTotal: Int64(ProcessInfo.processInfo.physicalMemory), DockerRootDir: config.dataRoot,
                           Name: ProcessInfo.processInfo.hostName, ServerVersion: Self.version, NFd: nfd,
-                          SystemTime: Timestamp.rfc3339(nanos: Timestamp.nowNanos()))
+                          SystemTime: Timestamp.rfc3339(nanos: Timestamp.nowNanos()), listeners: events.listenerCount)
     }
 
     static func machine() -> String {

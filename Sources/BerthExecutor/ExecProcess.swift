@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import BerthSystem
+import CBerthSys
 import Foundation
 
 /// A process started in a running container with `runc exec`, its stdio on pipes held by berthd.
@@ -13,7 +14,19 @@ public final class ExecProcess: StdioSession {
     private let exitTask: Task<Int32, Never>
     public let pidFile: String
 
-    public init(runc: Runc, containerID: String, process: OCISpec.Process, workDir: String, attachStdin: Bool) throws {
+    /// The pty master, for TTY execs (runc hands it over on the console socket).
+    private let master: LockedFD?
+
+    public convenience init(runc: Runc, containerID: String, process: OCISpec.Process, workDir: String, attachStdin: Bool) throws {
+        if process.terminal {
+            try self.init(ttyRunc: runc, containerID: containerID, process: process, workDir: workDir)
+        } else {
+            try self.init(pipeRunc: runc, containerID: containerID, process: process, workDir: workDir, attachStdin: attachStdin)
+        }
+    }
+
+    private init(pipeRunc runc: Runc, containerID: String, process: OCISpec.Process, workDir: String, attachStdin: Bool) throws {
+        master = nil
         try FS.mkdirAll(workDir, mode: 0o700)
         let specPath = workDir + "/process.json"
         pidFile = workDir + "/pid"
@@ -54,6 +67,74 @@ public final class ExecProcess: StdioSession {
         exitTask = Task.detached { await BlockingIO.run { Subprocess.waitStatus(p) } }
     }
 
+    /// TTY exec. runc only hands a pty out (console socket) when it detaches, and then the exit
+    /// code is lost without a subreaper; so runc runs in the foreground with a pty of ours as its
+    /// stdio (raw mode) and relays to the container's own pty. Resizes go through ours.
+    private init(ttyRunc runc: Runc, containerID: String, process: OCISpec.Process, workDir: String) throws {
+        try FS.mkdirAll(workDir, mode: 0o700)
+        let specPath = workDir + "/process.json"
+        pidFile = workDir + "/pid"
+        FS.removeAll(pidFile)
+        try FS.writeAtomically(specPath, try JSONEncoder().encode(process), mode: 0o600)
+        var m: Int32 = -1, slave: Int32 = -1
+        var ws = winsize(ws_row: 24, ws_col: 80, ws_xpixel: 0, ws_ypixel: 0)
+        guard openpty(&m, &slave, nil, nil, &ws) == 0 else { throw BerthError.system("openpty: \(Syscall.errnoText())") }
+        _ = fcntl(m, F_SETFD, FD_CLOEXEC)
+        _ = fcntl(slave, F_SETFD, FD_CLOEXEC)
+        var tio = termios()
+        tcgetattr(slave, &tio)
+        cfmakeraw(&tio)
+        tcsetattr(slave, TCSANOW, &tio)
+        var nameBuf = [CChar](repeating: 0, count: 128)
+        ttyname_r(slave, &nameBuf, 128)
+        let slaveName = String(cString: nameBuf)
+        let argv = [Monitor.which(runc.binary) ?? runc.binary, "--root", runc.root, "exec", "--tty",
+                    "--process", specPath, "--pid-file", pidFile, containerID]
+        do {
+            pid = try Subprocess.spawn(argv, stdin: .fd(slave), stdout: .fd(slave), stderr: .fd(slave), newSession: true,
+                                       controllingTerminal: slaveName)
+        } catch {
+            Glibc.close(m); Glibc.close(slave); throw error
+        }
+        Glibc.close(slave)
+        let masterFd = m
+        master = LockedFD(m)
+        stdinFd = LockedFD(-1)
+        var cont: AsyncStream<OutputChunk>.Continuation!
+        output = AsyncStream(bufferingPolicy: .bufferingOldest(4096)) { cont = $0 }
+        let c = cont!
+        let t = Thread {
+            var b = [UInt8](repeating: 0, count: 65536)
+            // runc writes one NUL into the container's terminal when it starts relaying; with echo
+            // on, the terminal shows it as "^@". dockerd's output has no such bytes, so drop them.
+            var pendingEcho: [UInt8] = [UInt8(ascii: "^"), UInt8(ascii: "@")]
+            while true {
+                let n = b.withUnsafeMutableBytes { Glibc.read(masterFd, $0.baseAddress, $0.count) }
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { break }  // EIO once the process is gone
+                var chunk = Array(b[0..<n])
+                while !pendingEcho.isEmpty, let first = chunk.first {
+                    if first == pendingEcho[0] { chunk.removeFirst(); pendingEcho.removeFirst() }
+                    else { pendingEcho = [] }
+                }
+                if !chunk.isEmpty { c.yield(OutputChunk(stream: 1, bytes: chunk)) }
+            }
+            c.finish()
+        }
+        t.start()
+        let p = pid
+        exitTask = Task.detached { await BlockingIO.run { Subprocess.waitStatus(p) } }
+    }
+
+    /// Resizes the exec's terminal.
+    public func resize(height: Int, width: Int) {
+        master?.withFD { fd in
+            guard fd >= 0 else { return }
+            var ws = winsize(ws_row: UInt16(clamping: height), ws_col: UInt16(clamping: width), ws_xpixel: 0, ws_ypixel: 0)
+            _ = ioctl(fd, UInt(TIOCSWINSZ), &ws)
+        }
+    }
+
     /// The exec'd process's host pid, once runc wrote it.
     public var processPid: Int32 {
         Int32((try? String(contentsOfFile: pidFile, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 0
@@ -63,10 +144,11 @@ public final class ExecProcess: StdioSession {
     public func wait() async -> Int32 { await exitTask.value }
 
     public func writeStdin(_ bytes: [UInt8]) async {
-        let f = stdinFd
+        let f = master ?? stdinFd
         _ = await BlockingIO.run { f.withFD { fd in fd >= 0 && bytes.withUnsafeBytes { (try? Syscall.writeAll(fd, $0)) != nil } } }
     }
 
+    /// A terminal has no end of input short of hanging up; only pipes are closed.
     public func closeStdin() { stdinFd.closeFD() }
     public func close() { stdinFd.closeFD() }
 }

@@ -182,6 +182,13 @@ public final class Executor: Sendable {
         FS.removeAll(p.dir)
     }
 
+    /// Applies new resource limits to a running container (`runc update -r -`).
+    public func update(_ id: String, _ resources: OCISpec.Resources) async throws {
+        struct Body: Encodable { let memory: OCISpec.Memory?; let cpu: OCISpec.CPU?; let pids: OCISpec.Pids? }
+        let json = try JSONEncoder().encode(Body(memory: resources.memory, cpu: resources.cpu, pids: resources.pids))
+        try await runc.update(id, json: Array(json))
+    }
+
     public func attach(_ id: String) throws -> AttachSocket { try AttachSocket(path: paths(id).attachSocket) }
 
     public func exitStatus(_ id: String) -> (code: Int32, oom: Bool, at: Int64)? { Monitor.exitStatus(paths(id)) }

@@ -58,6 +58,9 @@ public struct OCISpec: Codable, Sendable {
         public var memory: Memory?
         public var cpu: CPU?
         public var pids: Pids?
+        public init(devices: [DeviceRule], memory: Memory?, cpu: CPU?, pids: Pids?) {
+            self.devices = devices; self.memory = memory; self.cpu = cpu; self.pids = pids
+        }
     }
     public struct DeviceRule: Codable, Sendable { public var allow: Bool; public var access: String }
     public struct Memory: Codable, Sendable {
@@ -66,6 +69,10 @@ public struct OCISpec: Codable, Sendable {
         public var swap: Int64?
         public var swappiness: UInt64?
         public var disableOOMKiller: Bool?
+        public init(limit: Int64?, reservation: Int64?, swap: Int64?, swappiness: UInt64?, disableOOMKiller: Bool?) {
+            self.limit = limit; self.reservation = reservation; self.swap = swap; self.swappiness = swappiness
+            self.disableOOMKiller = disableOOMKiller
+        }
     }
     public struct CPU: Codable, Sendable {
         public var shares: UInt64?
@@ -73,6 +80,10 @@ public struct OCISpec: Codable, Sendable {
         public var period: UInt64?
         public var cpus: String?
         public var mems: String?
+        public init() {}
     }
-    public struct Pids: Codable, Sendable { public var limit: Int64 }
+    public struct Pids: Codable, Sendable {
+        public var limit: Int64
+        public init(limit: Int64) { self.limit = limit }
+    }
 }

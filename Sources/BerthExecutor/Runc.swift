@@ -47,6 +47,8 @@ public struct Runc: Sendable {
         _ = try? await Subprocess.run(base + ["delete"] + (force ? ["--force"] : []) + [id])
     }
 
+    public func update(_ id: String, json: [UInt8]) async throws { try await run(["update", "-r", "-", id], input: json) }
+
     public func pause(_ id: String) async throws { try await run(["pause", id]) }
     public func resume(_ id: String) async throws { try await run(["resume", id]) }
 

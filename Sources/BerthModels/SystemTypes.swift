@@ -96,7 +96,7 @@ public struct SystemInfo: Codable, Sendable {
     public init(ID: String, Containers: Int, ContainersRunning: Int, ContainersPaused: Int,
                 ContainersStopped: Int, Images: Int, KernelVersion: String, OperatingSystem: String,
                 Architecture: String, NCPU: Int, MemTotal: Int64, DockerRootDir: String, Name: String,
-                ServerVersion: String, NFd: Int, SystemTime: String) {
+                ServerVersion: String, NFd: Int, SystemTime: String, listeners: Int = 0) {
         self.ID = ID; self.Containers = Containers; self.ContainersRunning = ContainersRunning
         self.ContainersPaused = ContainersPaused; self.ContainersStopped = ContainersStopped; self.Images = Images
         Driver = "overlay2"; DriverStatus = [["Backing Filesystem", "extfs"], ["Supports d_type", "true"],
@@ -105,7 +105,7 @@ public struct SystemInfo: Codable, Sendable {
         MemoryLimit = true; SwapLimit = true; KernelMemoryTCP = false; CpuCfsPeriod = true; CpuCfsQuota = true
         CPUShares = true; CPUSet = true; PidsLimit = true; OomKillDisable = true; IPv4Forwarding = true
         Debug = false; self.NFd = NFd; NGoroutines = 0; self.SystemTime = SystemTime; LoggingDriver = "k8s-file"
-        CgroupDriver = "cgroupfs"; CgroupVersion = "1"; NEventsListener = 0; self.KernelVersion = KernelVersion
+        CgroupDriver = "cgroupfs"; CgroupVersion = "1"; NEventsListener = listeners; self.KernelVersion = KernelVersion
         self.OperatingSystem = OperatingSystem; OSVersion = ""; OSType = "linux"; self.Architecture = Architecture
         IndexServerAddress = "https://index.docker.io/v1/"
         RegistryConfig = .object(["IndexConfigs": .object([:]), "InsecureRegistryCIDRs": .array([.string("127.0.0.0/8")]),
@@ -118,5 +118,32 @@ public struct SystemInfo: Codable, Sendable {
         LiveRestoreEnabled = true; Isolation = ""; InitBinary = "tini-static"
         ContainerdCommit = ["ID": ""]; RuncCommit = ["ID": ""]; InitCommit = ["ID": ""]
         SecurityOptions = ["name=cgroupns"]; Warnings = []
+    }
+}
+
+/// One line of `GET /events`.
+public struct EventMessage: Codable, Sendable {
+    public struct Actor: Codable, Sendable {
+        public var ID: String
+        public var Attributes: [String: String]
+        public init(ID: String, Attributes: [String: String]) { self.ID = ID; self.Attributes = Attributes }
+    }
+    public var status: String?
+    public var id: String?
+    public var from: String?
+    public var `Type`: String
+    public var Action: String
+    public var Actor: Actor
+    public var scope: String
+    public var time: Int64
+    public var timeNano: Int64
+
+    public init(type: String, action: String, actorID: String, attributes: [String: String], timeNano: Int64) {
+        self.Type = type; self.Action = action; self.Actor = .init(ID: actorID, Attributes: attributes)
+        scope = "local"; time = timeNano / 1_000_000_000; self.timeNano = timeNano
+        if type == "container" || type == "image" {
+            status = action; id = actorID
+            if type == "container" { from = attributes["image"] }
+        }
     }
 }

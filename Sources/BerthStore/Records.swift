@@ -125,3 +125,18 @@ public struct ContainerListRow: Sendable, Equatable, FetchableRecord {
 
     static let columns = "id, name, image_id, image_name, created, command, labels, status, exit_code, started_at, finished_at, network_mode"
 }
+
+public struct EventRecord: Codable, Sendable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "events"
+    public var seq: Int64?
+    public var time_nano: Int64
+    public var type: String
+    public var action: String
+    public var actor_id: String
+    public var attributes: String
+    public init(time_nano: Int64, type: String, action: String, actor_id: String, attributes: String) {
+        self.time_nano = time_nano; self.type = type; self.action = action; self.actor_id = actor_id
+        self.attributes = attributes
+    }
+    public mutating func didInsert(_ inserted: InsertionSuccess) { seq = inserted.rowID }
+}

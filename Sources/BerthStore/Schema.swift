@@ -11,6 +11,8 @@ import GRDB
 ///     containers      id PK, name UNIQUE, image_id ──► images.id (no cascade: deleting an
 ///                     image in use is refused), config/host_config JSON, state columns
 ///     execs           id PK, container_id ──► containers.id ON DELETE CASCADE
+///     events          seq PK, time_nano, type, action, actor_id, attributes (JSON); the newest
+///                     `Store.eventLimit` are kept
 ///
 /// Reference counts of layers are derived: a layer is in use while an `image_layers` row names it
 /// (containers keep their image, so the image's layers). Garbage collection deletes the rows
@@ -86,6 +88,17 @@ public enum Schema {
             try db.alter(table: "containers") { t in
                 t.add(column: "network_mode", .text).notNull().defaults(to: "bridge")
             }
+        }
+        m.registerMigration("v3-events") { db in
+            try db.create(table: "events") { t in
+                t.autoIncrementedPrimaryKey("seq")
+                t.column("time_nano", .integer).notNull()
+                t.column("type", .text).notNull()
+                t.column("action", .text).notNull()
+                t.column("actor_id", .text).notNull()
+                t.column("attributes", .text).notNull()
+            }
+            try db.create(index: "events_time", on: "events", columns: ["time_nano"])
         }
         return m
     }

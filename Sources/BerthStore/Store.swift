@@ -200,6 +200,31 @@ public final class Store: Sendable {
         try wr { db in try db.cachedStatement(sql: "DELETE FROM containers WHERE id = ?").execute(arguments: [id]) }
     }
 
+    // MARK: events
+
+    /// How many events are kept; older ones are dropped as new ones arrive.
+    public static let eventLimit: Int64 = 10_000
+
+    @discardableResult
+    public func insertEvent(_ e: EventRecord) throws -> EventRecord {
+        try wr { db in
+            var r = e
+            try r.insert(db)
+            if let seq = r.seq, seq % 256 == 0 {
+                try db.execute(sql: "DELETE FROM events WHERE seq <= ?", arguments: [seq - Self.eventLimit])
+            }
+            return r
+        }
+    }
+
+    /// Events with `since <= time_nano <= until` (0 = open), oldest first.
+    public func events(since: Int64, until: Int64) throws -> [EventRecord] {
+        try rd { db in
+            try EventRecord.fetchAll(db, sql: "SELECT * FROM events WHERE time_nano >= ? AND (? = 0 OR time_nano <= ?) ORDER BY seq",
+                                     arguments: [since, until, until])
+        }
+    }
+
     // MARK: execs
 
     public func insertExec(_ e: ExecRecord) throws { try wr { try e.insert($0) } }

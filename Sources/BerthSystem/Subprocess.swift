@@ -25,7 +25,8 @@ public enum Subprocess {
     /// Unmapped descriptors are closed in the child because Berth opens everything close-on-exec.
     public static func spawn(_ argv: [String], env: [String]? = nil, cwd: String? = nil,
                              stdin: Stdio = .null, stdout: Stdio = .null, stderr: Stdio = .null,
-                             extraFds: [Int32: Int32] = [:]) throws -> pid_t {
+                             extraFds: [Int32: Int32] = [:], newSession: Bool = false,
+                             controllingTerminal: String? = nil) throws -> pid_t {
         var fa = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&fa)
         defer { posix_spawn_file_actions_destroy(&fa) }
@@ -49,6 +50,11 @@ public enum Subprocess {
             if let s = src { posix_spawn_file_actions_adddup2(&fa, s, target) }
             else { posix_spawn_file_actions_addopen(&fa, target, "/dev/null", O_RDWR, 0) }
         }
+        if let tty = controllingTerminal {
+            // Opening the terminal in the new session makes it the controlling one.
+            posix_spawn_file_actions_addopen(&fa, 99, tty, O_RDWR, 0)
+            posix_spawn_file_actions_addclose(&fa, 99)
+        }
         if let cwd { berth_spawn_addchdir(&fa, cwd) }
         var attr = posix_spawnattr_t()
         posix_spawnattr_init(&attr)
@@ -59,7 +65,8 @@ public enum Subprocess {
         var def = sigset_t()
         sigfillset(&def)
         posix_spawnattr_setsigdefault(&attr, &def)
-        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        // 0x80 is POSIX_SPAWN_SETSID (glibc), which Swift does not import.
+        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | (newSession ? 0x80 : 0)))
 
         let environment = env ?? ProcessInfo.processInfo.environment.map { "\($0.key)=\($0.value)" }
         var cargs = argv.map { strdup($0) } + [nil]

@@ -1,0 +1,88 @@
+import BerthExecutor
+import BerthModels
+import BerthStore
+import BerthSystem
+import Foundation
+
+/// Pause, unpause and live resource updates.
+extension ContainerService {
+    public func pause(_ ref: String) async throws {
+        let c = try resolve(ref)
+        try await locks.with(c.id) {
+            guard let cur = try self.store.container(c.id) else { throw BerthError.notFound("No such container: \(ref)") }
+            if cur.status == "paused" { throw BerthError.conflict("Container \(c.id) is already paused") }
+            guard cur.status == "running" else { throw BerthError.conflict("Container \(c.id) is not running") }
+            try await self.executor.runc.pause(c.id)
+            try self.store.updateContainer(c.id) { $0.status = "paused" }
+            self.emit("pause", cur)
+        }
+    }
+
+    public func unpause(_ ref: String) async throws {
+        let c = try resolve(ref)
+        try await locks.with(c.id) {
+            guard let cur = try self.store.container(c.id) else { throw BerthError.notFound("No such container: \(ref)") }
+            guard cur.status == "paused" else { throw BerthError.conflict("Container \(c.id) is not paused") }
+            try await self.executor.runc.resume(c.id)
+            try self.store.updateContainer(c.id) { $0.status = "running" }
+            self.emit("unpause", cur)
+        }
+    }
+
+    /// `POST /containers/{id}/update`: resources applied with `runc update` when running, and recorded.
+    public func update(_ ref: String, _ u: HostConfig) async throws -> [String] {
+        let c = try resolve(ref)
+        return try await locks.with(c.id) {
+            guard let cur = try self.store.container(c.id), var hc = self.decode(HostConfig.self, cur.host_config) else {
+                throw BerthError.notFound("No such container: \(ref)")
+            }
+            if let m = u.Memory, m != 0 {
+                if m < 6 * 1024 * 1024 { throw BerthError.invalid("Minimum memory limit allowed is 6MB") }
+                hc.Memory = m
+                if u.MemorySwap == nil || u.MemorySwap == 0 {
+                    if (hc.MemorySwap ?? 0) > 0 && hc.MemorySwap! < m { hc.MemorySwap = m * 2 }
+                }
+            }
+            if let s = u.MemorySwap, s != 0 {
+                if s > 0 && s < (hc.Memory ?? 0) {
+                    throw BerthError.invalid("Minimum memoryswap limit should be larger than memory limit, see usage")
+                }
+                hc.MemorySwap = s
+            }
+            if let v = u.MemoryReservation, v != 0 { hc.MemoryReservation = v }
+            if let v = u.CpuShares, v != 0 { hc.CpuShares = v }
+            if let v = u.CpuPeriod, v != 0 { hc.CpuPeriod = v }
+            if let v = u.CpuQuota, v != 0 { hc.CpuQuota = v }
+            if let v = u.NanoCpus, v != 0 { hc.NanoCpus = v }
+            if let v = u.CpusetCpus, !v.isEmpty { hc.CpusetCpus = v }
+            if let v = u.CpusetMems, !v.isEmpty { hc.CpusetMems = v }
+            if let v = u.PidsLimit, v != 0 { hc.PidsLimit = v }
+            if let r = u.RestartPolicy, let n = r.Name, !n.isEmpty { hc.RestartPolicy = r }
+            if cur.status == "running" || cur.status == "paused" {
+                try await self.executor.update(c.id, Self.resources(hc))
+            }
+            let encoded = try JSONEncoder().encode(hc)
+            try self.store.updateContainer(c.id) { $0.host_config = encoded }
+            self.emit("update", cur)
+            return []
+        }
+    }
+
+    nonisolated static func resources(_ hc: HostConfig) -> OCISpec.Resources {
+        var r = OCISpec.Resources(devices: [], memory: nil, cpu: nil, pids: nil)
+        if let m = hc.Memory, m > 0 {
+            let swap = hc.MemorySwap ?? 0
+            r.memory = .init(limit: m, reservation: nil, swap: swap == 0 ? m * 2 : swap, swappiness: nil, disableOOMKiller: nil)
+        }
+        var cpu = OCISpec.CPU()
+        if let v = hc.CpuShares, v > 0 { cpu.shares = UInt64(v) }
+        if let v = hc.NanoCpus, v > 0 { cpu.period = 100_000; cpu.quota = v * 100_000 / 1_000_000_000 }
+        if let v = hc.CpuQuota, v > 0 { cpu.quota = v }
+        if let v = hc.CpuPeriod, v > 0 { cpu.period = UInt64(v) }
+        if let v = hc.CpusetCpus, !v.isEmpty { cpu.cpus = v }
+        if let v = hc.CpusetMems, !v.isEmpty { cpu.mems = v }
+        r.cpu = cpu
+        if let p = hc.PidsLimit, p > 0 { r.pids = .init(limit: p) }
+        return r
+    }
+}

@@ -1,0 +1,105 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import BerthArchive
+import BerthExecutor
+import BerthModels
+import BerthStore
+import BerthSystem
+import Foundation
+
+/// diff, export and `docker cp`: files of a container, resolved inside its root.
+extension ContainerService {
+    public nonisolated func changes(_ ref: String) throws -> [FilesystemChange] {
+        let c = try resolve(ref)
+        return ContainerFiles.changes(upper: executor.paths(c.id).upper, lowers: try images.layerPaths(c.image_id),
+                                      excluded: ContainerPaths.generatedFiles)
+    }
+
+    /// The merged root filesystem, mounted for the duration of `body` when the container is not running.
+    func withRootFS<T: Sendable>(_ id: String, _ body: @Sendable (String) async throws -> T) async throws -> T {
+        guard let c = try store.container(id) else { throw BerthError.notFound("No such container: \(id)") }
+        if isRunning(c) { return try await body(executor.paths(id).rootfs) }
+        return try await locks.with(id) {
+            let root = try self.executor.mountRootFS(id, layers: try self.images.layerPaths(c.image_id))
+            defer {
+                if let cur = try? self.store.container(id), !(cur.status == "running" || cur.status == "paused") {
+                    RootFS.unmount(root)
+                }
+            }
+            return try await body(root)
+        }
+    }
+
+    /// Runs an archive producer over the root filesystem, keeping it mounted until the stream ends.
+    func archiveStream(_ id: String, _ produce: @escaping @Sendable (String, inout TarWriter<StreamingWriter>) throws -> Void)
+        async throws -> AsyncStream<[UInt8]> {
+        guard let c = try store.container(id) else { throw BerthError.notFound("No such container: \(id)") }
+        let running = isRunning(c)
+        let root = running ? executor.paths(id).rootfs : try executor.mountRootFS(id, layers: try images.layerPaths(c.image_id))
+        let inner = StreamingWriter.stream { w in try produce(root, &w) }
+        let store = self.store
+        return AsyncStream { cont in
+            let task = Task {
+                for await chunk in inner { cont.yield(chunk) }
+                cont.finish()
+                if !running, let cur = try? store.container(id), !(cur.status == "running" || cur.status == "paused") {
+                    RootFS.unmount(root)
+                }
+            }
+            cont.onTermination = { _ in task.cancel() }
+        }
+    }
+
+    /// `GET /containers/{id}/export`: the whole root filesystem as a tar stream.
+    public func export(_ ref: String) async throws -> AsyncStream<[UInt8]> {
+        let c = try resolve(ref)
+        emit("export", c)
+        return try await archiveStream(c.id) { root, w in try DirectoryArchiver(root: root).write(to: &w) }
+    }
+
+    /// `HEAD /containers/{id}/archive`: the path's stat, base64 JSON.
+    public func archiveStat(_ ref: String, path: String) async throws -> String {
+        let c = try resolve(ref)
+        return try await withRootFS(c.id) { root in
+            let host = try ContainerFiles.resolve(root: root, path: path)
+            return try ContainerFiles.pathStat(hostPath: host, root: root, name: path)
+        }
+    }
+
+    /// `GET /containers/{id}/archive`: the stat header and a tar of the path.
+    public func archiveGet(_ ref: String, path: String) async throws -> (stat: String, tar: AsyncStream<[UInt8]>) {
+        let c = try resolve(ref)
+        let stat = try await archiveStat(ref, path: path)
+        let tar = try await archiveStream(c.id) { root, w in
+            let host = try ContainerFiles.resolve(root: root, path: path)
+            let base = (path as NSString).lastPathComponent
+            let name = base.isEmpty || base == "/" ? "." : base
+            if FS.isDirectory(host) && !FS.isSymlink(host) {
+                var a = DirectoryArchiver(root: host)
+                a.prefix = name
+                try a.write(to: &w)
+            } else {
+                try DirectoryArchiver.writeSingle(path: host, name: name, to: &w)
+            }
+        }
+        return (stat, tar)
+    }
+
+    /// `PUT /containers/{id}/archive`: unpacks a tar (spooled at `archive`) into a directory of the container.
+    public func archivePut(_ ref: String, path: String, archive: String, noOverwriteDirNonDir: Bool, copyUIDGID: Bool) async throws {
+        let c = try resolve(ref)
+        try await withRootFS(c.id) { root in
+            let host = try ContainerFiles.resolve(root: root, path: path, follow: true)
+            guard FS.isDirectory(host) else { throw BerthError.invalid("extraction point is not a directory") }
+            let fd = open(archive, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { throw BerthError.system("open \(archive): \(Syscall.errnoText())") }
+            defer { close(fd) }
+            var reader = TarReader(FileRangeReader(fd: fd))
+            var applier = LayerApplier(root: host)
+            applier.convertWhiteouts = false
+            applier.preserveOwnership = copyUIDGID
+            try applier.apply(&reader)
+        }
+    }
+}
