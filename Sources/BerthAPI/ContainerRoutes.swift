@@ -121,7 +121,7 @@ enum ContainerRoutes {
             })
         }
         r.add(.POST, "/containers/{id}/resize") { req in
-            _ = try svc.resolve(req.param("id"))
+            try svc.resize(req.param("id"), height: try req.int("h") ?? 0, width: try req.int("w") ?? 0)
             return Response.text("")
         }
         r.add(.GET, "/containers/{id}/logs") { req in

@@ -2,6 +2,9 @@ import BerthExecutor
 import BerthModels
 import BerthStore
 import BerthSystem
+#if canImport(Glibc)
+import Glibc
+#endif
 import Foundation
 
 /// Pause, unpause and live resource updates.
@@ -27,6 +30,17 @@ extension ContainerService {
             try self.store.updateContainer(c.id) { $0.status = "running" }
             self.emit("unpause", cur)
         }
+    }
+
+    /// Resizes the container's terminal through the monitor's control fifo (`1 H W`).
+    public nonisolated func resize(_ ref: String, height: Int, width: Int) throws {
+        let c = try resolve(ref)
+        guard isRunning(c), height > 0, width > 0 else { return }
+        let fd = open(executor.paths(c.id).ctlFifo, O_WRONLY | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        defer { close(fd) }
+        let msg = Array("1 \(height) \(width)\n".utf8)
+        _ = msg.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
     }
 
     /// `POST /containers/{id}/update`: resources applied with `runc update` when running, and recorded.

@@ -56,7 +56,8 @@ public enum Timestamp {
             for i in a..<(a + n) { guard u[i] >= 48 && u[i] <= 57 else { return nil }; v = v * 10 + Int(u[i] - 48) }
             return v
         }
-        guard let y = num(0, 4), let mo = num(5, 2), let d = num(8, 2) else { return nil }
+        guard u.count >= 10, u[4] == UInt8(ascii: "-"), u[7] == UInt8(ascii: "-"),
+              let y = num(0, 4), let mo = num(5, 2), let d = num(8, 2) else { return nil }
         var h = 0, mi = 0, se = 0, i = 10
         if u.count > 10 {
             guard u[10] == UInt8(ascii: "T") || u[10] == UInt8(ascii: " "),

@@ -47,6 +47,8 @@ import Testing
         #expect(t == 1_795_959_678_520_332_872)
         #expect(Timestamp.rfc3339(nanos: t!) == "2026-11-29T13:41:18.520332872Z")
         #expect(Timestamp.parseDockerTime("1795959678.5") == 1_795_959_678_500_000_000)
+        #expect(Timestamp.parseDockerTime("1795959678") == 1_795_959_678_000_000_000)
+        #expect(Timestamp.parseRFC3339("17959596") == nil)
         #expect(Timestamp.rfc3339Fixed(nanos: 1_795_959_678_000_000_000) == "2026-11-29T13:41:18.000000000Z")
     }
 }
