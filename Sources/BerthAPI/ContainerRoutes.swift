@@ -142,12 +142,15 @@ enum ContainerRoutes {
                 o.tail = n
             }
             let timestamps = req.flag("timestamps")
+            // Details would be the log driver's extra attributes; there are none, so only the separator shows.
+            let details = req.flag("details")
             let (tty, entries) = try svc.logs(req.param("id"), options: o, follow: req.flag("follow"))
             return Response(headers: ["Content-Type": StreamFormat.contentType(tty: tty, version: req.apiVersion)], body: .stream { w in
                 var batch: [UInt8] = []
                 for await read in entries {
                     for e in read {
                         var payload = e.bytes
+                        if details { payload = [UInt8(ascii: " ")] + payload }
                         if timestamps { payload = Array((Timestamp.rfc3339Fixed(nanos: e.timestamp) + " ").utf8) + payload }
                         batch += tty ? payload : StdCopy.frame(stream: e.stream, payload)
                         if batch.count >= 256 * 1024 { try await w.write(batch); batch.removeAll(keepingCapacity: true) }
@@ -162,6 +165,7 @@ enum ContainerRoutes {
             let wantIn = req.flag("stdin"), wantOut = req.flag("stdout"), wantErr = req.flag("stderr")
             let stream = req.flag("stream"), logs = req.flag("logs")
             let tty = target.tty
+            let keys = try StreamFormat.detachKeys(req)
             return Response(headers: ["Content-Type": StreamFormat.contentType(tty: tty, version: req.apiVersion)],
                             body: .hijack { conn in
                 if logs {
@@ -175,7 +179,7 @@ enum ContainerRoutes {
                 }
                 guard stream, let session = await svc.openAttach(target.id) else { return }
                 await StreamFormat.pump(session: session, conn: conn, stdin: wantIn && target.openStdin,
-                                        stdout: wantOut, stderr: wantErr, tty: tty)
+                                        stdout: wantOut, stderr: wantErr, tty: tty, detachKeys: keys)
             })
         }
         r.add(.POST, "/commit") { req in
@@ -195,10 +199,26 @@ enum StreamFormat {
                                                           : "application/vnd.docker.raw-stream"
     }
 
-    /// Copies a session's output to the client and the client's input to the session.
-    static func pump(session: any StdioSession, conn: any HijackedStream, stdin: Bool, stdout: Bool, stderr: Bool, tty: Bool) async {
+    /// Copies a session's output to the client and the client's input to the session. With a TTY,
+    /// the detach keys end the attachment (the process keeps running).
+    static func pump(session: any StdioSession, conn: any HijackedStream, stdin: Bool, stdout: Bool, stderr: Bool, tty: Bool,
+                     detachKeys: DetachKeys?) async {
         let input: Task<Void, Never>? = stdin ? Task {
-            for await chunk in conn.input { await session.writeStdin(chunk) }
+            var keys = tty ? detachKeys : nil
+            for await chunk in conn.input {
+                var data = chunk
+                if keys != nil {
+                    let (forward, detached) = keys!.feed(chunk)
+                    data = forward
+                    if detached {
+                        if !data.isEmpty { await session.writeStdin(data) }
+                        session.close()
+                        await conn.close()
+                        return
+                    }
+                }
+                if !data.isEmpty { await session.writeStdin(data) }
+            }
             session.closeStdin()
         } : nil
         for await chunk in session.output {
@@ -208,5 +228,10 @@ enum StreamFormat {
         }
         input?.cancel()
         session.close()
+    }
+
+    static func detachKeys(_ req: Request) throws -> DetachKeys {
+        guard let spec = req.q("detachKeys"), !spec.isEmpty else { return .dockerDefault }
+        return try DetachKeys(spec: spec)
     }
 }

@@ -24,21 +24,15 @@ enum ExecRoutes {
                 return try .json([String: String]())
             }
             let tty = cfg.Tty ?? false
+            let keys = (cfg.DetachKeys ?? "").isEmpty ? DetachKeys.dockerDefault : try DetachKeys(spec: cfg.DetachKeys!)
             return Response(headers: ["Content-Type": StreamFormat.contentType(tty: tty, version: req.apiVersion)],
                             body: .hijack { conn in
-                let input: Task<Void, Never>? = (cfg.AttachStdin ?? false) ? Task {
-                    for await chunk in conn.input { await process.writeStdin(chunk) }
-                    process.closeStdin()
-                } : nil
-                let out = cfg.AttachStdout ?? false, err = cfg.AttachStderr ?? false
-                for await chunk in process.output {
-                    if chunk.stream == 1 && !out || chunk.stream == 2 && !err { continue }
-                    try? await conn.write(tty ? chunk.bytes : StdCopy.frame(stream: chunk.stream, chunk.bytes))
-                }
+                let finisher = Task { await svc.finishExec(id, process) }
+                await StreamFormat.pump(session: process, conn: conn, stdin: cfg.AttachStdin ?? false,
+                                        stdout: cfg.AttachStdout ?? false, stderr: cfg.AttachStderr ?? false, tty: tty,
+                                        detachKeys: keys)
                 // The exit code is recorded before the client is told the stream ended.
-                _ = await svc.finishExec(id, process)
-                input?.cancel()
-                process.close()
+                _ = await finisher.value
             })
         }
         r.add(.GET, "/exec/{id}/json") { req in try .json(try svc.inspectExec(req.param("id"))) }

@@ -1,0 +1,81 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import BerthClient
+import BerthSystem
+import Foundation
+import Testing
+
+/// The hijacked connection on the wire: 101 head, stdcopy frames, half-close ending stdin.
+@Suite struct HijackTests {
+    /// A blocking unix-socket client that speaks just enough HTTP.
+    final class RawConn {
+        let fd: Int32
+        init(path: String) throws {
+            fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+            var addr = sockaddr_un()
+            addr.sun_family = sa_family_t(AF_UNIX)
+            withUnsafeMutableBytes(of: &addr.sun_path) { p in
+                for (i, b) in path.utf8.enumerated() { p[i] = b }
+            }
+            let rc = withUnsafePointer(to: &addr) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            }
+            guard rc == 0 else { throw BerthError.system("connect: \(Syscall.errnoText())") }
+        }
+        deinit { close(fd) }
+        func send(_ s: String) throws { try Array(s.utf8).withUnsafeBytes { try Syscall.writeAll(fd, $0) } }
+        func halfClose() { shutdown(fd, Int32(SHUT_WR)) }
+        /// Reads until the head ends; returns the head and whatever came after it.
+        func readHead() -> (String, [UInt8]) {
+            var buf: [UInt8] = []
+            var b = [UInt8](repeating: 0, count: 4096)
+            while true {
+                let n = read(fd, &b, b.count)
+                if n <= 0 { return (String(decoding: buf, as: UTF8.self), []) }
+                buf += b[0..<n]
+                if let r = buf.firstRange(of: Array("\r\n\r\n".utf8)) {
+                    return (String(decoding: buf[..<r.lowerBound], as: UTF8.self), Array(buf[r.upperBound...]))
+                }
+            }
+        }
+        func readToEOF() -> [UInt8] { Syscall.readAll(fd) }
+    }
+
+    @Test func attachUpgradeFramingAndHalfClose() async throws {
+        try await withDaemon { d in
+            try await d.loadBusybox()
+            let create = try await d.client.http.request(.POST, "/containers/create?name=it-cat",
+                body: Array(#"{"Image":"busybox","Cmd":["sh","-c","cat; echo done >&2"],"OpenStdin":true,"StdinOnce":true,"AttachStdin":true}"#.utf8),
+                headers: [("Content-Type", "application/json")])
+            #expect(create.status == 201)
+            let conn = try RawConn(path: d.socket)
+            try conn.send("POST /v1.47/containers/it-cat/attach?stream=1&stdin=1&stdout=1&stderr=1 HTTP/1.1\r\nHost: x\r\n"
+                          + "Connection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: 0\r\n\r\n")
+            let (head, early) = conn.readHead()
+            #expect(head.hasPrefix("HTTP/1.1 101 UPGRADED"))
+            #expect(head.contains("Content-Type: application/vnd.docker.multiplexed-stream"))
+            #expect(head.contains("Upgrade: tcp"))
+            #expect(early.isEmpty)
+            try await d.client.startContainer("it-cat")
+            try conn.send("hello\n")
+            conn.halfClose()  // ends the container's stdin: cat exits
+            let (frames, rest) = StdCopyParse.parse(conn.readToEOF())
+            #expect(rest.isEmpty)
+            #expect(frames.contains { $0.0 == 1 && $0.1 == Array("hello\n".utf8) })
+            #expect(frames.contains { $0.0 == 2 && $0.1 == Array("done\n".utf8) })
+            #expect(try await d.client.wait("it-cat").StatusCode == 0)
+        }
+    }
+
+    @Test func oldClientsGetTheRawStreamType() async throws {
+        try await withDaemon { d in
+            try await d.loadBusybox()
+            _ = try await d.client.createContainer(name: "it-old", image: "busybox", cmd: ["echo", "x"])
+            let conn = try RawConn(path: d.socket)
+            try conn.send("POST /v1.41/containers/it-old/attach?stream=1&stdout=1 HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n")
+            let (head, _) = conn.readHead()
+            #expect(head.contains("Content-Type: application/vnd.docker.raw-stream"))
+        }
+    }
+}
