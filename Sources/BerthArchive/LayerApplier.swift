@@ -17,6 +17,8 @@ public struct LayerApplier {
     public var convertWhiteouts = true
     /// Set ownership from the archive (root daemon); off for tests that run unprivileged.
     public var preserveOwnership = getuid() == 0
+    /// Refuse to replace a directory with a non-directory or the other way round (`docker cp`).
+    public var noOverwriteDirNonDir = false
 
     public init(root: String) { self.root = root }
 
@@ -26,6 +28,12 @@ public struct LayerApplier {
         let rootFd = open(root, BERTH_O_PATH | O_DIRECTORY | O_CLOEXEC)
         guard rootFd >= 0 else { throw BerthError.system("open \(root): \(Syscall.errnoText())") }
         defer { close(rootFd) }
+        return try apply(&reader, rootFd: rootFd)
+    }
+
+    /// Extracts into the directory open at `rootFd` (resolved by the caller, e.g. inside a container).
+    @discardableResult
+    public func apply<R: ByteReader>(_ reader: inout TarReader<R>, rootFd: Int32) throws -> Int64 {
         var dirTimes: [(String, Int64)] = []
         var written: Int64 = 0
         while let entry = try reader.next() {
@@ -52,6 +60,18 @@ public struct LayerApplier {
                 continue
             }
 
+            if noOverwriteDirNonDir {
+                var st = stat()
+                if fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) == 0 {
+                    let isDir = (st.st_mode & S_IFMT) == S_IFDIR
+                    if isDir && entry.kind != .directory {
+                        throw BerthError.invalid("cannot overwrite directory \"/\(path)\" with non-directory")
+                    }
+                    if !isDir && entry.kind == .directory {
+                        throw BerthError.invalid("cannot overwrite non-directory \"/\(path)\" with directory")
+                    }
+                }
+            }
             removeExisting(parent, name, keepDirectory: entry.kind == .directory)
             switch entry.kind {
             case .directory:

@@ -6,6 +6,7 @@ import BerthExecutor
 import BerthModels
 import BerthStore
 import BerthSystem
+import CBerthSys
 import Foundation
 
 /// diff, export and `docker cp`: files of a container, resolved inside its root.
@@ -72,15 +73,20 @@ extension ContainerService {
         let c = try resolve(ref)
         let stat = try await archiveStat(ref, path: path)
         let tar = try await archiveStream(c.id) { root, w in
-            let host = try ContainerFiles.resolve(root: root, path: path)
             let base = (path as NSString).lastPathComponent
             let name = base.isEmpty || base == "/" ? "." : base
-            if FS.isDirectory(host) && !FS.isSymlink(host) {
-                var a = DirectoryArchiver(root: host)
+            // A directory is archived through its descriptor; anything else through its parent's.
+            if let dir = try? ContainerFiles.open(root: root, path: path, flags: O_RDONLY | O_DIRECTORY) {
+                defer { close(dir) }
+                var a = DirectoryArchiver(root: "")
                 a.prefix = name
-                try a.write(to: &w)
+                try a.write(rootFd: dir, to: &w)
             } else {
-                try DirectoryArchiver.writeSingle(path: host, name: name, to: &w)
+                let parentPath = (path as NSString).deletingLastPathComponent
+                let parent = try ContainerFiles.open(root: root, path: parentPath.isEmpty ? "/" : parentPath,
+                                                     flags: O_RDONLY | O_DIRECTORY, follow: true)
+                defer { close(parent) }
+                try DirectoryArchiver.writeSingle(parentFd: parent, leaf: base, name: name, to: &w)
             }
         }
         return (stat, tar)
@@ -90,16 +96,20 @@ extension ContainerService {
     public func archivePut(_ ref: String, path: String, archive: String, noOverwriteDirNonDir: Bool, copyUIDGID: Bool) async throws {
         let c = try resolve(ref)
         try await withRootFS(c.id) { root in
-            let host = try ContainerFiles.resolve(root: root, path: path, follow: true)
-            guard FS.isDirectory(host) else { throw BerthError.invalid("extraction point is not a directory") }
+            let dir: Int32
+            do { dir = try ContainerFiles.open(root: root, path: path, flags: BERTH_O_PATH | O_DIRECTORY, follow: true) }
+            catch let e as BerthError where e.kind == .notFound { throw e }
+            catch { throw BerthError.invalid("extraction point is not a directory") }
+            defer { close(dir) }
             let fd = open(archive, O_RDONLY | O_CLOEXEC)
             guard fd >= 0 else { throw BerthError.system("open \(archive): \(Syscall.errnoText())") }
             defer { close(fd) }
             var reader = TarReader(FileRangeReader(fd: fd))
-            var applier = LayerApplier(root: host)
+            var applier = LayerApplier(root: root)
             applier.convertWhiteouts = false
             applier.preserveOwnership = copyUIDGID
-            try applier.apply(&reader)
+            applier.noOverwriteDirNonDir = noOverwriteDirNonDir
+            try applier.apply(&reader, rootFd: dir)
         }
     }
 }

@@ -47,20 +47,28 @@ public enum ContainerFiles {
         return out
     }
 
-    /// Resolves `path` inside `root` as the container would see it (symlinks stay inside), and
-    /// returns the host path of the result. The final component is not followed unless `follow`.
-    public static func resolve(root: String, path: String, follow: Bool = false) throws -> String {
-        let rootFd = open(root, BERTH_O_PATH | O_DIRECTORY | O_CLOEXEC)
+    /// Opens `path` inside `root` as the container would resolve it (symlinks, absolute or with
+    /// `..`, stay inside): `openat2(RESOLVE_IN_ROOT)`. The final component is not followed unless
+    /// `follow`. The caller owns the returned descriptor.
+    public static func open(root: String, path: String, flags: Int32, follow: Bool = false) throws -> Int32 {
+        let rootFd = Glibc.open(root, BERTH_O_PATH | O_DIRECTORY | O_CLOEXEC)
         guard rootFd >= 0 else { throw BerthError.system("open \(root): \(Syscall.errnoText())") }
         defer { close(rootFd) }
-        let flags = BERTH_O_PATH | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW)
         let rel = path.hasPrefix("/") ? String(path.dropFirst()) : path
-        let fd = rel.isEmpty ? dup(rootFd)
-            : berth_openat2(rootFd, rel, flags, 0, UInt64(BERTH_RESOLVE_IN_ROOT | BERTH_RESOLVE_NO_MAGICLINKS))
+        let fd = rel.isEmpty || rel == "."
+            ? openat(rootFd, ".", flags | O_CLOEXEC)
+            : berth_openat2(rootFd, rel, flags | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW), 0,
+                            UInt64(BERTH_RESOLVE_IN_ROOT | BERTH_RESOLVE_NO_MAGICLINKS))
         guard fd >= 0 else {
             if errno == ENOENT || errno == ENOTDIR { throw BerthError.notFound("Could not find the file \(path) in container") }
             throw BerthError.system("resolve \(path): \(Syscall.errnoText())")
         }
+        return fd
+    }
+
+    /// The host path `path` resolves to inside `root` (for stat only; file access goes through descriptors).
+    public static func resolve(root: String, path: String, follow: Bool = false) throws -> String {
+        let fd = try open(root: root, path: path, flags: BERTH_O_PATH, follow: follow)
         defer { close(fd) }
         var buf = [Int8](repeating: 0, count: 4097)
         let n = readlink("/proc/self/fd/\(fd)", &buf, 4096)
