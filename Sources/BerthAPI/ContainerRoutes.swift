@@ -141,23 +141,12 @@ enum ContainerRoutes {
                 guard let n = Int(t) else { throw BerthError.invalid("invalid value for \"tail\": \(t)") }
                 o.tail = n
             }
-            let timestamps = req.flag("timestamps")
+            o.timestamps = req.flag("timestamps")
             // Details would be the log driver's extra attributes; there are none, so only the separator shows.
-            let details = req.flag("details")
-            let (tty, entries) = try svc.logs(req.param("id"), options: o, follow: req.flag("follow"))
+            o.details = req.flag("details")
+            let (tty, chunks) = try svc.logs(req.param("id"), options: o, follow: req.flag("follow"))
             return Response(headers: ["Content-Type": StreamFormat.contentType(tty: tty, version: req.apiVersion)], body: .stream { w in
-                var batch: [UInt8] = []
-                for await read in entries {
-                    for e in read {
-                        var payload = e.bytes
-                        if details { payload = [UInt8(ascii: " ")] + payload }
-                        if timestamps { payload = Array((Timestamp.rfc3339Fixed(nanos: e.timestamp) + " ").utf8) + payload }
-                        batch += tty ? payload : StdCopy.frame(stream: e.stream, payload)
-                        if batch.count >= 256 * 1024 { try await w.write(batch); batch.removeAll(keepingCapacity: true) }
-                    }
-                    try await w.write(batch)
-                    batch.removeAll(keepingCapacity: true)
-                }
+                for await chunk in chunks { try await w.write(chunk) }
             })
         }
         r.add(.POST, "/containers/{id}/attach") { req in
@@ -171,10 +160,8 @@ enum ContainerRoutes {
                 if logs {
                     var o = ContainerLog.Options()
                     o.stdout = wantOut; o.stderr = wantErr
-                    if let (_, entries) = try? svc.logs(target.id, options: o, follow: false) {
-                        for await read in entries {
-                            for e in read { try? await conn.write(tty ? e.bytes : StdCopy.frame(stream: e.stream, e.bytes)) }
-                        }
+                    if let (_, chunks) = try? svc.logs(target.id, options: o, follow: false) {
+                        for await chunk in chunks { try? await conn.write(chunk) }
                     }
                 }
                 guard stream, let session = await svc.openAttach(target.id) else { return }

@@ -46,30 +46,33 @@ extension ContainerService {
 
     // MARK: logs
 
-    /// The container's log as Docker messages; with `follow`, live until the container stops.
+    /// The container's log in Docker's stream format (`options.tty` is set from the container);
+    /// with `follow`, live until the container stops.
     public nonisolated func logs(_ ref: String, options: ContainerLog.Options, follow: Bool) throws
-        -> (tty: Bool, entries: AsyncStream<[LogEntry]>) {
+        -> (tty: Bool, chunks: AsyncStream<[UInt8]>) {
         let c = try resolve(ref)
         let config = decode(ContainerConfig.self, c.config) ?? ContainerConfig()
+        var o = options
+        o.tty = config.Tty ?? false
         let paths = executor.paths(c.id)
         let log = ContainerLog(path: paths.log)
-        let (initial, offset) = log.read(options: options)
+        let (initial, offset) = log.read(options: o)
         let store = self.store
         let id = c.id
-        let rest: AsyncStream<[LogEntry]>? = follow && isRunning(c)
-            ? log.follow(from: offset, options: options, exitFile: paths.exitFile) {
+        let rest: AsyncStream<[UInt8]>? = follow && isRunning(c)
+            ? log.follow(from: offset, options: o, exitFile: paths.exitFile) {
                 guard let cur = try? store.container(id) else { return true }
                 return !(cur.status == "running" || cur.status == "paused")
             } : nil
-        let stream = AsyncStream<[LogEntry]> { cont in
+        let stream = AsyncStream<[UInt8]> { cont in
             let task = Task {
-                if !initial.isEmpty { cont.yield(initial) }
-                if let rest { for await e in rest { cont.yield(e) } }
+                for chunk in initial { cont.yield(chunk) }
+                if let rest { for await chunk in rest { cont.yield(chunk) } }
                 cont.finish()
             }
             cont.onTermination = { _ in task.cancel() }
         }
-        return (config.Tty ?? false, stream)
+        return (o.tty, stream)
     }
 
     // MARK: exec

@@ -14,7 +14,7 @@ public struct EngineConfig: Sendable {
     public var dataRoot: String
     public var execRoot: String
     public var logSizeMax: Int64
-    public init(dataRoot: String, execRoot: String, logSizeMax: Int64 = 100 * 1024 * 1024) {
+    public init(dataRoot: String, execRoot: String, logSizeMax: Int64 = 1 << 30) {
         self.dataRoot = dataRoot; self.execRoot = execRoot; self.logSizeMax = logSizeMax
     }
 }

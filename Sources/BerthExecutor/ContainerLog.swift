@@ -4,16 +4,11 @@ import Glibc
 import BerthSystem
 import Foundation
 
-/// One message of a container's log. `bytes` ends with a newline unless the process wrote a
-/// partial line (a prompt, say).
-public struct LogEntry: Sendable {
-    public let stream: UInt8
-    public let timestamp: Int64
-    public let bytes: [UInt8]
-}
-
-/// Reads the monitor's k8s-file log (`<RFC3339Nano> stdout|stderr P|F <text>` per line) as
-/// Docker log messages. `--tail` reads backwards from the end, never the whole file.
+/// Reads the monitor's k8s-file log (`<RFC3339Nano> stdout|stderr P|F <text>` per line) and
+/// writes it out in Docker's log stream format: one stdcopy frame per message (raw for TTYs),
+/// optionally prefixed with the timestamp. It works on bytes in place — no allocation per line,
+/// timestamps parsed only when a filter or `-t` needs them — and `tail` reads backwards from the
+/// end, never the whole file.
 public struct ContainerLog: Sendable {
     public let path: String
     public init(path: String) { self.path = path }
@@ -25,47 +20,92 @@ public struct ContainerLog: Sendable {
         public var until: Int64 = 0
         /// -1 for all.
         public var tail = -1
+        public var timestamps = false
+        public var details = false
+        public var tty = false
         public init() {}
     }
 
-    static func parse(_ line: ArraySlice<UInt8>) -> (ts: Int64, stream: UInt8, full: Bool, text: ArraySlice<UInt8>)? {
-        guard let s1 = line.firstIndex(of: UInt8(ascii: " ")) else { return nil }
-        let rest1 = line[(s1 + 1)...]
-        guard let s2 = rest1.firstIndex(of: UInt8(ascii: " ")) else { return nil }
-        let rest2 = line[(s2 + 1)...]
-        guard let flag = rest2.first else { return nil }
-        let textStart = rest2.startIndex + 2
-        let text = textStart <= line.endIndex ? line[min(textStart, line.endIndex)...] : line[line.endIndex...]
-        let streamName = line[(s1 + 1)..<s2]
-        let stream: UInt8 = streamName.elementsEqual("stderr".utf8) ? 2 : 1
-        guard let ts = Timestamp.parseRFC3339(String(decoding: line[line.startIndex..<s1], as: UTF8.self)) else { return nil }
-        return (ts, stream, flag == UInt8(ascii: "F"), text)
-    }
+    /// Turns log lines into output bytes; keeps partial lines (P) until their end (F) arrives.
+    struct Formatter {
+        let o: Options
+        var out: [UInt8] = []
+        /// A message still being assembled from partial lines, per stream (index 1 and 2).
+        var pending: [[UInt8]] = [[], [], []]
+        var pendingTime: [ArraySlice<UInt8>] = [[], [], []]
 
-    /// Parses complete lines from `data`; returns the entries and how many bytes were consumed.
-    static func entries(_ data: [UInt8], pending: inout [Int: (Int64, [UInt8])], options: Options) -> ([LogEntry], Int) {
-        var out: [LogEntry] = []
-        var start = 0
-        while let nl = data[start...].firstIndex(of: UInt8(ascii: "\n")) {
-            let line = data[start..<nl]
-            start = nl + 1
-            guard let p = parse(line) else { continue }
-            let key = Int(p.stream)
-            var acc = pending[key] ?? (p.ts, [])
-            acc.1.append(contentsOf: p.text)
-            if !p.full { pending[key] = acc; continue }
-            pending[key] = nil
-            acc.1.append(UInt8(ascii: "\n"))
-            if p.stream == 1 && !options.stdout { continue }
-            if p.stream == 2 && !options.stderr { continue }
-            if options.since > 0 && acc.0 < options.since { continue }
-            if options.until > 0 && acc.0 > options.until { continue }
-            out.append(LogEntry(stream: p.stream, timestamp: acc.0, bytes: acc.1))
+        init(_ o: Options) { self.o = o }
+
+        /// Feeds complete lines from `data`; returns how many bytes were consumed.
+        mutating func feed(_ data: UnsafeRawBufferPointer) -> Int {
+            guard let base = data.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return 0 }
+            var start = 0
+            let count = data.count
+            while start < count {
+                guard let nlPtr = memchr(base + start, 0x0a, count - start) else { break }
+                let nl = UnsafeRawPointer(nlPtr).assumingMemoryBound(to: UInt8.self) - base
+                line(UnsafeBufferPointer(start: base + start, count: nl - start))
+                start = nl + 1
+            }
+            return start
         }
-        return (out, start)
+
+        mutating func line(_ l: UnsafeBufferPointer<UInt8>) {
+            // <timestamp> SP <stream> SP <flag> SP <text>
+            guard let s1 = l.firstIndex(of: 0x20) else { return }
+            var i = s1 + 1
+            let isErr = i < l.count && l[i] == UInt8(ascii: "s") && i + 3 < l.count && l[i + 3] == UInt8(ascii: "e")
+            while i < l.count && l[i] != 0x20 { i += 1 }
+            guard i + 2 <= l.count else { return }
+            let full = l[i + 1] == UInt8(ascii: "F")
+            let textStart = min(i + 3, l.count)
+            let stream: UInt8 = isErr ? 2 : 1
+            if (stream == 1 && !o.stdout) || (stream == 2 && !o.stderr) { return }
+            let text = UnsafeBufferPointer(rebasing: l[textStart...])
+            let ts = UnsafeBufferPointer(rebasing: l[..<s1])
+            if !full {
+                if pending[Int(stream)].isEmpty { pendingTime[Int(stream)] = ArraySlice(ts) }
+                pending[Int(stream)].append(contentsOf: text)
+                return
+            }
+            if pending[Int(stream)].isEmpty {
+                emit(stream, ts: ts, text: text, extra: [])
+            } else {
+                var msg = pending[Int(stream)]
+                msg.append(contentsOf: text)
+                let t = Array(pendingTime[Int(stream)])
+                pending[Int(stream)] = []
+                t.withUnsafeBufferPointer { tb in msg.withUnsafeBufferPointer { mb in emit(stream, ts: tb, text: mb, extra: []) } }
+            }
+        }
+
+        mutating func emit(_ stream: UInt8, ts: UnsafeBufferPointer<UInt8>, text: UnsafeBufferPointer<UInt8>, extra: [UInt8]) {
+            var stamp: [UInt8] = []
+            if o.since > 0 || o.until > 0 || o.timestamps {
+                guard let t = Timestamp.parseRFC3339(String(decoding: ts, as: UTF8.self)) else { return }
+                if o.since > 0 && t < o.since { return }
+                if o.until > 0 && t > o.until { return }
+                if o.timestamps { stamp = Array((Timestamp.rfc3339Fixed(nanos: t) + " ").utf8) }
+            }
+            let size = stamp.count + (o.details ? 1 : 0) + text.count + 1
+            if !o.tty {
+                let n = UInt32(size)
+                out.append(contentsOf: [stream, 0, 0, 0, UInt8(n >> 24), UInt8((n >> 16) & 0xff), UInt8((n >> 8) & 0xff), UInt8(n & 0xff)])
+            }
+            out.append(contentsOf: stamp)
+            if o.details { out.append(0x20) }
+            out.append(contentsOf: text)
+            out.append(0x0a)
+        }
+
+        mutating func take() -> [UInt8] {
+            let o = out
+            out.removeAll(keepingCapacity: true)
+            return o
+        }
     }
 
-    /// The offset where the last `n` full lines begin, scanning backwards in blocks.
+    /// The offset where the last `n` messages begin (full lines, marked F), scanning backwards.
     func tailOffset(_ fd: Int32, size: Int64, lines n: Int) -> Int64 {
         if n <= 0 { return size }
         var pos = size
@@ -80,8 +120,7 @@ public struct ContainerLog: Sendable {
             var i = len - 1
             if first { i -= 1; first = false }  // the file's final newline ends the last line
             while i >= 0 {
-                if buf[i] == UInt8(ascii: "\n") {
-                    // A line that ends a message is marked F; count those.
+                if buf[i] == 0x0a {
                     let lineStart = pos + Int64(i) + 1
                     if isFullLine(fd, at: lineStart) {
                         count += 1
@@ -99,15 +138,40 @@ public struct ContainerLog: Sendable {
         let n = b.withUnsafeMutableBytes { pread(fd, $0.baseAddress, 64, off_t(off)) }
         guard n > 0 else { return false }
         var spaces = 0
-        for i in 0..<n where b[i] == UInt8(ascii: " ") {
+        for i in 0..<n where b[i] == 0x20 {
             spaces += 1
             if spaces == 2 { return i + 1 < n && b[i + 1] == UInt8(ascii: "F") }
         }
         return false
     }
 
-    /// Reads what is in the file now; returns the entries and the offset reached.
-    public func read(options: Options) -> (entries: [LogEntry], offset: Int64) {
+    /// Formats `[from, to)` of the file into chunks of at most ~1 MiB handed to `sink`; returns
+    /// the offset reached (the start of an incomplete last line, if any).
+    func readRange(_ fd: Int32, from: Int64, to: Int64, formatter f: inout Formatter, sink: ([UInt8]) -> Void) -> Int64 {
+        var pos = from
+        let block = 1 << 20
+        var buf = [UInt8](repeating: 0, count: block + 64 * 1024)
+        var carry = 0
+        while pos < to {
+            let want = min(block, Int(to - pos))
+            let n = buf.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + carry, want, off_t(pos)) }
+            if n <= 0 { break }
+            pos += Int64(n)
+            let total = carry + n
+            let used = buf.withUnsafeBytes { f.feed(UnsafeRawBufferPointer(rebasing: $0[0..<total])) }
+            carry = total - used
+            if carry > 0 {
+                if carry > 64 * 1024 { buf.append(contentsOf: [UInt8](repeating: 0, count: carry)) }  // a very long line
+                buf.withUnsafeMutableBytes { p in p.baseAddress!.copyMemory(from: p.baseAddress! + used, byteCount: carry) }
+            }
+            if f.out.count >= 1 << 20 { sink(f.take()) }
+        }
+        if !f.out.isEmpty { sink(f.take()) }
+        return pos - Int64(carry)
+    }
+
+    /// Formats what is in the file now; returns the output chunks and the offset reached.
+    public func read(options: Options) -> (chunks: [[UInt8]], offset: Int64) {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return ([], 0) }
         defer { close(fd) }
@@ -115,33 +179,16 @@ public struct ContainerLog: Sendable {
         fstat(fd, &st)
         let size = Int64(st.st_size)
         let from = options.tail >= 0 ? tailOffset(fd, size: size, lines: options.tail) : 0
-        var pending: [Int: (Int64, [UInt8])] = [:]
-        return readRange(fd, from: from, to: size, options: options, pending: &pending)
-    }
-
-    func readRange(_ fd: Int32, from: Int64, to: Int64, options: Options, pending: inout [Int: (Int64, [UInt8])]) -> ([LogEntry], Int64) {
-        var out: [LogEntry] = []
-        var pos = from
-        var carry: [UInt8] = []
-        let block = 1 << 20
-        var buf = [UInt8](repeating: 0, count: block)
-        while pos < to {
-            let n = buf.withUnsafeMutableBytes { pread(fd, $0.baseAddress, min(block, Int(to - pos)), off_t(pos)) }
-            if n <= 0 { break }
-            pos += Int64(n)
-            carry.append(contentsOf: buf[0..<n])
-            let (e, used) = Self.entries(carry, pending: &pending, options: options)
-            out += e
-            carry.removeFirst(used)
-        }
-        return (out, pos - Int64(carry.count))
+        var f = Formatter(options)
+        var chunks: [[UInt8]] = []
+        let reached = readRange(fd, from: from, to: size, formatter: &f) { chunks.append($0) }
+        return (chunks, reached)
     }
 
     /// Follows the log from `offset` until `finished()` says the writer is done and all is read.
     /// Wake-ups come from inotify on the log file and on the exit file; nothing polls.
-    /// Each element is what one read found (so a live stream is flushed as it grows).
     public func follow(from offset: Int64, options: Options, exitFile: String,
-                       finished: @escaping @Sendable () -> Bool) -> AsyncStream<[LogEntry]> {
+                       finished: @escaping @Sendable () -> Bool) -> AsyncStream<[UInt8]> {
         let path = self.path
         return AsyncStream { cont in
             let wake = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
@@ -153,7 +200,7 @@ public struct ContainerLog: Sendable {
             }
             let task = Task {
                 var off = offset
-                var pending: [Int: (Int64, [UInt8])] = [:]
+                var f = Formatter(options)
                 var it = wake.stream.makeAsyncIterator()
                 while !Task.isCancelled {
                     // The monitor writes the exit file after the last output, so once it exists
@@ -164,10 +211,8 @@ public struct ContainerLog: Sendable {
                         var st = stat()
                         fstat(fd, &st)
                         if Int64(st.st_size) < off { off = 0 }  // the monitor truncated the file
-                        let (e, reached) = readRange(fd, from: off, to: Int64(st.st_size), options: options, pending: &pending)
+                        off = readRange(fd, from: off, to: Int64(st.st_size), formatter: &f) { cont.yield($0) }
                         close(fd)
-                        off = reached
-                        if !e.isEmpty { cont.yield(e) }
                     }
                     if done { break }
                     if await it.next() == nil { break }

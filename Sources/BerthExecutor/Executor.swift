@@ -15,7 +15,7 @@ public final class Executor: Sendable {
     public let monitor: Monitor
     let log = Log.logger("executor")
 
-    public init(dataRoot: String, execRoot: String, logSizeMax: Int64 = 100 * 1024 * 1024) throws {
+    public init(dataRoot: String, execRoot: String, logSizeMax: Int64 = 1 << 30) throws {
         self.dataRoot = dataRoot
         self.execRoot = execRoot
         runc = Runc(root: execRoot + "/runc")

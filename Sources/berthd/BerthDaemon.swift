@@ -33,8 +33,8 @@ struct BerthDaemon: AsyncParsableCommand {
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical")
     var logLevel = "info"
 
-    @Option(name: .long, help: "Maximum size of one container log in bytes before the monitor truncates it (0: no limit)")
-    var logSizeMax: Int64 = 100 * 1024 * 1024
+    @Option(name: .long, help: "Maximum size of one container log file in bytes before the monitor truncates it (0: no limit)")
+    var logSizeMax: Int64 = 1 << 30
 
     func run() async throws {
         let level = Logger.Level(rawValue: logLevel) ?? .info
