@@ -56,16 +56,7 @@ enum ContainerRoutes {
         r.add(.GET, "/containers/{id}/top") { req in try .json(try await svc.top(req.param("id"), psArgs: req.q("ps_args"))) }
         r.add(.GET, "/containers/{id}/stats") { req in
             let stream = req.q("stream").map { _ in req.flag("stream") } ?? true
-            let samples = try svc.stats(req.param("id"), stream: stream, oneShot: req.flag("one-shot"))
-            return Response(headers: ["Content-Type": "application/json"], body: .stream { w in
-                let enc = JSONEncoder()
-                enc.outputFormatting = [.withoutEscapingSlashes]
-                for await s in samples {
-                    var line = Array(try enc.encode(s))
-                    line.append(0x0a)
-                    try await w.write(line)
-                }
-            })
+            return .jsonLines(try svc.stats(req.param("id"), stream: stream, oneShot: req.flag("one-shot")))
         }
         r.add(.GET, "/containers/{id}/changes") { req in try .json(try svc.changes(req.param("id"))) }
         r.add(.GET, "/containers/{id}/export") { req in

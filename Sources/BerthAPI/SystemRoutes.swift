@@ -26,16 +26,7 @@ enum SystemRoutes {
                 return t
             }
             let since = try time("since"), until = try time("until")
-            let stream = try engine.events.stream(since: since, until: until, filters: try Filters(json: req.q("filters")))
-            return Response(headers: ["Content-Type": "application/json"], body: .stream { w in
-                let enc = JSONEncoder()
-                enc.outputFormatting = [.withoutEscapingSlashes]
-                for await e in stream {
-                    var line = Array(try enc.encode(e))
-                    line.append(0x0a)
-                    try await w.write(line)
-                }
-            })
+            return .jsonLines(try engine.events.stream(since: since, until: until, filters: try Filters(json: req.q("filters"))))
         }
 
         // Swarm mode is off, as on a dockerd that never joined a swarm.

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import BerthClient
+import BerthModels
 import BerthSystem
 import Foundation
 import Testing
@@ -60,7 +61,7 @@ import Testing
             try await d.client.startContainer("it-cat")
             try conn.send("hello\n")
             conn.halfClose()  // ends the container's stdin: cat exits
-            let (frames, rest) = StdCopyParse.parse(conn.readToEOF())
+            let (frames, rest) = StdCopy.parse(conn.readToEOF())
             #expect(rest.isEmpty)
             #expect(frames.contains { $0.0 == 1 && $0.1 == Array("hello\n".utf8) })
             #expect(frames.contains { $0.0 == 2 && $0.1 == Array("done\n".utf8) })

@@ -20,7 +20,7 @@ import Testing
             try await d.client.startContainer(c.Id)
             let w = try await d.client.wait(c.Id)
             #expect(w.StatusCode == 3)
-            let (frames, rest) = StdCopyParse.parse(try await d.client.logs(c.Id))
+            let (frames, rest) = StdCopy.parse(try await d.client.logs(c.Id))
             #expect(rest.isEmpty)
             #expect(frames.contains { $0.0 == 1 && $0.1 == Array("out\n".utf8) })
             #expect(frames.contains { $0.0 == 2 && $0.1 == Array("err\n".utf8) })
@@ -103,19 +103,5 @@ import Testing
             try await d.start()
             #expect(try await d.docker("inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "it-quick").stdoutText == "exited 23\n")
         }
-    }
-}
-
-enum StdCopyParse {
-    static func parse(_ bytes: [UInt8]) -> ([(UInt8, [UInt8])], [UInt8]) {
-        var frames: [(UInt8, [UInt8])] = []
-        var i = 0
-        while bytes.count - i >= 8 {
-            let n = Int(bytes[i + 4]) << 24 | Int(bytes[i + 5]) << 16 | Int(bytes[i + 6]) << 8 | Int(bytes[i + 7])
-            guard bytes.count - i - 8 >= n else { break }
-            frames.append((bytes[i], Array(bytes[(i + 8)..<(i + 8 + n)])))
-            i += 8 + n
-        }
-        return (frames, Array(bytes[i...]))
     }
 }

@@ -1,4 +1,5 @@
 @testable import BerthAPI
+import BerthModels
 import Testing
 
 @Suite struct StdCopyTests {
