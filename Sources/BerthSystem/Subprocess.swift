@@ -22,7 +22,9 @@ public enum Subprocess {
     }
 
     /// Spawns `argv[0]` with the given descriptors mapped into the child (`target: source`).
-    /// Unmapped descriptors are closed in the child because Berth opens everything close-on-exec.
+    /// Every other descriptor is closed in the child: not everything in the daemon is
+    /// close-on-exec (accepted sockets, for one), and a monitor that outlives berthd must not keep
+    /// a client's connection or the database open.
     public static func spawn(_ argv: [String], env: [String]? = nil, cwd: String? = nil,
                              stdin: Stdio = .null, stdout: Stdio = .null, stderr: Stdio = .null,
                              extraFds: [Int32: Int32] = [:], newSession: Bool = false,
@@ -50,6 +52,7 @@ public enum Subprocess {
             if let s = src { posix_spawn_file_actions_adddup2(&fa, s, target) }
             else { posix_spawn_file_actions_addopen(&fa, target, "/dev/null", O_RDWR, 0) }
         }
+        berth_spawn_addclosefrom(&fa, (mapping.map(\.0).max() ?? 2) + 1)
         if let tty = controllingTerminal {
             // Opening the terminal in the new session makes it the controlling one.
             posix_spawn_file_actions_addopen(&fa, 99, tty, O_RDWR, 0)

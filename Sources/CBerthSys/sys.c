@@ -52,3 +52,4 @@ int berth_openat2(int dirfd, const char *path, int flags, int mode, uint64_t res
 int berth_spawn_addchdir(posix_spawn_file_actions_t *fa, const char *path) { return posix_spawn_file_actions_addchdir_np(fa, path); }
 int berth_fsetxattr(int fd, const char *n, const void *v, size_t s, int f) { return fsetxattr(fd, n, v, s, f); }
 ssize_t berth_fgetxattr(int fd, const char *n, void *v, size_t s) { return fgetxattr(fd, n, v, s); }
+int berth_spawn_addclosefrom(posix_spawn_file_actions_t *fa, int from) { return posix_spawn_file_actions_addclosefrom_np(fa, from); }

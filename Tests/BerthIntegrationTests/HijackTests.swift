@@ -23,6 +23,8 @@ import Testing
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
             }
             guard rc == 0 else { throw BerthError.system("connect: \(Syscall.errnoText())") }
+            var tv = timeval(tv_sec: 15, tv_usec: 0)  // a hang fails the test instead of stalling it
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         }
         deinit { close(fd) }
         func send(_ s: String) throws { try Array(s.utf8).withUnsafeBytes { try Syscall.writeAll(fd, $0) } }
@@ -66,6 +68,31 @@ import Testing
             #expect(frames.contains { $0.0 == 1 && $0.1 == Array("hello\n".utf8) })
             #expect(frames.contains { $0.0 == 2 && $0.1 == Array("done\n".utf8) })
             #expect(try await d.client.wait("it-cat").StatusCode == 0)
+        }
+    }
+
+    /// A connection opened before a container started must still see EOF when its exec ends:
+    /// the monitor must not inherit berthd's client sockets.
+    @Test func keepAliveConnectionSeesExecEnd() async throws {
+        try await withDaemon { d in
+            try await d.loadBusybox()
+            let conn = try RawConn(path: d.socket)
+            try conn.send("GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n")
+            var b = [UInt8](repeating: 0, count: 4096)
+            #expect(read(conn.fd, &b, b.count) > 0)
+            _ = try await d.client.createContainer(name: "it-ka", image: "busybox", cmd: ["sleep", "300"])
+            try await d.client.startContainer("it-ka")
+            let exec = try await d.client.http.request(.POST, "/containers/it-ka/exec",
+                body: Array(#"{"Cmd":["true"],"AttachStdout":true,"AttachStderr":true}"#.utf8), headers: [("Content-Type", "application/json")])
+            let id = String(decoding: exec.body, as: UTF8.self).split(separator: "\"")[3]
+            let body = #"{"Detach":false,"Tty":false}"#
+            try conn.send("POST /exec/\(id)/start HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n"
+                          + "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n" + body)
+            let start = ContinuousClock.now
+            let (head, _) = conn.readHead()
+            _ = conn.readToEOF()
+            #expect(head.hasPrefix("HTTP/1.1 101"))
+            #expect(ContinuousClock.now - start < .seconds(10))
         }
     }
 

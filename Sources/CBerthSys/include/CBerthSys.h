@@ -23,6 +23,8 @@ unsigned int berth_minor(uint64_t dev);
 int berth_openat2(int dirfd, const char *path, int flags, int mode, uint64_t resolve);
 #include <spawn.h>
 int berth_spawn_addchdir(posix_spawn_file_actions_t *fa, const char *path);
+/* Closes every descriptor from `from` up in the child (glibc 2.34+). */
+int berth_spawn_addclosefrom(posix_spawn_file_actions_t *fa, int from);
 #define BERTH_O_PATH 010000000
 #define BERTH_AT_EMPTY_PATH 0x1000
 #define BERTH_RESOLVE_IN_ROOT 0x10
