@@ -6,10 +6,12 @@
 #   libsqlite3-dev  the metadata store links the system SQLite
 #   tini            docker-init for --init (later issues)
 #   iproute2        network namespaces
+#   procps          `ps`, which `docker top` runs on the host
+#   util-linux      script(1): the tests give the docker CLI a terminal
 #   docker CLI      the tests drive the real docker client (Debian's docker.io ships it)
 set -euo pipefail
 need=()
-for pkg in runc conmon busybox-static libsqlite3-dev tini iproute2; do
+for pkg in runc conmon busybox-static libsqlite3-dev tini iproute2 procps util-linux; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 command -v docker >/dev/null 2>&1 || need+=(docker.io)

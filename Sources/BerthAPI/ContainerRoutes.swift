@@ -164,7 +164,8 @@ enum ContainerRoutes {
             guard let c = req.q("container"), !c.isEmpty else { throw BerthError.invalid("No container specified") }
             let override = try await req.json(ContainerConfig?.self, empty: .some(nil))
             let id = try await svc.commit(c, repo: req.q("repo"), tag: req.q("tag"), author: req.q("author"),
-                                          comment: req.q("comment"), changes: req.query["changes"] ?? [], override: override)
+                                          comment: req.q("comment"), changes: req.query["changes"] ?? [], override: override,
+                                          pause: req.q("pause").map { _ in req.flag("pause") } ?? true)
             return try .json(IDResponse(Id: id), status: .created)
         }
     }

@@ -146,8 +146,12 @@ extension ContainerService {
 
     /// `POST /commit`: the container's changes become a new layer on its image.
     public func commit(_ ref: String, repo: String?, tag: String?, author: String?, comment: String?,
-                       changes: [String], override: ContainerConfig?) async throws -> String {
+                       changes: [String], override: ContainerConfig?, pause: Bool = true) async throws -> String {
         let c = try resolve(ref)
+        // A running container is frozen while its layer is read, so the layer is consistent.
+        let freeze = pause && c.status == "running"
+        if freeze { try await executor.runc.pause(c.id) }
+        defer { if freeze { Task { try? await self.executor.runc.resume(c.id) } } }
         let base = try images.store.image(c.image_id).map { try images.config($0) }
         guard var cfgFile = base else { throw BerthError.notFound("No such image: \(c.image_id)") }
         var config = override ?? decode(ContainerConfig.self, c.config) ?? ContainerConfig()

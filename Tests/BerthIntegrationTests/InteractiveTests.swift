@@ -23,6 +23,9 @@ import Testing
             let s = try JSONDecoder().decode(ContainerStats.self, from: Data(stats.body))
             #expect(s.name == "/it-s" && (s.memory_stats.usage ?? 0) > 0 && s.cpu_stats.cpu_usage.total_usage > 0)
             #expect((s.pids_stats.current ?? 0) >= 1)
+            // The docker CLI decodes the same stream.
+            let cli = try await d.docker("stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}} {{.MemUsage}}", "it-s")
+            #expect(cli.status == 0 && cli.stdoutText.hasPrefix("it-s 1 ") && cli.stdoutText.contains("iB"))
             #expect(try await d.docker("pause", "it-s").status == 0)
             #expect(try await d.docker("inspect", "-f", "{{.State.Status}}", "it-s").stdoutText == "paused\n")
             let refused = try await d.docker("exec", "it-s", "true")
