@@ -27,7 +27,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
         // Tar reading/writing confined to a root; layer diff/apply with whiteouts.
-        .target(name: "BerthArchive", dependencies: ["BerthSystem"], swiftSettings: strict),
+        .target(name: "BerthArchive", dependencies: ["BerthSystem", "CBerthSys"], swiftSettings: strict),
         // Docker Engine API wire types (Codable, wire names). Shared by server and client.
         .target(name: "BerthModels", swiftSettings: strict),
         // SQLite metadata store (GRDB): schema, migrations, records.
@@ -42,17 +42,17 @@ let package = Package(
         ], swiftSettings: strict),
         // OCI bundle, runc, conmon monitor, overlay root filesystems, cgroups.
         .target(name: "BerthExecutor", dependencies: [
-            "BerthSystem", "BerthModels",
+            "BerthSystem", "BerthModels", "CBerthSys",
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
         // Services that tie store, images and executor together (no HTTP here).
         .target(name: "BerthEngine", dependencies: [
-            "BerthSystem", "BerthModels", "BerthStore", "BerthImage", "BerthExecutor", "BerthArchive",
+            "BerthSystem", "BerthModels", "BerthStore", "BerthImage", "BerthExecutor", "BerthArchive", "CBerthSys",
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
         // HTTP transport (SwiftNIO), routing, hijack, stdcopy, Docker routes.
         .target(name: "BerthAPI", dependencies: [
-            "BerthEngine", "BerthModels", "BerthSystem",
+            "BerthEngine", "BerthExecutor", "BerthImage", "BerthModels", "BerthSystem",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -76,7 +76,8 @@ let package = Package(
         ], swiftSettings: strict),
         .testTarget(name: "BerthUnitTests", dependencies: [
             "BerthSystem", "BerthArchive", "BerthModels", "BerthStore", "BerthImage",
-            "BerthExecutor", "BerthEngine", "BerthAPI",
+            "BerthExecutor", "BerthEngine", "BerthAPI", "CBerthSys",
+            .product(name: "NIOHTTP1", package: "swift-nio"),
         ], swiftSettings: strict),
         .testTarget(name: "BerthIntegrationTests", dependencies: [
             "berthd", "BerthClient", "BerthModels", "BerthSystem", "BerthArchive", "BerthImage",

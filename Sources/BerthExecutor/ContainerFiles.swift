@@ -1,7 +1,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import BerthArchive
 import BerthModels
 import BerthSystem
 import CBerthSys
