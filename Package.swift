@@ -52,7 +52,7 @@ let package = Package(
         ], swiftSettings: strict),
         // HTTP transport (SwiftNIO), routing, hijack, stdcopy, Docker routes.
         .target(name: "BerthAPI", dependencies: [
-            "BerthEngine", "BerthExecutor", "BerthImage", "BerthModels", "BerthSystem",
+            "BerthEngine", "BerthExecutor", "BerthImage", "BerthModels", "BerthSystem", "BerthArchive",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -4,6 +4,7 @@ import Glibc
 import BerthEngine
 import BerthImage
 import BerthModels
+import BerthArchive
 import BerthSystem
 import Foundation
 import NIOHTTP1
@@ -36,12 +37,51 @@ enum ImageRoutes {
         }
         r.add(.POST, "/images/create") { req in
             if let src = req.q("fromSrc"), !src.isEmpty {
-                throw BerthError.notImplemented("importing images is not supported by Berth yet")
+                guard src == "-" else { throw BerthError.notImplemented("importing from a URL is not supported; send the archive in the body") }
+                var config = ContainerConfig()
+                try CommitChanges.apply(req.query["changes"] ?? [], to: &config)
+                var ref: String? = nil
+                if let repo = req.q("repo"), !repo.isEmpty { ref = repo + ((req.q("tag") ?? "").isEmpty ? "" : ":" + req.q("tag")!) }
+                let path = engine.config.dataRoot + "/tmp/import-" + String(Identifier.random64().prefix(16)) + ".tar"
+                try await Spool.write(req.body, to: path)
+                defer { unlink(path) }
+                let id = try await store.importImage(path: path, reference: ref, config: config, message: req.q("message"))
+                engine.events.record("image", "import", id: id, attributes: ["name": ref ?? id])
+                var out = Array(try JSONEncoder().encode(ProgressMessage(status: id)))
+                out.append(0x0a)
+                return Response(headers: ["Content-Type": "application/json"], body: .bytes(out))
             }
             let name = (req.q("fromImage") ?? "") + ((req.q("tag") ?? "").isEmpty ? "" : ":" + req.q("tag")!)
             throw BerthError.notFound("pull access denied for \(name): Berth cannot pull from registries yet; load the image with docker load")
         }
         r.add(.GET, "/images/{name}/json", greedy: true) { req in try .json(try images.inspect(req.param("name"))) }
+        r.add(.GET, "/images/{name}/history", greedy: true) { req in try .json(try images.history(req.param("name"))) }
+        let save: @Sendable ([String]) throws -> Response = { names in
+            guard !names.isEmpty else { throw BerthError.invalid("no images to save") }
+            let plan = try store.planSave(names)
+            let tar = StreamingWriter.stream { w in try store.writeSave(plan, to: &w) }
+            for (id, _) in plan { engine.events.record("image", "save", id: id) }
+            return Response(headers: ["Content-Type": "application/x-tar"], body: .stream { w in
+                for await chunk in tar { try await w.write(chunk) }
+            })
+        }
+        r.add(.GET, "/images/get") { req in try save(req.query["names"] ?? []) }
+        r.add(.GET, "/images/{name}/get", greedy: true) { req in try save([req.param("name")]) }
+        r.add(.POST, "/images/prune") { req in
+            let f = try Filters(json: req.q("filters"))
+            try f.validate(["dangling", "until", "label", "label!"])
+            let all = f["dangling"].first.map { $0 == "false" || $0 == "0" } ?? false
+            let until = try f["until"].first.map { s -> Int64 in
+                guard let t = Timestamp.parseDockerTime(s) else { throw BerthError.invalid("invalid until: \(s)") }
+                return t
+            }
+            let (items, reclaimed) = try await store.prune(all: all, until: until, labels: f["label"], notLabels: f["label!"])
+            for i in items {
+                if let u = i.Untagged { engine.events.record("image", "untag", id: u, attributes: ["name": u]) }
+                if let d = i.Deleted { engine.events.record("image", "delete", id: d, attributes: ["name": d]) }
+            }
+            return try .json(PruneImagesResponse(ImagesDeleted: items.isEmpty ? nil : items, SpaceReclaimed: reclaimed))
+        }
         r.add(.POST, "/images/{name}/tag", greedy: true) { req in
             guard let repo = req.q("repo"), !repo.isEmpty else { throw BerthError.invalid("repository name must have at least one component") }
             try await store.tag(req.param("name"), repo: repo, tag: req.q("tag"))

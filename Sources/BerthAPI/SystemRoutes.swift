@@ -19,6 +19,9 @@ enum SystemRoutes {
         r.add(.HEAD, "/_ping", ping)
         r.add(.GET, "/version") { _ in try .json(engine.versionInfo()) }
         r.add(.GET, "/info") { _ in try .json(try engine.info()) }
+        r.add(.GET, "/system/df") { _ in
+            try .json(try engine.images.diskUsage(containers: try engine.containers.list(all: true, limit: nil, size: false, filters: Filters())))
+        }
         r.add(.GET, "/events") { req in
             func time(_ key: String) throws -> Int64 {
                 guard let s = req.q(key), !s.isEmpty else { return 0 }

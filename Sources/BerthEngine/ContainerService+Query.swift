@@ -187,8 +187,8 @@ extension ContainerService {
 }
 
 /// The Dockerfile instructions `docker commit --change` accepts.
-enum CommitChanges {
-    static func apply(_ changes: [String], to c: inout ContainerConfig) throws {
+public enum CommitChanges {
+    public static func apply(_ changes: [String], to c: inout ContainerConfig) throws {
         for raw in changes {
             let line = raw.trimmingCharacters(in: .whitespaces)
             if line.isEmpty { continue }

@@ -69,6 +69,36 @@ public struct ImageService: Sendable {
         return out
     }
 
+    /// `GET /images/{name}/history`: the config's history, newest first, layer sizes from the store.
+    public func history(_ name: String) throws -> [HistoryItem] {
+        let img = try images.resolve(name)
+        let cfg = try images.config(img)
+        let layers = try images.store.imageLayers(img.id)
+        var sizes = layers.map(\.size)
+        var out: [HistoryItem] = []
+        for h in cfg.history ?? [] {
+            let size = h.empty_layer == true ? 0 : (sizes.isEmpty ? 0 : sizes.removeFirst())
+            out.append(HistoryItem(Id: "<missing>", Created: (h.created.flatMap(Timestamp.parseRFC3339) ?? 0) / 1_000_000_000,
+                                   CreatedBy: h.created_by ?? "", Tags: nil, Size: size, Comment: h.comment ?? ""))
+        }
+        if out.isEmpty {
+            out.append(HistoryItem(Id: "<missing>", Created: img.created / 1_000_000_000, CreatedBy: "", Tags: nil,
+                                   Size: img.size, Comment: ""))
+        }
+        out.reverse()
+        out[0].Id = img.id
+        let tags = try images.tags(of: img.id).tags
+        out[0].Tags = tags.isEmpty ? nil : tags
+        return out
+    }
+
+    /// `GET /system/df` from sizes kept in the store (no filesystem walk).
+    public func diskUsage(containers: [ContainerSummary]) throws -> DiskUsage {
+        let all = try list(all: true, filters: Filters(), digests: false)
+        let layersSize = try images.store.allLayers().reduce(Int64(0)) { $0 + $1.size }
+        return DiskUsage(LayersSize: layersSize, Images: all, Containers: containers)
+    }
+
     /// `reference` filters match the familiar name with an optional tag, glob-style like Docker.
     static func referenceMatches(_ ref: String, pattern: String) -> Bool {
         let name = ref.split(separator: ":").dropLast().joined(separator: ":")

@@ -118,7 +118,12 @@ public enum SpecBuilder {
         var pids: OCISpec.Pids? = nil
         if let p = hc.PidsLimit, p > 0 { pids = .init(limit: p) }
 
+        // What dockerd adds to every process's environment: PATH when the image has none, HOSTNAME, TERM.
         var env = req.env
+        if !env.contains(where: { $0.hasPrefix("PATH=") }) {
+            env.insert("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", at: 0)
+        }
+        if !env.contains(where: { $0.hasPrefix("HOSTNAME=") }) { env.insert("HOSTNAME=" + req.hostname, at: 1) }
         if req.tty && !env.contains(where: { $0.hasPrefix("TERM=") }) { env.append("TERM=xterm") }
         if !env.contains(where: { $0.hasPrefix("HOME=") }) { env.append("HOME=" + user.home) }
 

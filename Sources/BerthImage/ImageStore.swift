@@ -254,7 +254,9 @@ public actor ImageStore {
         return items + (try deleteImage(image))
     }
 
-    private func deleteImage(_ image: ImageRecord) throws -> [ImageDeleteItem] {
+    private func deleteImage(_ image: ImageRecord) throws -> [ImageDeleteItem] { try deleteImageRecord(image) }
+
+    func deleteImageRecord(_ image: ImageRecord) throws -> [ImageDeleteItem] {
         try store.deleteImage(image.id)
         FS.removeAll(blobRoot + "/" + Digest.hexPart(image.id))
         var items = [ImageDeleteItem(Deleted: image.id)]

@@ -7,7 +7,8 @@ import BerthSystem
 import Foundation
 import Logging
 
-/// Unpacked layers, shared by every image that has them: `layers/<chain hex>/diff`.
+/// Unpacked layers, shared by every image that has them: `layers/<chain hex>/diff`, with the
+/// layer's original tar beside it (`layer.tar`), so `docker save` reproduces the exact diff id.
 ///
 /// A layer is unpacked into `tmp/layer-<chain hex>` and verified against its diff id, then the
 /// row is committed, then the directory is renamed into place. `reconcile()` at start-up finishes
@@ -28,6 +29,9 @@ public struct LayerStore: Sendable {
 
     public func diffPath(_ chainID: String) -> String { root + "/" + Digest.hexPart(chainID) + "/diff" }
 
+    /// The layer as it arrived (uncompressed tar), for `docker save`.
+    public func tarPath(_ chainID: String) -> String { root + "/" + Digest.hexPart(chainID) + "/layer.tar" }
+
     /// Unpacks a layer stream unless the chain already exists. The stream must be an uncompressed tar.
     public func ensure<R: ByteReader>(diffID: String, parentChain: String?, reader: R) throws -> LayerRecord {
         let chain = parentChain.map { Digest.chainIDs([$0, diffID]).last! } ?? diffID
@@ -36,8 +40,11 @@ public struct LayerStore: Sendable {
         let staging = tmp + "/layer-" + hex
         FS.removeAll(staging)
         try FS.mkdirAll(staging + "/diff", mode: 0o755)
+        let teeFd = open(staging + "/layer.tar", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard teeFd >= 0 else { throw BerthError.system("create \(staging)/layer.tar: \(Syscall.errnoText())") }
+        defer { close(teeFd) }
         do {
-            var hashing = HashingReader(reader)
+            var hashing = HashingReader(TeeReader(reader, fd: teeFd))
             var tar = TarReader(hashing)
             let size = try LayerApplier(root: staging + "/diff").apply(&tar)
             hashing = try Self.drain(tar)
@@ -96,5 +103,17 @@ public struct LayerStore: Sendable {
         for name in (try? FileManager.default.contentsOfDirectory(atPath: tmp)) ?? [] {
             FS.removeAll(tmp + "/" + name)
         }
+    }
+}
+
+/// Copies everything read through it to a file descriptor.
+struct TeeReader<R: ByteReader>: ByteReader {
+    var inner: R
+    let fd: Int32
+    init(_ inner: R, fd: Int32) { self.inner = inner; self.fd = fd }
+    mutating func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        let n = try inner.read(into: buffer)
+        if n > 0 { try Syscall.writeAll(fd, UnsafeRawBufferPointer(rebasing: buffer[0..<n])) }
+        return n
     }
 }

@@ -132,3 +132,37 @@ public struct ProgressMessage: Codable, Sendable {
         if let error { self.error = error; self.errorDetail = ErrorDetail(message: error) }
     }
 }
+
+/// One item of `GET /images/{name}/history`, newest first.
+public struct HistoryItem: Codable, Sendable {
+    public var Id: String
+    public var Created: Int64
+    public var CreatedBy: String
+    public var Tags: [String]?
+    public var Size: Int64
+    public var Comment: String
+    public init(Id: String, Created: Int64, CreatedBy: String, Tags: [String]?, Size: Int64, Comment: String) {
+        self.Id = Id; self.Created = Created; self.CreatedBy = CreatedBy; self.Tags = Tags; self.Size = Size; self.Comment = Comment
+    }
+}
+
+/// `POST /images/prune`
+public struct PruneImagesResponse: Codable, Sendable {
+    public var ImagesDeleted: [ImageDeleteItem]?
+    public var SpaceReclaimed: Int64
+    public init(ImagesDeleted: [ImageDeleteItem]?, SpaceReclaimed: Int64) {
+        self.ImagesDeleted = ImagesDeleted; self.SpaceReclaimed = SpaceReclaimed
+    }
+}
+
+/// `GET /system/df`
+public struct DiskUsage: Codable, Sendable {
+    public var LayersSize: Int64
+    public var Images: [ImageSummary]
+    public var Containers: [ContainerSummary]
+    public var Volumes: [JSONValue]
+    public var BuildCache: [JSONValue]
+    public init(LayersSize: Int64, Images: [ImageSummary], Containers: [ContainerSummary]) {
+        self.LayersSize = LayersSize; self.Images = Images; self.Containers = Containers; Volumes = []; BuildCache = []
+    }
+}
