@@ -286,10 +286,11 @@ public actor ContainerService {
 
     /// Waits for the next exit, or until `timeout` passes (nil result).
     func waitNextExit(_ id: String, timeout: Duration?) async -> ExitInfo? {
-        let t = token()
-        if let timeout {
-            Task { try? await Task.sleep(for: timeout); self.timeoutWaiter(id, t) }
-        }
+        await register(id, token(), timeout: timeout)
+    }
+
+    func register(_ id: String, _ t: UInt64, timeout: Duration?) async -> ExitInfo? {
+        if let timeout { Task { try? await Task.sleep(for: timeout); self.timeoutWaiter(id, t) } }
         return await withCheckedContinuation { exitWaiters[id, default: [:]][t] = $0 }
     }
 
@@ -350,11 +351,11 @@ public actor ContainerService {
         return .stopped
     }
 
-    /// Registers the waiter before the caller signals, so no exit is missed.
+    /// Registers the waiter before the caller signals, so no exit is missed; a container that is
+    /// already down answers at once.
     func waitNextExitToken(_ id: String, _ t: UInt64, timeout: Duration?) async -> ExitInfo? {
         if let c = try? store.container(id), !isRunning(c) { return ExitInfo(code: Int(c.exit_code), error: nil) }
-        if let timeout { Task { try? await Task.sleep(for: timeout); self.timeoutWaiter(id, t) } }
-        return await withCheckedContinuation { exitWaiters[id, default: [:]][t] = $0 }
+        return await register(id, t, timeout: timeout)
     }
 
     public func kill(_ ref: String, signal: String?) async throws {

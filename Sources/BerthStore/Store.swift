@@ -137,10 +137,6 @@ public final class Store: Sendable {
         try rd { try ContainerRecord.filter(Column("image_id") == image).fetchAll($0) }
     }
 
-    public func childImages(of id: String) throws -> Int {
-        try rd { try ImageRecord.filter(Column("parent_id") == id).fetchCount($0) }
-    }
-
     // MARK: containers
 
     public func insertContainer(_ c: ContainerRecord) throws {
@@ -166,13 +162,6 @@ public final class Store: Sendable {
     /// Newest first, narrow columns only (for listing).
     public func containerList() throws -> [ContainerListRow] {
         try rd { try ContainerListRow.fetchAll($0, sql: "SELECT \(ContainerListRow.columns) FROM containers ORDER BY created DESC") }
-    }
-
-    public func containerCount(status: String? = nil) throws -> Int {
-        try rd { db in
-            if let status { return try ContainerRecord.filter(Column("status") == status).fetchCount(db) }
-            return try ContainerRecord.fetchCount(db)
-        }
     }
 
     /// Reads a container, lets `change` edit it and writes it back in one transaction.

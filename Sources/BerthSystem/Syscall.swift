@@ -67,14 +67,6 @@ public enum Syscall {
         return state != "Z" && state != "X"
     }
 
-    /// The start time of a process (field 22 of /proc/PID/stat), to tell a live pid from a reused one.
-    public static func processStartTime(_ pid: Int32) -> UInt64? {
-        guard let s = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = s.lastIndex(of: ")") else { return nil }
-        let fields = s[s.index(after: close)...].split(separator: " ")
-        guard fields.count > 19 else { return nil }
-        return UInt64(fields[19])
-    }
 }
 
 /// File helpers used across Berth; all paths are absolute host paths owned by the daemon.
