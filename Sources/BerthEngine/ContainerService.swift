@@ -127,7 +127,6 @@ public actor ContainerService {
                                   command: Self.commandLine(config),
                                   labels: String(decoding: try enc.encode(config.Labels ?? [:]), as: UTF8.self))
         rec.network_mode = hc.NetworkMode ?? "bridge"
-        try executor.prepare(id)
         // A generated name can collide; a given one is the caller's conflict.
         for attempt in 0..<10 {
             if name.isEmpty || (rawName ?? "").isEmpty && attempt > 0 { rec.name = NameGenerator.random() + (attempt > 3 ? "\(attempt)" : "") }

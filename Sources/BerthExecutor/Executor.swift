@@ -30,15 +30,11 @@ public final class Executor: Sendable {
 
     public func paths(_ id: String) -> ContainerPaths { ContainerPaths(id: id, dataRoot: dataRoot, execRoot: execRoot) }
 
-    /// Creates the container's directory (at `docker create`); the rest comes at first start.
-    public func prepare(_ id: String) throws {
-        try FS.mkdirAll(paths(id).dir, mode: 0o710)
-    }
-
-    /// The writable layer's directories; idempotent.
+    /// The container's directory and writable layer, made at first start (or commit), not at
+    /// create: `docker create` touches only the database. Idempotent.
     public func prepareLayer(_ id: String) throws {
         let p = paths(id)
-        for d in [p.upper, p.work, p.rootfs, p.persist] where !FS.isDirectory(d) {
+        for d in [p.dir, p.upper, p.work, p.rootfs, p.persist] where !FS.isDirectory(d) {
             try FS.mkdirAll(d, mode: d == p.upper ? 0o755 : 0o710)
         }
     }
