@@ -4,7 +4,7 @@
 # Extra arguments are passed to berthd. Logs go to /var/log/berthd.log.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ "$(id -u)" = 0 ] || { echo "berthd runs as root (containers need it): sudo $0" >&2; exit 1; }
+[ "$(id -u)" = 0 ] || { echo "berthd runs as root (containers need it): run this as root" >&2; exit 1; }
 scripts/install-deps.sh
 export PATH=/opt/swift/usr/bin:$PATH
 swift build -c release --product berthd >&2
