@@ -17,6 +17,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/adam-fowler/compress-nio", from: "1.5.0"),
     ],
     targets: [
         // The only C: syscalls and macros that Glibc does not expose to Swift.
@@ -39,6 +40,8 @@ let package = Package(
         .target(name: "BerthImage", dependencies: [
             "BerthSystem", "BerthArchive", "BerthModels", "BerthStore",
             .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "CompressNIO", package: "compress-nio"),
+            .product(name: "NIOCore", package: "swift-nio"),
         ], swiftSettings: strict),
         // OCI bundle, runc, conmon monitor, overlay root filesystems, cgroups.
         .target(name: "BerthExecutor", dependencies: [

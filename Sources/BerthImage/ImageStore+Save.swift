@@ -112,12 +112,11 @@ extension ImageStore {
 
     /// `docker import`: a root filesystem tar (spooled at `path`) becomes a one-layer image.
     public func importImage(path: String, reference: String?, config: ContainerConfig, message: String?) throws -> String {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw BerthError.system("open \(path): \(Syscall.errnoText())") }
+        let plain = try decompressedCopy(of: path)
+        defer { if plain != path { unlink(plain) } }
+        let fd = open(plain, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw BerthError.system("open \(plain): \(Syscall.errnoText())") }
         defer { close(fd) }
-        var head = [UInt8](repeating: 0, count: 2)
-        _ = head.withUnsafeMutableBytes { pread(fd, $0.baseAddress, 2, 0) }
-        if head == [0x1f, 0x8b] { throw BerthError.invalid("compressed archives are not supported yet; decompress the archive first") }
         var hashing = HashingReader(FileRangeReader(fd: fd))
         var buf = [UInt8](repeating: 0, count: 1 << 20)
         while try buf.withUnsafeMutableBytes({ try hashing.read(into: $0) }) > 0 {}

@@ -110,14 +110,11 @@ public actor ImageStore {
     /// `POST /images/load`: a docker-save archive (manifest.json) or an OCI image layout (index.json).
     /// Returns the lines Docker prints.
     public func load(archive path: String) throws -> [String] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw BerthError.system("open \(path): \(Syscall.errnoText())") }
+        let plain = try decompressedCopy(of: path)
+        defer { if plain != path { unlink(plain) } }
+        let fd = open(plain, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw BerthError.system("open \(plain): \(Syscall.errnoText())") }
         defer { close(fd) }
-        var head = [UInt8](repeating: 0, count: 4)
-        _ = head.withUnsafeMutableBytes { pread(fd, $0.baseAddress, 4, 0) }
-        if head[0] == 0x1f && head[1] == 0x8b {
-            throw BerthError.invalid("compressed archives are not supported yet; decompress the archive first")
-        }
         let index = try ArchiveIndex(fd: fd)
         var out: [String] = []
         if index.contains("manifest.json") {
@@ -146,11 +143,9 @@ public actor ImageStore {
         }
         var parent: String? = nil
         for (diffID, member) in zip(cfg.rootfs.diff_ids, layerMembers) {
-            let magic = try index.magic(member)
-            if magic.count >= 2 && magic[0] == 0x1f && magic[1] == 0x8b {
-                throw BerthError.invalid("compressed layers are not supported yet (\(member))")
-            }
-            let rec = try layers.ensure(diffID: diffID, parentChain: parent, reader: try index.reader(member))
+            let rec = Compression.isGzip(try index.magic(member))
+                ? try layers.ensure(diffID: diffID, parentChain: parent, reader: try GzipReader(try index.reader(member)))
+                : try layers.ensure(diffID: diffID, parentChain: parent, reader: try index.reader(member))
             parent = rec.chain_id
         }
         let (id, renamed) = try register(configBytes: cfgBytes, references: tags)
@@ -190,6 +185,28 @@ public actor ImageStore {
                 tags.append(name)
             }
             out += try loadOne(index, configMember: blob(cfg.digest), layerMembers: ls.map { blob($0.digest) }, tags: tags)
+        }
+        return out
+    }
+
+    /// `path` itself when it is not gzip-compressed, else a decompressed copy beside it.
+    nonisolated func decompressedCopy(of path: String) throws -> String {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw BerthError.system("open \(path): \(Syscall.errnoText())") }
+        defer { close(fd) }
+        var head = [UInt8](repeating: 0, count: 2)
+        _ = head.withUnsafeMutableBytes { pread(fd, $0.baseAddress, 2, 0) }
+        guard Compression.isGzip(head) else { return path }
+        let out = path + ".plain"
+        let ofd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard ofd >= 0 else { throw BerthError.system("create \(out): \(Syscall.errnoText())") }
+        defer { close(ofd) }
+        var reader = try GzipReader(FileRangeReader(fd: fd))
+        var buf = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let n = try buf.withUnsafeMutableBytes { try reader.read(into: $0) }
+            if n == 0 { break }
+            try buf.withUnsafeBytes { try Syscall.writeAll(ofd, UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
         }
         return out
     }

@@ -89,6 +89,26 @@ import Testing
         #expect(try FileManager.default.contentsOfDirectory(atPath: e.root + "/tmp").isEmpty)
     }
 
+    func gzip(_ bytes: [UInt8]) throws -> [UInt8] { try Subprocess.runBlocking(["gzip", "-c"], input: bytes).stdout }
+
+    @Test func gzipLayersAndArchives() async throws {
+        let e = try env()
+        defer { FS.removeAll(e.root) }
+        let l1 = try layer(["z.txt": String(repeating: "zip", count: 10000)])
+        let cfg = config([Digest.sha256(l1)])
+        let cfgName = Digest.hexPart(Digest.sha256(cfg)) + ".json"
+        // A gzip layer inside the archive, and then the whole archive gzipped as well.
+        let path = try write(e, [("l/layer.tar", try gzip(l1)), (cfgName, cfg),
+                                 ("manifest.json", Array(#"[{"Config":"\#(cfgName)","RepoTags":["acc/gz:1"],"Layers":["l/layer.tar"]}]"#.utf8))])
+        try FS.writeAtomically(path + ".gz", Data(try gzip(Array(try FS.read(path)))))
+        #expect(try await e.images.load(archive: path + ".gz") == ["Loaded image: acc/gz:1"])
+        let dirs = try e.images.layerPaths(try e.images.resolve("acc/gz:1").id)
+        #expect(try String(contentsOfFile: dirs[0] + "/z.txt", encoding: .utf8).count == 30000)
+        // The stored original is the uncompressed tar, whose digest is the diff id.
+        let chain = try e.store.allLayers()[0].chain_id
+        #expect(Digest.sha256(Array(try FS.read(e.images.layers.tarPath(chain)))) == Digest.sha256(l1))
+    }
+
     @Test func notAnArchive() async throws {
         let e = try env()
         defer { FS.removeAll(e.root) }
