@@ -18,6 +18,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     let router: Router
     private var body: RequestBody?
     private var task: Task<Void, Never>?
+    /// The client half-closed while a request was in flight: close once it is answered.
+    private var closeWhenDone = false
 
     init(router: Router) { self.router = router }
 
@@ -29,7 +31,10 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             let channel = context.channel
             let router = self.router
             let keepAlive = head.isKeepAlive
-            task = Self.spawn(head: head, body: body, channel: channel, router: router, keepAlive: keepAlive)
+            let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+            task = Self.spawn(head: head, body: body, channel: channel, router: router, keepAlive: keepAlive) {
+                channel.eventLoop.execute { handler.value.requestFinished(channel) }
+            }
         case .body(let buf):
             if let b = body, !b.append(buf) {
                 context.channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in }
@@ -38,6 +43,12 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             body?.finish()
             body = nil
         }
+    }
+
+    /// Runs on the event loop after a response (not a hijack) was written.
+    func requestFinished(_ channel: any Channel) {
+        task = nil
+        if closeWhenDone { channel.close(promise: nil) }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -50,7 +61,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         if let e = event as? ChannelEvent, e == .inputClosed {
             // The client will send nothing more; finish what is in flight, then close.
             body?.finish()
-            if task == nil { context.close(promise: nil) }
+            if task == nil { context.close(promise: nil) } else { closeWhenDone = true }
             return
         }
         context.fireUserInboundEventTriggered(event)
@@ -65,8 +76,11 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     // MARK: serving (off the event loop)
 
     static func spawn(head: HTTPRequestHead, body: RequestBody, channel: any Channel, router: Router,
-                      keepAlive: Bool) -> Task<Void, Never> {
-        Task { await serve(head: head, body: body, channel: channel, router: router, keepAlive: keepAlive) }
+                      keepAlive: Bool, done: @escaping @Sendable () -> Void) -> Task<Void, Never> {
+        Task {
+            await serve(head: head, body: body, channel: channel, router: router, keepAlive: keepAlive)
+            done()
+        }
     }
 
     static let standardHeaders: [(String, String)] = [

@@ -96,6 +96,20 @@ import Testing
         }
     }
 
+    /// An idle keep-alive connection that the client half-closes is closed by the server.
+    @Test func halfClosedIdleConnectionIsClosed() async throws {
+        try await withDaemon { d in
+            let conn = try RawConn(path: d.socket)
+            try conn.send("GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n")
+            let (head, _) = conn.readHead()
+            #expect(head.hasPrefix("HTTP/1.1 200"))
+            conn.halfClose()
+            let start = ContinuousClock.now
+            _ = conn.readToEOF()
+            #expect(ContinuousClock.now - start < .seconds(10))
+        }
+    }
+
     @Test func oldClientsGetTheRawStreamType() async throws {
         try await withDaemon { d in
             try await d.loadBusybox()
