@@ -55,7 +55,7 @@ enum ContainerRoutes {
         }
         r.add(.GET, "/containers/{id}/top") { req in try .json(try await svc.top(req.param("id"), psArgs: req.q("ps_args"))) }
         r.add(.GET, "/containers/{id}/stats") { req in
-            let stream = req.q("stream").map { _ in req.flag("stream") } ?? true
+            let stream = req.flag("stream", default: true)
             return .jsonLines(try svc.stats(req.param("id"), stream: stream, oneShot: req.flag("one-shot")))
         }
         r.add(.GET, "/containers/{id}/changes") { req in try .json(try svc.changes(req.param("id"))) }
@@ -165,7 +165,7 @@ enum ContainerRoutes {
             let override = try await req.json(ContainerConfig?.self, empty: .some(nil))
             let id = try await svc.commit(c, repo: req.q("repo"), tag: req.q("tag"), author: req.q("author"),
                                           comment: req.q("comment"), changes: req.query["changes"] ?? [], override: override,
-                                          pause: req.q("pause").map { _ in req.flag("pause") } ?? true)
+                                          pause: req.flag("pause", default: true))
             return try .json(IDResponse(Id: id), status: .created)
         }
     }

@@ -20,8 +20,8 @@ public struct Request: Sendable {
     public func param(_ key: String) -> String { params[key] ?? "" }
 
     /// Docker's boolean query values: `1`, `true`, `True`; absent or `0`/`false` is false.
-    public func flag(_ key: String) -> Bool {
-        guard let v = q(key)?.lowercased() else { return false }
+    public func flag(_ key: String, default absent: Bool = false) -> Bool {
+        guard let v = q(key)?.lowercased() else { return absent }
         return !(v.isEmpty || v == "0" || v == "false" || v == "no")
     }
 

@@ -16,7 +16,7 @@ enum ImageRoutes {
         let store = engine.imageStore
 
         r.add(.GET, "/images/json") { req in
-            try .json(try images.list(all: req.flag("all"), filters: try Filters(json: req.q("filters")), digests: req.flag("digests")))
+            try .json(try images.list(all: req.flag("all"), filters: try Filters(json: req.q("filters"))))
         }
         r.add(.POST, "/images/load") { req in
             // The archive is spooled to disk first: its manifest may come last, and layers are then read in place.

@@ -127,24 +127,25 @@ public actor ContainerService {
                                   command: Self.commandLine(config),
                                   labels: String(decoding: try enc.encode(config.Labels ?? [:]), as: UTF8.self))
         rec.network_mode = hc.NetworkMode ?? "bridge"
-        // A generated name can collide; a given one is the caller's conflict.
+        // A given name that is taken is the caller's conflict; a generated one is drawn again.
+        // Nothing is on disk yet (directories come at first start), so a failure leaves nothing.
         for attempt in 0..<10 {
-            if name.isEmpty || (rawName ?? "").isEmpty && attempt > 0 { rec.name = NameGenerator.random() + (attempt > 3 ? "\(attempt)" : "") }
-            else { rec.name = name }
+            rec.name = !name.isEmpty ? name : NameGenerator.random() + (attempt > 3 ? "\(attempt)" : "")
             do {
                 try store.insertContainer(rec)
                 emit("create", rec)
                 return ContainerCreateResponse(Id: id, Warnings: warnings)
             } catch let e as BerthError where e.kind == .conflict {
-                if !(rawName ?? "").isEmpty {
-                    await executor.remove(id)
-                    let other = (try? store.container(named: name))?.id ?? ""
-                    throw BerthError.conflict("Conflict. The container name \"/\(name)\" is already in use by container \"\(other)\". You have to remove (or rename) that container to be able to reuse that name.")
-                }
+                if !name.isEmpty { throw nameInUse(name) }
             }
         }
-        await executor.remove(id)
         throw BerthError.system("could not generate a unique container name")
+    }
+
+    /// dockerd's wording for a taken name.
+    nonisolated func nameInUse(_ name: String) -> BerthError {
+        let other = (try? store.container(named: name))?.id ?? ""
+        return BerthError.conflict("Conflict. The container name \"/\(name)\" is already in use by container \"\(other)\". You have to remove (or rename) that container to be able to reuse that name.")
     }
 
     /// Fields Berth accepts but does not act on yet, reported in `Warnings` instead of failing.
@@ -417,8 +418,7 @@ public actor ContainerService {
         let name = newName.hasPrefix("/") ? String(newName.dropFirst()) : newName
         if name == c.name { throw BerthError.invalid("Renaming a container with the same name as its current name") }
         do { try store.renameContainer(c.id, to: name) } catch let e as BerthError where e.kind == .conflict {
-            let other = (try? store.container(named: name))?.id ?? ""
-            throw BerthError.conflict("Conflict. The container name \"/\(name)\" is already in use by container \"\(other)\". You have to remove (or rename) that container to be able to reuse that name.")
+            throw nameInUse(name)
         }
         var renamed = c
         renamed.name = name

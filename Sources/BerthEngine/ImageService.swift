@@ -29,7 +29,7 @@ public struct ImageService: Sendable {
             Metadata: .init(LastTagTime: img.last_tag_time > 0 ? Timestamp.rfc3339(nanos: img.last_tag_time) : Timestamp.zero))
     }
 
-    public func list(all: Bool, filters: Filters, digests: Bool) throws -> [ImageSummary] {
+    public func list(all: Bool, filters: Filters) throws -> [ImageSummary] {
         try filters.validate(["dangling", "label", "label!", "before", "since", "reference", "until"])
         let refs = try images.store.allReferences()
         var byImage: [String: [ImageRefRecord]] = [:]
@@ -94,7 +94,7 @@ public struct ImageService: Sendable {
 
     /// `GET /system/df` from sizes kept in the store (no filesystem walk).
     public func diskUsage(containers: [ContainerSummary]) throws -> DiskUsage {
-        let all = try list(all: true, filters: Filters(), digests: false)
+        let all = try list(all: true, filters: Filters())
         let layersSize = try images.store.allLayers().reduce(Int64(0)) { $0 + $1.size }
         return DiskUsage(LayersSize: layersSize, Images: all, Containers: containers)
     }

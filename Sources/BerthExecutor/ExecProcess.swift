@@ -27,11 +27,8 @@ public final class ExecProcess: StdioSession {
 
     private init(pipeRunc runc: Runc, containerID: String, process: OCISpec.Process, workDir: String, attachStdin: Bool) throws {
         master = nil
-        try FS.mkdirAll(workDir, mode: 0o700)
-        let specPath = workDir + "/process.json"
         pidFile = workDir + "/pid"
-        FS.removeAll(pidFile)
-        try FS.writeAtomically(specPath, try JSONEncoder().encode(process), mode: 0o600)
+        let specPath = try Self.writeSpec(process, workDir: workDir)
         let out = try Syscall.pipe(), err = try Syscall.pipe()
         let inp = attachStdin ? try Syscall.pipe() : nil
         let argv = [Monitor.which(runc.binary) ?? runc.binary, "--root", runc.root, "exec", "--process", specPath,
@@ -71,11 +68,8 @@ public final class ExecProcess: StdioSession {
     /// code is lost without a subreaper; so runc runs in the foreground with a pty of ours as its
     /// stdio (raw mode) and relays to the container's own pty. Resizes go through ours.
     private init(ttyRunc runc: Runc, containerID: String, process: OCISpec.Process, workDir: String) throws {
-        try FS.mkdirAll(workDir, mode: 0o700)
-        let specPath = workDir + "/process.json"
         pidFile = workDir + "/pid"
-        FS.removeAll(pidFile)
-        try FS.writeAtomically(specPath, try JSONEncoder().encode(process), mode: 0o600)
+        let specPath = try Self.writeSpec(process, workDir: workDir)
         var m: Int32 = -1, slave: Int32 = -1
         var ws = winsize(ws_row: 24, ws_col: 80, ws_xpixel: 0, ws_ypixel: 0)
         guard openpty(&m, &slave, nil, nil, &ws) == 0 else { throw BerthError.system("openpty: \(Syscall.errnoText())") }
@@ -133,6 +127,15 @@ public final class ExecProcess: StdioSession {
             var ws = winsize(ws_row: UInt16(clamping: height), ws_col: UInt16(clamping: width), ws_xpixel: 0, ws_ypixel: 0)
             _ = ioctl(fd, UInt(TIOCSWINSZ), &ws)
         }
+    }
+
+    /// Writes the process spec for `runc exec --process` and clears an old pid file.
+    static func writeSpec(_ process: OCISpec.Process, workDir: String) throws -> String {
+        try FS.mkdirAll(workDir, mode: 0o700)
+        FS.removeAll(workDir + "/pid")
+        let specPath = workDir + "/process.json"
+        try FS.writeAtomically(specPath, try JSONEncoder().encode(process), mode: 0o600)
+        return specPath
     }
 
     /// The exec'd process's host pid, once runc wrote it.
