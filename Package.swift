@@ -18,6 +18,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/adam-fowler/compress-nio", from: "1.5.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         // The only C: syscalls and macros that Glibc does not expose to Swift.
@@ -48,14 +50,24 @@ let package = Package(
             "BerthSystem", "BerthModels", "CBerthSys",
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
-        // Services that tie store, images and executor together (no HTTP here).
+        // Distribution protocol client: manifests, blobs, uploads, token and basic auth, registry config.
+        .target(name: "BerthRegistry", dependencies: [
+            "BerthSystem", "BerthModels", "BerthImage",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: strict),
+        // Services that tie store, images, registries and executor together (no HTTP server here).
         .target(name: "BerthEngine", dependencies: [
-            "BerthSystem", "BerthModels", "BerthStore", "BerthImage", "BerthExecutor", "BerthArchive", "CBerthSys",
+            "BerthSystem", "BerthModels", "BerthStore", "BerthImage", "BerthExecutor", "BerthArchive", "BerthRegistry", "CBerthSys",
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
         // HTTP transport (SwiftNIO), routing, hijack, stdcopy, Docker routes.
         .target(name: "BerthAPI", dependencies: [
-            "BerthEngine", "BerthExecutor", "BerthImage", "BerthModels", "BerthSystem", "BerthArchive",
+            "BerthEngine", "BerthExecutor", "BerthImage", "BerthModels", "BerthSystem", "BerthArchive", "BerthRegistry",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -69,7 +81,7 @@ let package = Package(
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ], swiftSettings: strict),
         .executableTarget(name: "berthd", dependencies: [
-            "BerthAPI", "BerthEngine", "BerthSystem",
+            "BerthAPI", "BerthEngine", "BerthSystem", "BerthRegistry",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
@@ -79,7 +91,7 @@ let package = Package(
         ], swiftSettings: strict),
         .testTarget(name: "BerthUnitTests", dependencies: [
             "BerthSystem", "BerthArchive", "BerthModels", "BerthStore", "BerthImage",
-            "BerthExecutor", "BerthEngine", "BerthAPI", "CBerthSys",
+            "BerthExecutor", "BerthEngine", "BerthAPI", "BerthRegistry", "CBerthSys",
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ], swiftSettings: strict),
         .testTarget(name: "BerthIntegrationTests", dependencies: [

@@ -9,9 +9,13 @@
 #   procps          `ps`, which `docker top` runs on the host
 #   util-linux      script(1): the tests give the docker CLI a terminal
 #   docker CLI      the tests drive the real docker client (Debian's docker.io ships it)
+#   docker-registry the CNCF registry the registry tests push to and pull from
+#   skopeo          an independent registry client the tests cross-check with
+#   apache2-utils   htpasswd (bcrypt) for the registry's basic-auth test
+#   openssl         keys and certificates for the token-auth test
 set -euo pipefail
 need=()
-for pkg in runc conmon busybox-static libsqlite3-dev tini iproute2 procps util-linux; do
+for pkg in runc conmon busybox-static libsqlite3-dev tini iproute2 procps util-linux docker-registry skopeo apache2-utils openssl; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 command -v docker >/dev/null 2>&1 || need+=(docker.io)

@@ -4,12 +4,27 @@ import Glibc
 import BerthEngine
 import BerthImage
 import BerthModels
+import BerthRegistry
 import BerthArchive
 import BerthSystem
 import Foundation
 import NIOHTTP1
 
-/// `/images/*`.
+/// Credentials the docker CLI sends for registry operations.
+func registryAuth(_ req: Request) -> AuthConfig? { AuthConfig.fromHeader(req.headers.first(name: "X-Registry-Auth")) }
+
+/// A progress stream (pull, push): the work runs on, even if the client goes away, and a
+/// failure after the headers went out becomes an `errorDetail` message, as in dockerd.
+func progress(_ work: @escaping @Sendable (ProgressSink) async throws -> Void) -> Response {
+    let (sink, stream) = ProgressSink.make()
+    Task {
+        do { try await work(sink) } catch { sink.error(BerthError.wrap(error).message) }
+        sink.finish()
+    }
+    return .jsonLines(stream)
+}
+
+/// `/images/*` and `/distribution/*`.
 enum ImageRoutes {
     static func register(_ r: inout Router, engine: Engine) {
         let images = engine.images
@@ -51,8 +66,22 @@ enum ImageRoutes {
                 out.append(0x0a)
                 return Response(headers: ["Content-Type": "application/json"], body: .bytes(out))
             }
-            let name = (req.q("fromImage") ?? "") + ((req.q("tag") ?? "").isEmpty ? "" : ":" + req.q("tag")!)
-            throw BerthError.notFound("pull access denied for \(name): Berth cannot pull from registries yet; load the image with docker load")
+            guard let from = req.q("fromImage"), !from.isEmpty else { throw BerthError.invalid("fromImage or fromSrc is required") }
+            let tag = req.q("tag") ?? ""
+            let raw = tag.isEmpty ? from : from + (tag.hasPrefix("sha256:") ? "@" : ":") + tag
+            if let p = req.q("platform"), !p.isEmpty, p != "linux/\(ImageStore.arch)", p != "linux" {
+                throw BerthError.invalid("Berth pulls linux/\(ImageStore.arch) images only, not \(p)")
+            }
+            let plan = try await engine.pulls.prepare(raw, auth: registryAuth(req))
+            return progress { sink in try await engine.pulls.run(plan, sink: sink) }
+        }
+        r.add(.POST, "/images/{name}/push", greedy: true) { req in
+            let plan = try engine.pushes.prepare(req.param("name"), tag: req.q("tag"))
+            let auth = registryAuth(req)
+            return progress { sink in try await engine.pushes.run(plan, auth: auth, sink: sink) }
+        }
+        r.add(.GET, "/distribution/{name}/json", greedy: true) { req in
+            try .json(try await engine.pulls.distribution(req.param("name"), auth: registryAuth(req)))
         }
         r.add(.GET, "/images/{name}/json", greedy: true) { req in try .json(try images.inspect(req.param("name"))) }
         r.add(.GET, "/images/{name}/history", greedy: true) { req in try .json(try images.history(req.param("name"))) }

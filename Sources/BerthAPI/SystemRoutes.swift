@@ -1,5 +1,6 @@
 import BerthEngine
 import BerthModels
+import BerthRegistry
 import BerthSystem
 import Foundation
 import NIOHTTP1
@@ -19,6 +20,11 @@ enum SystemRoutes {
         r.add(.HEAD, "/_ping", ping)
         r.add(.GET, "/version") { _ in try .json(engine.versionInfo()) }
         r.add(.GET, "/info") { _ in try .json(try engine.info()) }
+        r.add(.POST, "/auth") { req in
+            let auth = try await req.json(AuthConfig.self)
+            try await engine.login(auth)
+            return try .json(AuthResponse(Status: "Login Succeeded", IdentityToken: ""))
+        }
         r.add(.GET, "/system/df") { _ in
             try .json(try engine.images.diskUsage(containers: try engine.containers.list(all: true, limit: nil, size: false, filters: Filters())))
         }

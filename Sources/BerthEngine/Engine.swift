@@ -4,6 +4,7 @@ import Glibc
 import BerthExecutor
 import BerthImage
 import BerthModels
+import BerthRegistry
 import BerthStore
 import BerthSystem
 import Foundation
@@ -14,8 +15,9 @@ public struct EngineConfig: Sendable {
     public var dataRoot: String
     public var execRoot: String
     public var logSizeMax: Int64
-    public init(dataRoot: String, execRoot: String, logSizeMax: Int64 = 1 << 30) {
-        self.dataRoot = dataRoot; self.execRoot = execRoot; self.logSizeMax = logSizeMax
+    public var registries: RegistryConfig
+    public init(dataRoot: String, execRoot: String, logSizeMax: Int64 = 1 << 30, registries: RegistryConfig = RegistryConfig()) {
+        self.dataRoot = dataRoot; self.execRoot = execRoot; self.logSizeMax = logSizeMax; self.registries = registries
     }
 }
 
@@ -32,6 +34,8 @@ public final class Engine: Sendable {
     public let executor: Executor
     public let containers: ContainerService
     public let events: EventService
+    public let pulls: PullService
+    public let pushes: PushService
     let log = Log.logger("engine")
 
     public init(config: EngineConfig) throws {
@@ -43,6 +47,8 @@ public final class Engine: Sendable {
         images = ImageService(images: imageStore)
         executor = try Executor(dataRoot: config.dataRoot, execRoot: config.execRoot, logSizeMax: config.logSizeMax)
         events = EventService(store: store)
+        pulls = PullService(images: imageStore, registries: config.registries, events: events)
+        pushes = PushService(images: imageStore, registries: config.registries, events: events)
         containers = ContainerService(store: store, images: imageStore, executor: executor, events: events)
     }
 

@@ -9,7 +9,7 @@ public enum Digest {
         return "sha256:" + hex(h.finalize())
     }
 
-    static func hex(_ d: SHA256.Digest) -> String {
+    public static func hex(_ d: SHA256.Digest) -> String {
         let chars = Array("0123456789abcdef".utf8)
         var out = [UInt8]()
         out.reserveCapacity(64)

@@ -54,6 +54,6 @@ public struct GzipReader<R: ByteReader>: ByteReader {
     }
 }
 
-enum Compression {
-    static func isGzip(_ head: [UInt8]) -> Bool { head.count >= 2 && head[0] == 0x1f && head[1] == 0x8b }
+public enum Compression {
+    public static func isGzip(_ head: [UInt8]) -> Bool { head.count >= 2 && head[0] == 0x1f && head[1] == 0x8b }
 }

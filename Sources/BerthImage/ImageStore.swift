@@ -243,12 +243,24 @@ public actor ImageStore {
             refs.contains(where: { $0.reference == r }) ? r : nil
         }
         if let ref = byReference {
-            if refs.count == 1 && !users.isEmpty && !force {
+            // Untagging a repository's last tag also drops its digest references, as dockerd does.
+            var drop = [ref]
+            let repoName = (try? ImageReference(parse: ref))?.familiarName
+            let isTag = refs.first(where: { $0.reference == ref })?.kind == "tag"
+            let others = refs.filter { $0.reference != ref }
+            func sameRepo(_ r: ImageRefRecord) -> Bool { (try? ImageReference(parse: r.reference))?.familiarName == repoName }
+            if isTag && !others.contains(where: { $0.kind == "tag" && sameRepo($0) }) {
+                drop += others.filter { $0.kind == "digest" && sameRepo($0) }.map(\.reference)
+            }
+            let left = refs.count - drop.count
+            if left == 0 && !users.isEmpty && !force {
                 throw BerthError.conflict("conflict: unable to remove repository reference \"\(name)\" (must force) - container \(users[0].id.prefix(12)) is using its referenced image \(short)")
             }
-            _ = try store.deleteReference(ref)
-            items.append(ImageDeleteItem(Untagged: ref))
-            if refs.count > 1 || !users.isEmpty { return items }
+            for r in drop {
+                _ = try store.deleteReference(r)
+                items.append(ImageDeleteItem(Untagged: r))
+            }
+            if left > 0 || !users.isEmpty { return items }
             return items + (try deleteImage(image))
         }
         // By id.

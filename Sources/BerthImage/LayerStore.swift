@@ -27,6 +27,9 @@ public struct LayerStore: Sendable {
         try FS.mkdirAll(tmp, mode: 0o700)
     }
 
+    /// A scratch file name under the data root's tmp (same filesystem; emptied at start-up).
+    public func tmpPath(_ name: String) -> String { tmp + "/" + name }
+
     public func diffPath(_ chainID: String) -> String { root + "/" + Digest.hexPart(chainID) + "/diff" }
 
     /// The layer as it arrived (uncompressed tar), for `docker save`.

@@ -166,3 +166,29 @@ public struct DiskUsage: Codable, Sendable {
         self.LayersSize = LayersSize; self.Images = Images; self.Containers = Containers; Volumes = []; BuildCache = []
     }
 }
+
+/// `POST /auth` answer.
+public struct AuthResponse: Codable, Sendable {
+    public var Status: String
+    public var IdentityToken: String?
+    public init(Status: String, IdentityToken: String?) { self.Status = Status; self.IdentityToken = IdentityToken }
+}
+
+/// `GET /distribution/{name}/json`
+public struct DistributionInspect: Codable, Sendable {
+    public struct Descriptor: Codable, Sendable {
+        public var mediaType: String
+        public var digest: String
+        public var size: Int64
+        public init(mediaType: String, digest: String, size: Int64) { self.mediaType = mediaType; self.digest = digest; self.size = size }
+    }
+    public struct Platform: Codable, Sendable {
+        public var architecture: String
+        public var os: String
+        public var variant: String?
+        public init(architecture: String, os: String, variant: String?) { self.architecture = architecture; self.os = os; self.variant = variant }
+    }
+    public var Descriptor: Descriptor
+    public var Platforms: [Platform]
+    public init(Descriptor: Descriptor, Platforms: [Platform]) { self.Descriptor = Descriptor; self.Platforms = Platforms }
+}

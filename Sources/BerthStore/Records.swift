@@ -140,3 +140,16 @@ public struct EventRecord: Codable, Sendable, FetchableRecord, PersistableRecord
     }
     public mutating func didInsert(_ inserted: InsertionSuccess) { seq = inserted.rowID }
 }
+
+/// A compressed blob known to carry a layer (`diff_id`) in a repository (`domain/path`).
+public struct LayerBlobRecord: Codable, Sendable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "layer_blobs"
+    public var diff_id: String
+    public var digest: String
+    public var media_type: String
+    public var size: Int64
+    public var repository: String
+    public init(diff_id: String, digest: String, media_type: String, size: Int64, repository: String) {
+        self.diff_id = diff_id; self.digest = digest; self.media_type = media_type; self.size = size; self.repository = repository
+    }
+}

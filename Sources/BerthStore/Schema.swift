@@ -13,6 +13,8 @@ import GRDB
 ///     execs           id PK, container_id ──► containers.id ON DELETE CASCADE
 ///     events          seq PK, time_nano, type, action, actor_id, attributes (JSON); the newest
 ///                     `Store.eventLimit` are kept
+///     layer_blobs     (diff_id, digest, repository) PK: compressed blobs known to carry a layer
+///                     in a registry repository (pull and push record them; push reuses them)
 ///
 /// Reference counts of layers are derived: a layer is in use while an `image_layers` row names it
 /// (containers keep their image, so the image's layers). Garbage collection deletes the rows
@@ -99,6 +101,18 @@ public enum Schema {
                 t.column("attributes", .text).notNull()
             }
             try db.create(index: "events_time", on: "events", columns: ["time_nano"])
+        }
+        m.registerMigration("v4-layer-blobs") { db in
+            // Which compressed blob carries a layer, and in which repositories it is known to be:
+            // a push skips or mounts what a registry already has, as dockerd's v2 metadata does.
+            try db.create(table: "layer_blobs") { t in
+                t.column("diff_id", .text).notNull()
+                t.column("digest", .text).notNull()
+                t.column("media_type", .text).notNull()
+                t.column("size", .integer).notNull()
+                t.column("repository", .text).notNull()
+                t.primaryKey(["diff_id", "digest", "repository"])
+            }
         }
         return m
     }

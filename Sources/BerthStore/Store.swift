@@ -52,6 +52,14 @@ public final class Store: Sendable {
         }
     }
 
+    public func recordLayerBlob(_ b: LayerBlobRecord) throws { try wr { try b.insert($0, onConflict: .replace) } }
+    public func allLayerBlobRepositories() throws -> [String] {
+        try rd { try String.fetchAll($0, sql: "SELECT DISTINCT repository FROM layer_blobs") }
+    }
+    public func layerBlobs(diffID: String) throws -> [LayerBlobRecord] {
+        try rd { try LayerBlobRecord.filter(Column("diff_id") == diffID).fetchAll($0) }
+    }
+
     public func deleteLayer(_ chainID: String) throws {
         try wr { db in try db.execute(sql: "DELETE FROM layers WHERE chain_id = ?", arguments: [chainID]) }
     }

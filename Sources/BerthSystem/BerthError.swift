@@ -37,6 +37,7 @@ public struct BerthError: Error, Sendable, CustomStringConvertible, Equatable {
     public static func system(_ m: String) -> BerthError { .init(.system, m) }
     public static func notImplemented(_ m: String) -> BerthError { .init(.notImplemented, m) }
     public static func unavailable(_ m: String) -> BerthError { .init(.unavailable, m) }
+    public static func unauthorized(_ m: String) -> BerthError { .init(.unauthorized, m) }
 
     /// Wraps any error as a BerthError, keeping a BerthError as it is.
     public static func wrap(_ error: any Error) -> BerthError {

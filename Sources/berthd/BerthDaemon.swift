@@ -4,6 +4,7 @@ import Glibc
 import ArgumentParser
 import BerthAPI
 import BerthEngine
+import BerthRegistry
 import BerthSystem
 import Dispatch
 import Foundation
@@ -30,6 +31,12 @@ struct BerthDaemon: AsyncParsableCommand {
     @Flag(name: .long, help: "Allow a plain-TCP listener on a non-loopback address (anyone who can reach it is root here)")
     var insecureTcp = false
 
+    @Option(name: .customLong("registry-mirror"), help: "Docker Hub mirror URL tried before Docker Hub for pulls (repeatable)")
+    var registryMirror: [String] = []
+
+    @Option(name: .customLong("insecure-registry"), help: "Registry host[:port] or CIDR allowed over plain HTTP or unverified TLS (repeatable; 127.0.0.0/8 always is)")
+    var insecureRegistry: [String] = []
+
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical")
     var logLevel = "info"
 
@@ -51,7 +58,8 @@ struct BerthDaemon: AsyncParsableCommand {
         try PidFile.claim(pidfile)
         defer { unlink(pidfile) }
 
-        let engine = try Engine(config: EngineConfig(dataRoot: dataRoot, execRoot: execRoot, logSizeMax: logSizeMax))
+        let engine = try Engine(config: EngineConfig(dataRoot: dataRoot, execRoot: execRoot, logSizeMax: logSizeMax,
+                                                       registries: RegistryConfig(mirrors: registryMirror, insecure: insecureRegistry)))
         try await engine.start()
         let server = HTTPServer(router: APIRoutes.make(engine: engine))
         for a in listen { try await server.bind(a) }

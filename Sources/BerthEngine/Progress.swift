@@ -1,0 +1,57 @@
+import BerthModels
+import Foundation
+
+/// Writes Docker's JSON progress messages (`status`, `id`, `progress`, `progressDetail`) into a
+/// stream the HTTP route drains; the docker CLI draws its progress bars from them.
+public struct ProgressSink: Sendable {
+    let continuation: AsyncStream<ProgressMessage>.Continuation
+
+    public static func make() -> (ProgressSink, AsyncStream<ProgressMessage>) {
+        let (stream, cont) = AsyncStream<ProgressMessage>.makeStream(bufferingPolicy: .bufferingNewest(4096))
+        return (ProgressSink(continuation: cont), stream)
+    }
+
+    public func status(_ s: String, id: String? = nil) {
+        continuation.yield(ProgressMessage(status: s, id: id, progressDetail: id == nil ? nil : .init()))
+    }
+
+    public func progress(_ action: String, id: String, current: Int64, total: Int64?) {
+        continuation.yield(ProgressMessage(status: action, id: id, progress: Self.bar(current: current, total: total),
+                                           progressDetail: .init(current: current, total: total)))
+    }
+
+    public func aux(_ value: JSONValue) {
+        continuation.yield(ProgressMessage(progressDetail: .init(), aux: value))
+    }
+
+    public func error(_ message: String) { continuation.yield(ProgressMessage(error: message)) }
+
+    public func finish() { continuation.finish() }
+
+    /// `[=====>      ]  1.234MB/5.678MB` as the docker CLI of old printed it.
+    static func bar(current: Int64, total: Int64?) -> String {
+        guard let total, total > 0 else { return human(current) }
+        let filled = Int(min(50, max(0, Double(current) / Double(total) * 50)))
+        let bar = "[" + String(repeating: "=", count: filled) + (filled < 50 ? ">" : "")
+            + String(repeating: " ", count: max(0, 49 - filled)) + "] "
+        return bar + String(repeating: " ", count: max(0, 8 - human(current).count)) + human(current) + "/" + human(total)
+    }
+
+    /// Decimal units with four significant digits, like Docker's units.HumanSize.
+    static func human(_ n: Int64) -> String {
+        let units = ["B", "kB", "MB", "GB", "TB", "PB"]
+        var v = Double(n), i = 0
+        while v >= 1000 && i < units.count - 1 { v /= 1000; i += 1 }
+        return String(format: "%.4g", v) + units[i]
+    }
+}
+
+/// Throttles per-layer progress to a few messages a second.
+struct ProgressTicker {
+    var last = ContinuousClock.now
+    mutating func due() -> Bool {
+        let now = ContinuousClock.now
+        if now - last >= .milliseconds(150) { last = now; return true }
+        return false
+    }
+}

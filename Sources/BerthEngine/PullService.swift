@@ -1,0 +1,235 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import BerthArchive
+import BerthImage
+import BerthModels
+import BerthRegistry
+import BerthStore
+import BerthSystem
+import Foundation
+import Logging
+
+/// `docker pull`: resolve the manifest (before any response is sent, so a missing image is a
+/// plain HTTP error), then download layers in parallel with verified digests, unpack them in
+/// order, and only then register the image, its tag and its repo digest.
+public struct PullService: Sendable {
+    let images: ImageStore
+    let registries: RegistryConfig
+    let events: EventService
+    let log = Log.logger("pull")
+
+    /// How many layers download at once (dockerd's default is 3).
+    static let parallelDownloads = 3
+
+    public struct Plan: Sendable {
+        public let ref: ImageReference
+        let client: RegistryClient
+        let manifestDigest: String
+        let manifest: ImageManifest
+        let configBytes: [UInt8]
+        let diffIDs: [String]
+    }
+
+    // MARK: resolve
+
+    public func prepare(_ raw: String, auth: AuthConfig?) async throws -> Plan {
+        let ref = try ImageReference(parse: raw)
+        let client = RegistryClient(config: registries, domain: ref.domain, repository: ref.path, credentials: auth, actions: ["pull"])
+        do {
+            var fetched = try await client.manifest(ref.digest ?? ref.tag ?? "latest")
+            if MediaType.isIndex(fetched.mediaType) {
+                let index = try JSONDecoder().decode(ManifestIndex.self, from: Data(fetched.bytes))
+                guard let pick = index.select(os: "linux", architecture: ImageStore.arch) else {
+                    throw BerthError.notFound("no matching manifest for linux/\(ImageStore.arch) in the manifest list entries")
+                }
+                let listDigest = fetched.digest
+                fetched = try await client.manifest(pick.digest)
+                // The repo digest is the list's: the one the tag points to or the user asked for.
+                fetched.digest = listDigest
+            }
+            guard MediaType.isManifest(fetched.mediaType),
+                  let manifest = try? JSONDecoder().decode(ImageManifest.self, from: Data(fetched.bytes)) else {
+                throw BerthError.invalid("unsupported manifest media type \(fetched.mediaType) for \(ref.familiar)")
+            }
+            let configBytes = try await client.smallBlob(manifest.config.digest)
+            let cfg: ImageConfigFile
+            do { cfg = try JSONDecoder().decode(ImageConfigFile.self, from: Data(configBytes)) }
+            catch { throw BerthError.invalid("invalid image config \(manifest.config.digest): \(error)") }
+            guard cfg.rootfs.diff_ids.count == manifest.layers.count else {
+                throw BerthError.invalid("the manifest of \(ref.familiar) lists \(manifest.layers.count) layers but its config \(cfg.rootfs.diff_ids.count)")
+            }
+            return Plan(ref: ref, client: client, manifestDigest: fetched.digest, manifest: manifest,
+                        configBytes: configBytes, diffIDs: cfg.rootfs.diff_ids)
+        } catch {
+            throw Self.translate(error, ref: ref)
+        }
+    }
+
+    /// Registry failures in dockerd's words and statuses.
+    static func translate(_ error: any Error, ref: ImageReference) -> BerthError {
+        switch error {
+        case let e as BerthError: return e
+        case let f as RegistryFailure where f.codes.contains("MANIFEST_UNKNOWN") || (f.status == 404 && f.codes.isEmpty):
+            return .notFound("manifest for \(ref.familiar) not found: \(f.text)")
+        case let f as RegistryFailure where f.codes.contains("NAME_UNKNOWN") || f.codes.contains("DENIED") || f.status == 403:
+            return .notFound("pull access denied for \(ref.familiarName), repository does not exist or may require 'docker login': \(f.text)")
+        case let f as RegistryFailure where f.status == 401:
+            return .unauthorized(f.text)
+        case let f as RegistryFailure:
+            return .system("error from registry: \(f.text)")
+        default:
+            return .system(String(describing: error))
+        }
+    }
+
+    // MARK: fetch
+
+    /// Streams progress into `sink`; throws on failure (the caller reports it in the stream).
+    public func run(_ plan: Plan, sink: ProgressSink) async throws {
+        let ref = plan.ref
+        let tagOrDigest = ref.digest ?? ref.tag ?? "latest"
+        sink.status("Pulling from " + ref.path, id: tagOrDigest)
+        let chains = Digest.chainIDs(plan.diffIDs)
+        let layers = plan.manifest.layers
+        var present: [Bool] = []
+        for (i, l) in layers.enumerated() {
+            let have = (try? images.store.layer(chains[i])) != nil && FS.exists(images.layers.diffPath(chains[i]))
+            present.append(have)
+            sink.status(have ? "Already exists" : "Pulling fs layer", id: Self.short(l.digest))
+        }
+        let limiter = Limiter(Self.parallelDownloads)
+        var downloads: [Task<String, any Error>?] = []
+        for (i, l) in layers.enumerated() {
+            if present[i] { downloads.append(nil); continue }
+            if l.mediaType == MediaType.ociLayerZstd {
+                throw BerthError.notImplemented("layer \(l.digest) is zstd-compressed, which Berth cannot unpack yet")
+            }
+            let path = images.layers.tmpPath("pull-" + Digest.hexPart(l.digest) + "-" + String(Identifier.random64().prefix(8)))
+            downloads.append(Task {
+                await limiter.acquire()
+                defer { Task { await limiter.release() } }
+                try await self.download(l, client: plan.client, to: path, sink: sink)
+                return path
+            })
+        }
+        defer { for d in downloads { d?.cancel() } }
+        var parent: String? = nil
+        for (i, l) in layers.enumerated() {
+            defer { parent = chains[i] }
+            guard let task = downloads[i] else { continue }
+            let path = try await task.value
+            defer { unlink(path) }
+            try await extract(l, diffID: plan.diffIDs[i], parent: parent, path: path, sink: sink)
+            sink.status("Pull complete", id: Self.short(l.digest))
+        }
+        for (i, l) in layers.enumerated() {
+            try? images.store.recordLayerBlob(LayerBlobRecord(diff_id: plan.diffIDs[i], digest: l.digest, media_type: l.mediaType,
+                                                              size: l.size, repository: ref.fullName))
+        }
+        let id = Digest.sha256(plan.configBytes)
+        let canonical = ref.familiarName + "@" + plan.manifestDigest
+        var refs = [canonical]
+        if ref.digest == nil { refs.append(ref.familiar) }
+        let before = try? images.store.reference(ref.digest == nil ? ref.familiar : canonical)
+        try await images.register(configBytes: plan.configBytes, references: refs)
+        sink.status("Digest: " + plan.manifestDigest)
+        let shown = ref.digest == nil ? ref.familiarName + ":" + (ref.tag ?? "latest") : canonical
+        sink.status((before?.image_id == id ? "Status: Image is up to date for " : "Status: Downloaded newer image for ") + shown)
+        events.record("image", "pull", id: ref.digest == nil ? ref.familiar : canonical,
+                      attributes: ["name": ref.digest == nil ? ref.familiar : canonical])
+    }
+
+    static func short(_ digest: String) -> String { String(Digest.hexPart(digest).prefix(12)) }
+
+    /// Downloads one blob to `path`, retrying a broken transfer from the start up to three times.
+    func download(_ l: Descriptor, client: RegistryClient, to path: String, sink: ProgressSink) async throws {
+        let id = Self.short(l.digest)
+        let fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw BerthError.system("create \(path): \(Syscall.errnoText())") }
+        defer { close(fd) }
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                let ticker = TickerBox()
+                _ = try await client.download(l.digest, to: fd) { cur, total in
+                    if ticker.due() { sink.progress("Downloading", id: id, current: cur, total: total ?? l.size) }
+                }
+                sink.status("Verifying Checksum", id: id)
+                sink.status("Download complete", id: id)
+                return
+            } catch let e as BlobVerificationFailed {
+                throw BerthError.invalid(e.description)
+            } catch let e as RegistryUnreachable where attempt < 3 && !Task.isCancelled {
+                log.info("retrying layer \(id): \(e.description)")
+                sink.status("Retrying in \(attempt) second\(attempt == 1 ? "" : "s")", id: id)
+                try await Task.sleep(for: .seconds(attempt))
+            } catch let e as RegistryFailure {
+                throw BerthError.system("error pulling layer \(l.digest): \(e.text)")
+            }
+        }
+    }
+
+    /// Unpacks a downloaded layer (gzip or plain tar), verifying its diff id.
+    func extract(_ l: Descriptor, diffID: String, parent: String?, path: String, sink: ProgressSink) async throws {
+        let id = Self.short(l.digest)
+        let layers = images.layers
+        let total = l.size
+        try await Blocking.run("berth-extract") {
+            let fd = open(path, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { throw BerthError.system("open \(path): \(Syscall.errnoText())") }
+            defer { close(fd) }
+            var head = [UInt8](repeating: 0, count: 4)
+            _ = head.withUnsafeMutableBytes { pread(fd, $0.baseAddress, 4, 0) }
+            if head == [0x28, 0xb5, 0x2f, 0xfd] {
+                throw BerthError.notImplemented("layer \(l.digest) is zstd-compressed, which Berth cannot unpack yet")
+            }
+            var ticker = ProgressTicker()
+            let counted = CountingReader(FileRangeReader(fd: fd)) { n in
+                if ticker.due() { sink.progress("Extracting", id: id, current: n, total: total) }
+            }
+            if Compression.isGzip(head) {
+                _ = try layers.ensure(diffID: diffID, parentChain: parent, reader: try GzipReader(counted))
+            } else {
+                _ = try layers.ensure(diffID: diffID, parentChain: parent, reader: counted)
+            }
+            sink.progress("Extracting", id: id, current: total, total: total)
+        }
+    }
+}
+
+/// Counts bytes read through it and reports the running total.
+struct CountingReader<R: ByteReader>: ByteReader {
+    var inner: R
+    var count: Int64 = 0
+    let report: (Int64) -> Void
+    init(_ inner: R, report: @escaping (Int64) -> Void) { self.inner = inner; self.report = report }
+    mutating func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        let n = try inner.read(into: buffer)
+        count += Int64(n)
+        report(count)
+        return n
+    }
+}
+
+/// A progress ticker shared with a `@Sendable` callback.
+final class TickerBox: @unchecked Sendable {
+    private var ticker = ProgressTicker()
+    private let lock = NSLock()
+    func due() -> Bool { lock.lock(); defer { lock.unlock() }; return ticker.due() }
+}
+
+/// At most `n` holders at once; waiters resume in order.
+actor Limiter {
+    var free: Int
+    var waiters: [CheckedContinuation<Void, Never>] = []
+    init(_ n: Int) { free = n }
+    func acquire() async {
+        if free > 0 { free -= 1; return }
+        await withCheckedContinuation { waiters.append($0) }
+    }
+    func release() {
+        if waiters.isEmpty { free += 1 } else { waiters.removeFirst().resume() }
+    }
+}
