@@ -95,7 +95,7 @@ let package = Package(
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ], swiftSettings: strict),
         .testTarget(name: "BerthIntegrationTests", dependencies: [
-            "berthd", "BerthClient", "BerthModels", "BerthSystem", "BerthArchive", "BerthImage",
+            "berthd", "BerthClient", "BerthModels", "BerthSystem", "BerthArchive", "BerthImage", "BerthRegistry",
         ], swiftSettings: strict),
     ]
 )

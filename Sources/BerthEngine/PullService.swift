@@ -75,9 +75,12 @@ public struct PullService: Sendable {
         case let f as RegistryFailure where f.codes.contains("NAME_UNKNOWN") || f.codes.contains("DENIED") || f.status == 403:
             return .notFound("pull access denied for \(ref.familiarName), repository does not exist or may require 'docker login': \(f.text)")
         case let f as RegistryFailure where f.status == 401:
-            return .unauthorized(f.text)
+            // Not 401: the docker CLI answers a 401 from pull or push with an interactive login prompt.
+            return .system(f.text)
         case let f as RegistryFailure:
             return .system("error from registry: \(f.text)")
+        case let u as RegistryUnreachable:
+            return .system(u.description)
         default:
             return .system(String(describing: error))
         }

@@ -56,6 +56,9 @@ public final class RegistryClient: Sendable {
             c.tlsConfiguration = tls
         }
         c.connectionPool = .init(idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: 8)
+        // A refused or non-TLS endpoint must fail at once so the next one (plain HTTP) is tried;
+        // retrying until the connect timeout would make every insecure registry slow.
+        c.connectionPool.retryConnectionEstablishment = false
         return c
     }
 
@@ -143,7 +146,9 @@ public final class RegistryClient: Sendable {
         switch ch.scheme {
         case "basic":
             guard let basic = credentials?.basicHeader else {
-                throw RegistryFailure(status: 401, reason: "Unauthorized", body: Array(#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#.utf8))
+                var f = RegistryFailure(status: 401, reason: "Unauthorized", body: [])
+                f.text = "no basic auth credentials"
+                throw f
             }
             return basic
         case "bearer":

@@ -85,6 +85,7 @@ final class TestDaemon: @unchecked Sendable {
         var env = ProcessInfo.processInfo.environment
         env["DOCKER_HOST"] = dockerHost
         env["DOCKER_CLI_HINTS"] = "false"
+        env["DOCKER_CONFIG"] = root + "/docker-config"   // logins stay with this test
         return try await Subprocess.run(["docker"] + args, env: env.map { "\($0.key)=\($0.value)" },
                                         input: input.map { Array($0.utf8) })
     }
