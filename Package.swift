@@ -96,6 +96,7 @@ let package = Package(
         ], swiftSettings: strict),
         .testTarget(name: "BerthIntegrationTests", dependencies: [
             "berthd", "BerthClient", "BerthModels", "BerthSystem", "BerthArchive", "BerthImage", "BerthRegistry",
+            .product(name: "Crypto", package: "swift-crypto"),
         ], swiftSettings: strict),
     ]
 )

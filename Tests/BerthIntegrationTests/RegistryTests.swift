@@ -145,3 +145,29 @@ import Testing
         }
     }
 }
+
+extension RegistryTests {
+    @Test func bearerTokenLoginPushPull() async throws {
+        let tokens = try await TokenServer(user: "berth", password: "t0ken")
+        defer { tokens.stop() }
+        try await withRegistry(auth: tokens.registryAuth) { reg in
+            try await withDaemon { d in
+                try await d.loadBusybox()
+                let ref = "\(reg.host)/it/tok:1"
+                #expect(try await d.docker("tag", "busybox", ref).status == 0)
+                let anon = try await d.docker("push", ref)
+                #expect(anon.status != 0, "\(text(anon))")
+                let wrong = try await d.docker("login", "-u", "berth", "--password-stdin", reg.host, input: "nope\n")
+                #expect(wrong.status != 0 && wrong.stderrText.contains("incorrect username or password"), "\(text(wrong))")
+                let right = try await d.docker("login", "-u", "berth", "--password-stdin", reg.host, input: "t0ken\n")
+                #expect(right.status == 0 && right.stdoutText.contains("Login Succeeded"), "\(text(right))")
+                let push = try await d.docker("push", ref)
+                #expect(push.status == 0 && push.stdoutText.contains("digest: sha256:"), "\(text(push))")
+                #expect(try await d.docker("rmi", ref, "busybox").status == 0)
+                let pull = try await d.docker("pull", ref)
+                #expect(pull.status == 0 && pull.stdoutText.contains("Pull complete"), "\(text(pull))")
+                #expect(try await d.docker("run", "--rm", ref, "echo", "token").stdoutText == "token\n")
+            }
+        }
+    }
+}
