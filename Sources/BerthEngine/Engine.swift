@@ -60,6 +60,7 @@ public final class Engine: Sendable {
             Task { await svc.handleExit(name) }
         }
         try imageStore.layers.reconcile()
+        try imageStore.reconcileBlobs()
         await reconcileContainers()
     }
 

@@ -26,6 +26,16 @@ public actor ImageStore {
         try FS.mkdirAll(blobRoot, mode: 0o700)
     }
 
+    /// Start-up: config blobs whose image row is gone (a crash between the row's deletion and the
+    /// file's) are removed; layers are reconciled by `LayerStore.reconcile`.
+    public nonisolated func reconcileBlobs() throws {
+        let known = Set(try store.allImages().map { Digest.hexPart($0.id) })
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: blobRoot)) ?? [] where !known.contains(name) {
+            log.info("removing unreferenced config blob \(name)")
+            FS.removeAll(blobRoot + "/" + name)
+        }
+    }
+
     // MARK: lookup
 
     /// Finds an image by reference, full id or unique id prefix, as dockerd does.
