@@ -3,8 +3,8 @@ import BerthSystem
 import CompressNIO
 import NIOCore
 
-/// Streams the decompressed content of a gzip stream (layers, archives). A truncated stream
-/// simply ends; callers verify digests, so a short layer fails there.
+/// Streams the decompressed content of a gzip stream (layers, archives), members one after the
+/// other. A truncated stream simply ends; callers verify digests, so a short layer fails there.
 public struct GzipReader<R: ByteReader>: ByteReader {
     var inner: R
     let z: ZlibDecompressor
@@ -44,7 +44,12 @@ public struct GzipReader<R: ByteReader>: ByteReader {
                 throw BerthError.invalid("invalid gzip data: \(error)")
             }
             if output.readableBytes == 0 && input.readableBytes > 0 {
-                return 0  // the gzip stream ended; what follows is not ours
+                // A member ended. Another may follow (RFC 1952 multi-member streams, which
+                // parallel compressors and Berth's own pushes write); anything else is not ours.
+                if input.readableBytes < 2 && !inputEOF { try refill(); continue }
+                let v = input.readableBytesView
+                guard v.count >= 2, v[v.startIndex] == 0x1f, v[v.startIndex + 1] == 0x8b else { return 0 }
+                do { try z.reset() } catch { throw BerthError.system("gzip: \(error)") }
             }
         }
         let n = min(buffer.count, output.readableBytes)
