@@ -108,7 +108,10 @@ public final class RegistryClient: Sendable {
             }
         }
         let s = String(describing: error)
-        if s.contains("NXDOMAIN") || s.contains("resolve") || s.contains("lookup") { return "dial tcp: lookup failed: \(s)" }
+        if s.contains("UnknownHost"), let r = s.range(of: "for host "), let end = s[r.upperBound...].firstIndex(of: ",") {
+            return "dial tcp: lookup \(s[r.upperBound..<end]): no such host"
+        }
+        if s.lowercased().contains("connection refused") { return "dial tcp: connect: connection refused" }
         return s
     }
 
