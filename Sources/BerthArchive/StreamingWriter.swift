@@ -32,9 +32,20 @@ public final class StreamingWriter: ByteWriter, @unchecked Sendable {
 
     func consumed() { slots.signal() }
 
-    /// Runs `produce` on a worker thread; the stream ends when it returns (an error ends it early).
+    /// Runs `produce` on a worker thread writing a tar; the stream ends when it returns (an
+    /// error ends it early).
     public static func stream(maxPending: Int = 8, _ produce: @escaping @Sendable (inout TarWriter<StreamingWriter>) throws -> Void)
         -> AsyncStream<[UInt8]> {
+        bytes(maxPending: maxPending) { writer in
+            var tar = TarWriter(writer)
+            try produce(&tar)
+            try tar.finish()
+        }
+    }
+
+    /// Runs `produce` on a worker thread with the writer itself (any byte stream); the stream ends
+    /// when it returns. Its outcome is the caller's to carry (an error ends the stream early).
+    public static func bytes(maxPending: Int = 8, _ produce: @escaping @Sendable (StreamingWriter) throws -> Void) -> AsyncStream<[UInt8]> {
         let (raw, cont) = AsyncStream.makeStream(of: [UInt8].self)
         let writer = StreamingWriter(continuation: cont, maxPending: maxPending)
         cont.onTermination = { _ in
@@ -42,10 +53,8 @@ public final class StreamingWriter: ByteWriter, @unchecked Sendable {
             writer.slots.signal()
         }
         DispatchQueue.global().async {
-            var tar = TarWriter(writer)
             do {
-                try produce(&tar)
-                try tar.finish()
+                try produce(writer)
                 try writer.flush()
             } catch {}
             cont.finish()

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import BerthArchive
 import BerthImage
 import BerthModels
 import BerthRegistry
@@ -8,6 +9,7 @@ import BerthStore
 import BerthSystem
 import Foundation
 import Logging
+import Synchronization
 
 /// `docker push`: every layer the registry lacks is compressed and uploaded (or mounted from a
 /// repository of the same registry that has it), then the config, then a schema-2 manifest.
@@ -118,19 +120,25 @@ public struct PushService: Sendable {
                 return Descriptor(mediaType: b.media_type, digest: b.digest, size: b.size)
             }
         }
+        // Compress and upload at once: the gzip members go out as they are made, and the digest,
+        // known when the last one is, closes the upload.
         let plain = images.layers.tarPath(chain)
-        let gz = images.layers.tmpPath("push-" + Digest.hexPart(chain).prefix(16) + "-" + String(Identifier.random64().prefix(8)))
-        defer { unlink(gz) }
-        let (digest, size) = try await Blocking.run("berth-gzip") { try GzipFile.compress(plain, to: gz) }
-        if try await client.blobSize(digest) != nil {
-            record(diffID, digest, MediaType.dockerLayerGzip, size, target)
-            sink.status("Layer already exists", id: id)
-            return Descriptor(mediaType: MediaType.dockerLayerGzip, digest: digest, size: size)
+        let outcome = Mutex<Result<(digest: String, size: Int64), any Error>?>(nil)
+        let chunks = StreamingWriter.bytes { writer in
+            var w = writer
+            let r = Result { try GzipFile.compress(plain, into: &w) }
+            outcome.withLock { $0 = r }
+            _ = try r.get()
         }
         let ticker = TickerBox()
-        try await client.upload(digest: digest, path: gz, size: size) { sent in
-            if ticker.due() { sink.progress("Pushing", id: id, current: sent, total: size) }
-        }
+        let total = FS.fileSize(plain)
+        try await client.uploadStreaming(chunks, progress: { sent in
+            if ticker.due() { sink.progress("Pushing", id: id, current: sent, total: total) }
+        }, digest: {
+            guard let r = outcome.withLock({ $0 }) else { throw BerthError.system("compressing layer \(diffID) stopped early") }
+            return try r.get().digest
+        })
+        guard let (digest, size) = try outcome.withLock({ $0 })?.get() else { throw BerthError.system("compressing layer \(diffID) stopped early") }
         record(diffID, digest, MediaType.dockerLayerGzip, size, target)
         sink.status("Pushed", id: id)
         return Descriptor(mediaType: MediaType.dockerLayerGzip, digest: digest, size: size)

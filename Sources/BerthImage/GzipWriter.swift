@@ -22,14 +22,21 @@ public enum GzipFile {
 
     /// Compresses `src` into `dst`; returns the blob's digest and size.
     public static func compress(_ src: String, to dst: String) throws -> (digest: String, size: Int64) {
-        let ifd = open(src, O_RDONLY | O_CLOEXEC)
-        guard ifd >= 0 else { throw BerthError.system("open \(src): \(Syscall.errnoText())") }
-        defer { close(ifd) }
         let ofd = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard ofd >= 0 else { throw BerthError.system("create \(dst): \(Syscall.errnoText())") }
         defer { close(ofd) }
+        var out = FDWriter(fd: ofd)
+        return try compress(src, into: &out)
+    }
+
+    /// Compresses `src` into any byte sink (an upload, as it is produced); returns digest and size.
+    public static func compress<W: ByteWriter>(_ src: String, into sink: inout W) throws -> (digest: String, size: Int64) {
+        let ifd = open(src, O_RDONLY | O_CLOEXEC)
+        guard ifd >= 0 else { throw BerthError.system("open \(src): \(Syscall.errnoText())") }
+        defer { close(ifd) }
         let workers = max(1, min(4, ProcessInfo.processInfo.activeProcessorCount))
-        var out = HashingWriter(FDWriter(fd: ofd))
+        var out = HashingWriter(sink)
+        defer { sink = out.inner }
         var offset: Int64 = 0
         var finished = false
         while !finished {

@@ -392,6 +392,36 @@ extension RegistryClient {
     }
 }
 
+extension RegistryClient {
+    /// Uploads a blob as it is produced: one PATCH streaming `chunks` (chunked encoding), then the
+    /// closing PUT with the digest, which `digest` gives once the stream has ended.
+    public func uploadStreaming(_ chunks: AsyncStream<[UInt8]>, progress: @escaping @Sendable (Int64) -> Void,
+                                digest: @Sendable () throws -> String) async throws {
+        let start = try await send(.POST, "/blobs/uploads/", headers: [("Content-Length", "0")])
+        guard start.status == .accepted, let location = start.headers.first(name: "Location") else { throw await failure(start) }
+        _ = try? await start.body.collect(upTo: 1 << 16)
+        let counter = SentCounter(progress)
+        let body = HTTPClientRequest.Body.stream(chunks.map { c -> ByteBuffer in counter.add(c.count); return ByteBuffer(bytes: c) },
+                                                 length: .unknown)
+        let patch = try await send(.PATCH, "", headers: [("Content-Type", "application/octet-stream")], body: body,
+                                   absolute: absolute(location))
+        guard patch.status == .accepted, let next = patch.headers.first(name: "Location") else { throw await failure(patch) }
+        _ = try? await patch.body.collect(upTo: 1 << 16)
+        let put = try await send(.PUT, "", headers: [("Content-Length", "0")],
+                                 absolute: Self.appendQuery(absolute(next), "digest=" + (try digest())))
+        guard put.status == .created else { throw await failure(put) }
+        _ = try? await put.body.collect(upTo: 1 << 16)
+    }
+}
+
+/// Running total of bytes sent, reported as it grows.
+final class SentCounter: @unchecked Sendable {
+    private var total: Int64 = 0
+    private let report: @Sendable (Int64) -> Void
+    init(_ report: @escaping @Sendable (Int64) -> Void) { self.report = report }
+    func add(_ n: Int) { total += Int64(n); report(total) }
+}
+
 /// The registry sent bytes that do not hash to the digest asked for.
 public struct BlobVerificationFailed: Error, Sendable, CustomStringConvertible {
     public var digest: String
