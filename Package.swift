@@ -24,6 +24,8 @@ let package = Package(
     targets: [
         // The only C: syscalls and macros that Glibc does not expose to Swift.
         .target(name: "CBerthSys"),
+        // The system libzstd, for zstd-compressed layers (a module map, no code).
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         // One door to the operating system: errors, syscalls, processes, file watching.
         .target(name: "BerthSystem", dependencies: [
             "CBerthSys",
@@ -40,7 +42,7 @@ let package = Package(
         ], swiftSettings: strict),
         // References, content-addressed blobs, layers, docker-save/OCI archives.
         .target(name: "BerthImage", dependencies: [
-            "BerthSystem", "BerthArchive", "BerthModels", "BerthStore",
+            "BerthSystem", "BerthArchive", "BerthModels", "BerthStore", "CZstd",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "CompressNIO", package: "compress-nio"),
             .product(name: "NIOCore", package: "swift-nio"),

@@ -4,6 +4,7 @@
 #   conmon          the per-container monitor that outlives berthd
 #   busybox-static  the test fixture image is built from it
 #   libsqlite3-dev  the metadata store links the system SQLite
+#   libzstd-dev     zstd-compressed layers are unpacked with the system libzstd
 #   tini            docker-init for --init (later issues)
 #   iproute2        network namespaces
 #   procps          `ps`, which `docker top` runs on the host
@@ -15,7 +16,7 @@
 #   openssl         keys and certificates for the token-auth test
 set -euo pipefail
 need=()
-for pkg in runc conmon busybox-static libsqlite3-dev tini iproute2 procps util-linux docker-registry skopeo apache2-utils openssl; do
+for pkg in runc conmon busybox-static libsqlite3-dev libzstd-dev tini iproute2 procps util-linux docker-registry skopeo apache2-utils openssl; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 command -v docker >/dev/null 2>&1 || need+=(docker.io)

@@ -105,9 +105,6 @@ public struct PullService: Sendable {
         var downloads: [Task<String, any Error>?] = []
         for (i, l) in layers.enumerated() {
             if present[i] { downloads.append(nil); continue }
-            if l.mediaType == MediaType.ociLayerZstd {
-                throw BerthError.notImplemented("layer \(l.digest) is zstd-compressed, which Berth cannot unpack yet")
-            }
             let path = images.layers.tmpPath("pull-" + Digest.hexPart(l.digest) + "-" + String(Identifier.random64().prefix(8)))
             downloads.append(Task {
                 await limiter.acquire()
@@ -174,7 +171,7 @@ public struct PullService: Sendable {
         }
     }
 
-    /// Unpacks a downloaded layer (gzip or plain tar), verifying its diff id.
+    /// Unpacks a downloaded layer (gzip, zstd or plain tar), verifying its diff id.
     func extract(_ l: Descriptor, diffID: String, parent: String?, path: String, sink: ProgressSink) async throws {
         let id = Self.short(l.digest)
         let layers = images.layers
@@ -185,15 +182,14 @@ public struct PullService: Sendable {
             defer { close(fd) }
             var head = [UInt8](repeating: 0, count: 4)
             _ = head.withUnsafeMutableBytes { pread(fd, $0.baseAddress, 4, 0) }
-            if head == [0x28, 0xb5, 0x2f, 0xfd] {
-                throw BerthError.notImplemented("layer \(l.digest) is zstd-compressed, which Berth cannot unpack yet")
-            }
             var ticker = ProgressTicker()
             let counted = CountingReader(FileRangeReader(fd: fd)) { n in
                 if ticker.due() { sink.progress("Extracting", id: id, current: n, total: total) }
             }
             if Compression.isGzip(head) {
                 _ = try layers.ensure(diffID: diffID, parentChain: parent, reader: try GzipReader(counted))
+            } else if Compression.isZstd(head) {
+                _ = try layers.ensure(diffID: diffID, parentChain: parent, reader: try ZstdReader(counted))
             } else {
                 _ = try layers.ensure(diffID: diffID, parentChain: parent, reader: counted)
             }

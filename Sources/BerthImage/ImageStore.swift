@@ -153,8 +153,11 @@ public actor ImageStore {
         }
         var parent: String? = nil
         for (diffID, member) in zip(cfg.rootfs.diff_ids, layerMembers) {
-            let rec = Compression.isGzip(try index.magic(member))
+            let magic = try index.magic(member)
+            let rec = Compression.isGzip(magic)
                 ? try layers.ensure(diffID: diffID, parentChain: parent, reader: try GzipReader(try index.reader(member)))
+                : Compression.isZstd(magic)
+                ? try layers.ensure(diffID: diffID, parentChain: parent, reader: try ZstdReader(try index.reader(member)))
                 : try layers.ensure(diffID: diffID, parentChain: parent, reader: try index.reader(member))
             parent = rec.chain_id
         }

@@ -171,3 +171,21 @@ extension RegistryTests {
         }
     }
 }
+
+extension RegistryTests {
+    @Test func zstdLayersPull() async throws {
+        try await withRegistry { reg in
+            try await withDaemon { d in
+                let archive = d.root + "/busybox.tar"
+                try FS.writeAtomically(archive, Data(BusyboxImage.archive), mode: 0o600)
+                let copy = try await Subprocess.run(["skopeo", "copy", "--dest-tls-verify=false", "--format", "oci", "--dest-compress",
+                                                     "--dest-compress-format", "zstd", "docker-archive:" + archive,
+                                                     "docker://\(reg.host)/it/zstd:1"])
+                #expect(copy.status == 0, "\(text(copy))")
+                let pull = try await d.docker("pull", "\(reg.host)/it/zstd:1")
+                #expect(pull.status == 0 && pull.stdoutText.contains("Pull complete"), "\(text(pull))")
+                #expect(try await d.docker("run", "--rm", "\(reg.host)/it/zstd:1", "echo", "zstd").stdoutText == "zstd\n")
+            }
+        }
+    }
+}
