@@ -37,18 +37,32 @@ enum ImageRoutes {
             // The archive is spooled to disk first: its manifest may come last, and layers are then read in place.
             let path = engine.config.dataRoot + "/tmp/load-" + String(Identifier.random64().prefix(16)) + ".tar"
             try await Spool.write(req.body, to: path)
-            defer { unlink(path) }
-            let lines = try await store.load(archive: path)
-            for l in lines where l.hasPrefix("Loaded image") {
-                let name = l.components(separatedBy: ": ").last ?? ""
-                engine.events.record("image", "load", id: name, attributes: ["name": name])
+            let record: @Sendable ([String]) -> Void = { lines in
+                for l in lines where l.hasPrefix("Loaded image") {
+                    let name = l.components(separatedBy: ": ").last ?? ""
+                    engine.events.record("image", "load", id: name, attributes: ["name": name])
+                }
             }
-            var out: [UInt8] = []
-            for l in lines {
-                out += Array(try JSONEncoder().encode(ProgressMessage(stream: l + "\n")))
-                out.append(0x0a)
+            if req.flag("quiet") {
+                defer { unlink(path) }
+                let lines = try await store.load(archive: path)
+                record(lines)
+                var out: [UInt8] = []
+                for l in lines {
+                    out += Array(try JSONEncoder().encode(ProgressMessage(stream: l + "\n")))
+                    out.append(0x0a)
+                }
+                return Response(headers: ["Content-Type": "application/json"], body: .bytes(out))
             }
-            return Response(headers: ["Content-Type": "application/json"], body: .bytes(out))
+            // Not quiet (a terminal): "Loading layer" bars as the layers unpack, as dockerd sends.
+            return progress { sink in
+                defer { unlink(path) }
+                let lines = try await store.load(archive: path) { id, current, total in
+                    sink.progress("Loading layer", id: id, current: current, total: total)
+                }
+                record(lines)
+                for l in lines { sink.stream(l + "\n") }
+            }
         }
         r.add(.POST, "/images/create") { req in
             if let src = req.q("fromSrc"), !src.isEmpty {

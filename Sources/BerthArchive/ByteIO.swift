@@ -70,3 +70,17 @@ public struct MemoryReader: ByteReader {
         return n
     }
 }
+
+/// Counts bytes read through it and reports the running total (progress bars).
+public struct CountingReader<R: ByteReader>: ByteReader {
+    var inner: R
+    public private(set) var count: Int64 = 0
+    let report: (Int64) -> Void
+    public init(_ inner: R, report: @escaping (Int64) -> Void) { self.inner = inner; self.report = report }
+    public mutating func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        let n = try inner.read(into: buffer)
+        count += Int64(n)
+        report(count)
+        return n
+    }
+}

@@ -24,6 +24,8 @@ public struct ProgressSink: Sendable {
         continuation.yield(ProgressMessage(progressDetail: .init(), aux: value))
     }
 
+    public func stream(_ text: String) { continuation.yield(ProgressMessage(stream: text)) }
+
     public func error(_ message: String) { continuation.yield(ProgressMessage(error: message)) }
 
     public func finish() { continuation.finish() }
@@ -43,15 +45,5 @@ public struct ProgressSink: Sendable {
         var v = Double(n), i = 0
         while v >= 1000 && i < units.count - 1 { v /= 1000; i += 1 }
         return String(format: "%.4g", v) + units[i]
-    }
-}
-
-/// Throttles per-layer progress to a few messages a second.
-struct ProgressTicker {
-    var last = ContinuousClock.now
-    mutating func due() -> Bool {
-        let now = ContinuousClock.now
-        if now - last >= .milliseconds(150) { last = now; return true }
-        return false
     }
 }

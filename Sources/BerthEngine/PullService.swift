@@ -182,7 +182,7 @@ public struct PullService: Sendable {
             defer { close(fd) }
             var head = [UInt8](repeating: 0, count: 4)
             _ = head.withUnsafeMutableBytes { pread(fd, $0.baseAddress, 4, 0) }
-            var ticker = ProgressTicker()
+            var ticker = ProgressClock()
             let counted = CountingReader(FileRangeReader(fd: fd)) { n in
                 if ticker.due() { sink.progress("Extracting", id: id, current: n, total: total) }
             }
@@ -198,23 +198,9 @@ public struct PullService: Sendable {
     }
 }
 
-/// Counts bytes read through it and reports the running total.
-struct CountingReader<R: ByteReader>: ByteReader {
-    var inner: R
-    var count: Int64 = 0
-    let report: (Int64) -> Void
-    init(_ inner: R, report: @escaping (Int64) -> Void) { self.inner = inner; self.report = report }
-    mutating func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
-        let n = try inner.read(into: buffer)
-        count += Int64(n)
-        report(count)
-        return n
-    }
-}
-
 /// A progress ticker shared with a `@Sendable` callback.
 final class TickerBox: @unchecked Sendable {
-    private var ticker = ProgressTicker()
+    private var ticker = ProgressClock()
     private let lock = NSLock()
     func due() -> Bool { lock.lock(); defer { lock.unlock() }; return ticker.due() }
 }

@@ -119,7 +119,8 @@ public actor ImageStore {
 
     /// `POST /images/load`: a docker-save archive (manifest.json) or an OCI image layout (index.json).
     /// Returns the lines Docker prints.
-    public func load(archive path: String) throws -> [String] {
+    /// `progress` hears (short layer id, bytes read, layer size) while layers unpack.
+    public func load(archive path: String, progress: LoadProgress? = nil) throws -> [String] {
         let plain = try decompressedCopy(of: path)
         defer { if plain != path { unlink(plain) } }
         let fd = open(plain, O_RDONLY | O_CLOEXEC)
@@ -133,17 +134,18 @@ public actor ImageStore {
             do { entries = try JSONDecoder().decode([Entry].self, from: Data(try index.data("manifest.json"))) }
             catch let e as BerthError { throw e } catch { throw BerthError.invalid("invalid manifest.json: \(error)") }
             for e in entries {
-                out += try loadOne(index, configMember: e.Config, layerMembers: e.Layers, tags: e.RepoTags ?? [])
+                out += try loadOne(index, configMember: e.Config, layerMembers: e.Layers, tags: e.RepoTags ?? [], progress: progress)
             }
         } else if index.contains("index.json") {
-            out += try loadOCI(index)
+            out += try loadOCI(index, progress: progress)
         } else {
             throw BerthError.invalid("invalid archive: neither manifest.json nor index.json found")
         }
         return out
     }
 
-    private func loadOne(_ index: ArchiveIndex, configMember: String, layerMembers: [String], tags: [String]) throws -> [String] {
+    private func loadOne(_ index: ArchiveIndex, configMember: String, layerMembers: [String], tags: [String],
+                         progress: LoadProgress?) throws -> [String] {
         let cfgBytes = try index.data(configMember)
         let cfg: ImageConfigFile
         do { cfg = try JSONDecoder().decode(ImageConfigFile.self, from: Data(cfgBytes)) }
@@ -154,11 +156,17 @@ public actor ImageStore {
         var parent: String? = nil
         for (diffID, member) in zip(cfg.rootfs.diff_ids, layerMembers) {
             let magic = try index.magic(member)
+            let id = String(Digest.hexPart(diffID).prefix(12))
+            let total = index.member(member)?.size ?? 0
+            var ticker = ProgressClock()
+            let raw = CountingReader(try index.reader(member)) { n in
+                if let progress, ticker.due() || n == total { progress(id, n, total) }
+            }
             let rec = Compression.isGzip(magic)
-                ? try layers.ensure(diffID: diffID, parentChain: parent, reader: try GzipReader(try index.reader(member)))
+                ? try layers.ensure(diffID: diffID, parentChain: parent, reader: try GzipReader(raw))
                 : Compression.isZstd(magic)
-                ? try layers.ensure(diffID: diffID, parentChain: parent, reader: try ZstdReader(try index.reader(member)))
-                : try layers.ensure(diffID: diffID, parentChain: parent, reader: try index.reader(member))
+                ? try layers.ensure(diffID: diffID, parentChain: parent, reader: try ZstdReader(raw))
+                : try layers.ensure(diffID: diffID, parentChain: parent, reader: raw)
             parent = rec.chain_id
         }
         let (id, renamed) = try register(configBytes: cfgBytes, references: tags)
@@ -171,7 +179,7 @@ public actor ImageStore {
         return lines
     }
 
-    private func loadOCI(_ index: ArchiveIndex) throws -> [String] {
+    private func loadOCI(_ index: ArchiveIndex, progress: LoadProgress?) throws -> [String] {
         struct Descriptor: Decodable {
             let mediaType: String?
             let digest: String
@@ -197,7 +205,8 @@ public actor ImageStore {
             else if let name = desc.annotations?["org.opencontainers.image.ref.name"], name.contains(":") || name.contains("/") {
                 tags.append(name)
             }
-            out += try loadOne(index, configMember: blob(cfg.digest), layerMembers: ls.map { blob($0.digest) }, tags: tags)
+            out += try loadOne(index, configMember: blob(cfg.digest), layerMembers: ls.map { blob($0.digest) }, tags: tags,
+                              progress: progress)
         }
         return out
     }
@@ -325,5 +334,19 @@ public actor ImageStore {
         let diffID = writer.sink.digest
         _ = try layers.ensure(diffID: diffID, parentChain: parentChain, reader: FileRangeReader(fd: fd))
         return diffID
+    }
+}
+
+/// Hears (short layer id, bytes read, layer size) while a load unpacks layers.
+public typealias LoadProgress = @Sendable (String, Int64, Int64) -> Void
+
+/// Lets a progress report through every 150 ms at most (progress bars, not floods).
+public struct ProgressClock: Sendable {
+    var last = ContinuousClock.now
+    public init() {}
+    public mutating func due() -> Bool {
+        let now = ContinuousClock.now
+        if now - last >= .milliseconds(150) { last = now; return true }
+        return false
     }
 }
