@@ -79,8 +79,7 @@ public struct CountingReader<R: ByteReader>: ByteReader {
     public init(_ inner: R, report: @escaping (Int64) -> Void) { self.inner = inner; self.report = report }
     public mutating func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
         let n = try inner.read(into: buffer)
-        count += Int64(n)
-        report(count)
+        if n > 0 { count += Int64(n); report(count) }
         return n
     }
 }
