@@ -79,10 +79,7 @@ public struct PushService: Sendable {
         let configDigest = image.id
         let configBytes = [UInt8](image.config)
         if try await client.blobSize(configDigest) == nil {
-            let path = images.layers.tmpPath("push-config-" + String(Identifier.random64().prefix(12)))
-            try FS.writeAtomically(path, image.config, mode: 0o600)
-            defer { unlink(path) }
-            try await client.upload(digest: configDigest, path: path, size: Int64(configBytes.count)) { _ in }
+            try await client.upload(digest: configDigest, bytes: configBytes)
         }
         let manifest = ImageManifest(mediaType: MediaType.dockerManifest,
                                      config: Descriptor(mediaType: MediaType.dockerConfig, digest: configDigest, size: Int64(configBytes.count)),
