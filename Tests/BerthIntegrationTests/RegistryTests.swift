@@ -31,6 +31,10 @@ import Testing
                 #expect(pull.status == 0 && pull.stdoutText.contains("Pull complete")
                         && pull.stdoutText.contains("Status: Downloaded newer image for \(r)/it/bb:1"), "\(text(pull))")
                 #expect(try await d.docker("run", "--rm", "\(r)/it/bb:1", "echo", "pulled").stdoutText == "pulled\n")
+                // The same layer into another repository of the registry is mounted, not uploaded.
+                #expect(try await d.docker("tag", "\(r)/it/bb:1", "\(r)/it/other:1").status == 0)
+                let mount = try await d.docker("push", "\(r)/it/other:1")
+                #expect(mount.status == 0 && mount.stdoutText.contains("Mounted from it/bb"), "\(text(mount))")
                 let byDigest = try await d.docker("pull", repoDigest)
                 #expect(byDigest.status == 0 && byDigest.stdoutText.contains("Image is up to date"), "\(text(byDigest))")
                 let missing = try await d.docker("pull", "\(r)/it/nosuch:1")
@@ -185,6 +189,40 @@ extension RegistryTests {
                 let pull = try await d.docker("pull", "\(reg.host)/it/zstd:1")
                 #expect(pull.status == 0 && pull.stdoutText.contains("Pull complete"), "\(text(pull))")
                 #expect(try await d.docker("run", "--rm", "\(reg.host)/it/zstd:1", "echo", "zstd").stdoutText == "zstd\n")
+            }
+        }
+    }
+}
+
+extension RegistryTests {
+    /// Blob downloads that redirect elsewhere (as registries do to storage) are followed.
+    @Test func blobRedirectsAreFollowed() async throws {
+        try await withRegistry { reg in
+            try await withDaemon { d in
+                try await d.loadBusybox()
+                #expect(try await d.docker("tag", "busybox", "\(reg.host)/it/redir:1").status == 0)
+                #expect(try await d.docker("push", "\(reg.host)/it/redir:1").status == 0)
+                #expect(try await d.docker("rmi", "\(reg.host)/it/redir:1", "busybox").status == 0)
+                let proxy = try DroppingProxy(upstreamPort: reg.port, drops: 0, redirectBlobs: true)
+                defer { proxy.stop() }
+                let pull = try await d.docker("pull", "127.0.0.1:\(proxy.port)/it/redir:1")
+                #expect(pull.status == 0 && pull.stdoutText.contains("Pull complete"), "\(text(pull))")
+                #expect(proxy.redirected > 0)
+            }
+        }
+    }
+
+    /// Docker Hub names go to a --registry-mirror first.
+    @Test func hubPullsUseTheMirror() async throws {
+        try await withRegistry { mirror in
+            try await withDaemon(extraArgs: ["--registry-mirror", "http://\(mirror.host)"]) { d in
+                try await d.loadBusybox()
+                #expect(try await d.docker("tag", "busybox", "\(mirror.host)/library/mirrored:1").status == 0)
+                #expect(try await d.docker("push", "\(mirror.host)/library/mirrored:1").status == 0)
+                #expect(try await d.docker("rmi", "\(mirror.host)/library/mirrored:1", "busybox").status == 0)
+                let pull = try await d.docker("pull", "mirrored:1")
+                #expect(pull.status == 0 && pull.stdoutText.contains("Status: Downloaded newer image for mirrored:1"), "\(text(pull))")
+                #expect(try await d.docker("run", "--rm", "mirrored:1", "echo", "mirrored").stdoutText == "mirrored\n")
             }
         }
     }

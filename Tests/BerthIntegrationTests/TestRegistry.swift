@@ -70,7 +70,9 @@ func withRegistry(auth: String? = nil, _ body: (TestRegistry) async throws -> Vo
 }
 
 /// A loopback HTTP proxy in front of a registry that cuts the first `drops` blob downloads off
-/// after a few kilobytes, as a network failing mid-layer would. One request per connection.
+/// after a few kilobytes, as a network failing mid-layer would, or (`redirectBlobs`) answers blob
+/// downloads with a redirect to the registry itself, as registries do to their storage.
+/// One request per connection.
 final class DroppingProxy: @unchecked Sendable {
     let upstreamPort: Int
     private(set) var port: Int = 0
@@ -78,8 +80,12 @@ final class DroppingProxy: @unchecked Sendable {
     private var dropsLeft: Int
     private var listenFd: Int32 = -1
 
-    init(upstreamPort: Int, drops: Int) throws {
+    let redirectBlobs: Bool
+    private(set) var redirected = 0
+
+    init(upstreamPort: Int, drops: Int, redirectBlobs: Bool = false) throws {
         self.upstreamPort = upstreamPort
+        self.redirectBlobs = redirectBlobs
         dropsLeft = drops
         listenFd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var addr = sockaddr_in()
@@ -123,6 +129,14 @@ final class DroppingProxy: @unchecked Sendable {
         }
         let text = String(decoding: head, as: UTF8.self)
         let firstLine = text.prefix(while: { $0 != "\r" })
+        if redirectBlobs, firstLine.hasPrefix("GET "), firstLine.contains("/blobs/sha256:") {
+            let path = firstLine.split(separator: " ")[1]
+            lock.lock(); redirected += 1; lock.unlock()
+            let resp = "HTTP/1.1 307 Temporary Redirect\r\nLocation: http://127.0.0.1:\(upstreamPort)\(path)\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            let bytes = Array(resp.utf8)
+            _ = bytes.withUnsafeBytes { write(client, $0.baseAddress, $0.count) }
+            return
+        }
         // One request per connection: ask upstream to close when done.
         let rewritten = text.replacingOccurrences(of: "\r\nConnection: keep-alive", with: "", options: .caseInsensitive)
             .replacingOccurrences(of: "\r\n\r\n", with: "\r\nConnection: close\r\n\r\n", options: [], range: nil)
