@@ -101,26 +101,43 @@ public struct PullService: Sendable {
             present.append(have)
             sink.status(have ? "Already exists" : "Pulling fs layer", id: Self.short(l.digest))
         }
+        // Downloads run ahead (three at a time); each layer unpacks, in order, while its bytes arrive.
         let limiter = Limiter(Self.parallelDownloads)
-        var downloads: [Task<String, any Error>?] = []
+        var downloads: [(task: Task<Void, any Error>, path: String, file: GrowingFile)?] = []
         for (i, l) in layers.enumerated() {
             if present[i] { downloads.append(nil); continue }
             let path = images.layers.tmpPath("pull-" + Digest.hexPart(l.digest) + "-" + String(Identifier.random64().prefix(8)))
-            downloads.append(Task {
+            try FS.writeAtomically(path, Data(), mode: 0o600)
+            let file = GrowingFile()
+            let task = Task {
                 await limiter.acquire()
                 defer { Task { await limiter.release() } }
-                try await self.download(l, client: plan.client, to: path, sink: sink)
-                return path
-            })
+                do {
+                    try await self.download(l, client: plan.client, to: path, file: file, sink: sink)
+                    file.finish(nil)
+                } catch {
+                    file.finish(error)
+                    throw error
+                }
+            }
+            downloads.append((task, path, file))
         }
-        defer { for d in downloads { d?.cancel() } }
+        defer { for d in downloads { d?.task.cancel(); if let p = d?.path { unlink(p) } } }
         var parent: String? = nil
         for (i, l) in layers.enumerated() {
             defer { parent = chains[i] }
-            guard let task = downloads[i] else { continue }
-            let path = try await task.value
-            defer { unlink(path) }
-            try await extract(l, diffID: plan.diffIDs[i], parent: parent, path: path, sink: sink)
+            guard let d = downloads[i] else { continue }
+            do {
+                try await extract(l, diffID: plan.diffIDs[i], parent: parent, path: d.path, growing: d.file, sink: sink)
+            } catch is DownloadRestarted {
+                try await d.task.value
+                try await extract(l, diffID: plan.diffIDs[i], parent: parent, path: d.path, growing: nil, sink: sink)
+            } catch {
+                // A download that failed explains more than the unpacking that read its bytes.
+                if case .failure(let e) = await d.task.result { throw e }
+                throw error
+            }
+            try await d.task.value
             sink.status("Pull complete", id: Self.short(l.digest))
         }
         for (i, l) in layers.enumerated() {
@@ -143,7 +160,7 @@ public struct PullService: Sendable {
     static func short(_ digest: String) -> String { String(Digest.hexPart(digest).prefix(12)) }
 
     /// Downloads one blob to `path`, retrying a broken transfer from the start up to three times.
-    func download(_ l: Descriptor, client: RegistryClient, to path: String, sink: ProgressSink) async throws {
+    func download(_ l: Descriptor, client: RegistryClient, to path: String, file: GrowingFile, sink: ProgressSink) async throws {
         let id = Self.short(l.digest)
         let fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw BerthError.system("create \(path): \(Syscall.errnoText())") }
@@ -154,6 +171,7 @@ public struct PullService: Sendable {
             do {
                 let ticker = TickerBox()
                 _ = try await client.download(l.digest, to: fd) { cur, total in
+                    file.wrote(cur)
                     if ticker.due() { sink.progress("Downloading", id: id, current: cur, total: total ?? l.size) }
                 }
                 sink.status("Verifying Checksum", id: id)
@@ -163,6 +181,7 @@ public struct PullService: Sendable {
                 throw BerthError.invalid(e.description)
             } catch let e as RegistryUnreachable where attempt < 3 && !Task.isCancelled {
                 log.info("retrying layer \(id): \(e.description)")
+                file.restart()
                 sink.status("Retrying in \(attempt) second\(attempt == 1 ? "" : "s")", id: id)
                 try await Task.sleep(for: .seconds(attempt))
             } catch let e as RegistryFailure {
@@ -171,8 +190,9 @@ public struct PullService: Sendable {
         }
     }
 
-    /// Unpacks a downloaded layer (gzip, zstd or plain tar), verifying its diff id.
-    func extract(_ l: Descriptor, diffID: String, parent: String?, path: String, sink: ProgressSink) async throws {
+    /// Unpacks a layer (gzip, zstd or plain tar), verifying its diff id: from a download still in
+    /// progress (`growing`), or from the finished file.
+    func extract(_ l: Descriptor, diffID: String, parent: String?, path: String, growing: GrowingFile?, sink: ProgressSink) async throws {
         let id = Self.short(l.digest)
         let layers = images.layers
         let total = l.size
@@ -180,20 +200,28 @@ public struct PullService: Sendable {
             let fd = open(path, O_RDONLY | O_CLOEXEC)
             guard fd >= 0 else { throw BerthError.system("open \(path): \(Syscall.errnoText())") }
             defer { close(fd) }
-            var head = [UInt8](repeating: 0, count: 4)
-            _ = head.withUnsafeMutableBytes { pread(fd, $0.baseAddress, 4, 0) }
             var ticker = ProgressClock()
-            let counted = CountingReader(FileRangeReader(fd: fd)) { n in
+            let report: (Int64) -> Void = { n in
                 if ticker.due() { sink.progress("Extracting", id: id, current: n, total: total) }
             }
-            if Compression.isGzip(head) {
-                _ = try layers.ensure(diffID: diffID, parentChain: parent, reader: try GzipReader(counted))
-            } else if Compression.isZstd(head) {
-                _ = try layers.ensure(diffID: diffID, parentChain: parent, reader: try ZstdReader(counted))
+            if let growing {
+                try Self.unpack(CountingReader(GrowingFileReader(fd: fd, file: growing), report: report), diffID, parent, layers)
             } else {
-                _ = try layers.ensure(diffID: diffID, parentChain: parent, reader: counted)
+                try Self.unpack(CountingReader(FileRangeReader(fd: fd), report: report), diffID, parent, layers)
             }
             sink.progress("Extracting", id: id, current: total, total: total)
+        }
+    }
+
+    /// Picks the decompressor from the stream's first bytes.
+    static func unpack<R: ByteReader>(_ reader: R, _ diffID: String, _ parent: String?, _ layers: LayerStore) throws {
+        let peek = try PeekingReader(reader, peek: 4)
+        if Compression.isGzip(peek.head) {
+            _ = try layers.ensure(diffID: diffID, parentChain: parent, reader: try GzipReader(peek))
+        } else if Compression.isZstd(peek.head) {
+            _ = try layers.ensure(diffID: diffID, parentChain: parent, reader: try ZstdReader(peek))
+        } else {
+            _ = try layers.ensure(diffID: diffID, parentChain: parent, reader: peek)
         }
     }
 }
