@@ -78,7 +78,7 @@ final class DroppingProxy: @unchecked Sendable {
     private(set) var port: Int = 0
     private let lock = NSLock()
     private var dropsLeft: Int
-    private var listenFd: Int32 = -1
+    private var server: LoopbackServer?
 
     let redirectBlobs: Bool
     private(set) var redirected = 0
@@ -87,29 +87,12 @@ final class DroppingProxy: @unchecked Sendable {
         self.upstreamPort = upstreamPort
         self.redirectBlobs = redirectBlobs
         dropsLeft = drops
-        listenFd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        addr.sin_port = 0
-        var one: Int32 = 1
-        setsockopt(listenFd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-        let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listenFd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        guard rc == 0, listen(listenFd, 64) == 0 else { throw BerthError.system("proxy bind: \(Syscall.errnoText())") }
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listenFd, $0, &len) } }
-        port = Int(UInt16(bigEndian: addr.sin_port))
-        let fd = listenFd
-        Thread { [self] in
-            while true {
-                let c = accept(fd, nil, nil)
-                if c < 0 { return }
-                Thread { self.serve(c) }.start()
-            }
-        }.start()
+        let box = self
+        server = try LoopbackServer { c in box.serve(c) }
+        port = server!.port
     }
 
-    func stop() { shutdown(listenFd, Int32(SHUT_RDWR)); close(listenFd) }
+    func stop() { server?.stop() }
 
     private func takeDrop() -> Bool {
         lock.lock(); defer { lock.unlock() }
@@ -118,23 +101,13 @@ final class DroppingProxy: @unchecked Sendable {
     }
 
     private func serve(_ client: Int32) {
-        defer { close(client) }
-        var head = [UInt8]()
+        guard let text = readRequestHead(client) else { return }
         var buf = [UInt8](repeating: 0, count: 65536)
-        while !head.containsCRLFCRLF {
-            let n = read(client, &buf, buf.count)
-            if n <= 0 { return }
-            head += buf[0..<n]
-            if head.first == 0x16 { return }  // a TLS handshake: plain HTTP only here, as the registry
-        }
-        let text = String(decoding: head, as: UTF8.self)
         let firstLine = text.prefix(while: { $0 != "\r" })
         if redirectBlobs, firstLine.hasPrefix("GET "), firstLine.contains("/blobs/sha256:") {
             let path = firstLine.split(separator: " ")[1]
             lock.lock(); redirected += 1; lock.unlock()
-            let resp = "HTTP/1.1 307 Temporary Redirect\r\nLocation: http://127.0.0.1:\(upstreamPort)\(path)\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-            let bytes = Array(resp.utf8)
-            _ = bytes.withUnsafeBytes { write(client, $0.baseAddress, $0.count) }
+            writeAll(client, "HTTP/1.1 307 Temporary Redirect\r\nLocation: http://127.0.0.1:\(upstreamPort)\(path)\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
             return
         }
         // One request per connection: ask upstream to close when done.
@@ -148,8 +121,7 @@ final class DroppingProxy: @unchecked Sendable {
         addr.sin_port = UInt16(upstreamPort).bigEndian
         let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(up, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
         guard rc == 0 else { return }
-        let bytes = Array(rewritten.utf8)
-        _ = bytes.withUnsafeBytes { write(up, $0.baseAddress, $0.count) }
+        writeAll(up, rewritten)
         // Request bodies (uploads) are not proxied: the tests only pull through it.
         // Only responses longer than the cut-off count (the small config blob passes whole).
         let blob = firstLine.hasPrefix("GET ") && firstLine.contains("/blobs/sha256:")
@@ -165,13 +137,5 @@ final class DroppingProxy: @unchecked Sendable {
             _ = buf.withUnsafeBytes { write(client, $0.baseAddress, n) }
             sent += n
         }
-    }
-}
-
-extension Array where Element == UInt8 {
-    var containsCRLFCRLF: Bool {
-        guard count >= 4 else { return false }
-        for i in 0...(count - 4) where self[i] == 13 && self[i + 1] == 10 && self[i + 2] == 13 && self[i + 3] == 10 { return true }
-        return false
     }
 }

@@ -13,7 +13,7 @@ final class TokenServer: @unchecked Sendable {
     let user: String
     let password: String
     private(set) var port: Int = 0
-    private var listenFd: Int32 = -1
+    private var server: LoopbackServer?
     private let key: P256.Signing.PrivateKey
     private let certDER: String
     static let issuer = "berth-test-issuer"
@@ -32,23 +32,9 @@ final class TokenServer: @unchecked Sendable {
         key = try P256.Signing.PrivateKey(pemRepresentation: String(contentsOfFile: keyPath, encoding: .utf8))
         certDER = try String(contentsOfFile: dir + "/cert.pem", encoding: .utf8).split(separator: "\n")
             .filter { !$0.hasPrefix("-----") }.joined()
-        listenFd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listenFd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        guard rc == 0, listen(listenFd, 64) == 0 else { throw BerthError.system("token server bind: \(Syscall.errnoText())") }
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listenFd, $0, &len) } }
-        port = Int(UInt16(bigEndian: addr.sin_port))
-        let fd = listenFd
-        Thread { [self] in
-            while true {
-                let c = accept(fd, nil, nil)
-                if c < 0 { return }
-                Thread { self.serve(c) }.start()
-            }
-        }.start()
+        let box = self
+        server = try LoopbackServer { c in box.serve(c) }
+        port = server!.port
     }
 
     /// The registry's `auth:` section for this server.
@@ -56,18 +42,10 @@ final class TokenServer: @unchecked Sendable {
         "  token: { realm: \"http://127.0.0.1:\(port)/token\", service: \(Self.service), issuer: \(Self.issuer), rootcertbundle: \(certPath) }"
     }
 
-    func stop() { shutdown(listenFd, Int32(SHUT_RDWR)); close(listenFd); FS.removeAll(dir) }
+    func stop() { server?.stop(); FS.removeAll(dir) }
 
     private func serve(_ c: Int32) {
-        defer { close(c) }
-        var head = [UInt8]()
-        var buf = [UInt8](repeating: 0, count: 16384)
-        while !head.containsCRLFCRLF {
-            let n = read(c, &buf, buf.count)
-            if n <= 0 { return }
-            head += buf[0..<n]
-        }
-        let text = String(decoding: head, as: UTF8.self)
+        guard let text = readRequestHead(c) else { return }
         let lines = text.components(separatedBy: "\r\n")
         let target = lines[0].split(separator: " ").dropFirst().first.map(String.init) ?? "/"
         let auth = lines.first { $0.lowercased().hasPrefix("authorization:") }.map { String($0.dropFirst("authorization:".count)).trimmingCharacters(in: .whitespaces) }
@@ -87,9 +65,7 @@ final class TokenServer: @unchecked Sendable {
             }
             body = (try? jwt(access: access)).map { #"{"token":"\#($0)","expires_in":300}"# } ?? "{}"
         }
-        let resp = "HTTP/1.1 \(status)\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n" + body
-        let bytes = Array(resp.utf8)
-        _ = bytes.withUnsafeBytes { write(c, $0.baseAddress, $0.count) }
+        writeAll(c, "HTTP/1.1 \(status)\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n" + body)
     }
 
     private func jwt(access: [[String: Any]]) throws -> String {
