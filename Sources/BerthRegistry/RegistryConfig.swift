@@ -11,8 +11,6 @@ public struct RegistryConfig: Sendable {
 
     public static let hubDomain = "docker.io"
     public static let hubHost = "registry-1.docker.io"
-    /// The index name the docker CLI keys Hub credentials by.
-    public static let hubIndex = "https://index.docker.io/v1/"
 
     public init(mirrors: [String] = [], insecure: [String] = []) {
         self.mirrors = mirrors.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
@@ -23,7 +21,6 @@ public struct RegistryConfig: Sendable {
     public struct Endpoint: Sendable, Equatable {
         public var base: String
         public var skipVerify: Bool
-        public var mirror: Bool
     }
 
     /// Endpoints to try, in order, for a reference's domain.
@@ -31,16 +28,16 @@ public struct RegistryConfig: Sendable {
         var out: [Endpoint] = []
         if domain == Self.hubDomain {
             if !forPush {
-                for m in mirrors { out.append(Endpoint(base: m, skipVerify: isInsecure(host(of: m)), mirror: true)) }
+                for m in mirrors { out.append(Endpoint(base: m, skipVerify: isInsecure(host(of: m)))) }
             }
-            out.append(Endpoint(base: "https://" + Self.hubHost, skipVerify: false, mirror: false))
+            out.append(Endpoint(base: "https://" + Self.hubHost, skipVerify: false))
             return out
         }
         if isInsecure(domain) {
-            out.append(Endpoint(base: "https://" + domain, skipVerify: true, mirror: false))
-            out.append(Endpoint(base: "http://" + domain, skipVerify: true, mirror: false))
+            out.append(Endpoint(base: "https://" + domain, skipVerify: true))
+            out.append(Endpoint(base: "http://" + domain, skipVerify: true))
         } else {
-            out.append(Endpoint(base: "https://" + domain, skipVerify: false, mirror: false))
+            out.append(Endpoint(base: "https://" + domain, skipVerify: false))
         }
         return out
     }

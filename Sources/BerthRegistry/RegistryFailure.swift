@@ -31,8 +31,6 @@ public struct RegistryFailure: Error, Sendable, CustomStringConvertible {
     }
 
     public var description: String { text }
-    public var isNotFound: Bool { status == 404 || codes.contains("MANIFEST_UNKNOWN") || codes.contains("NAME_UNKNOWN") || codes.contains("BLOB_UNKNOWN") }
-    public var isDenied: Bool { status == 401 || status == 403 || codes.contains("DENIED") || codes.contains("UNAUTHORIZED") }
 }
 
 /// The registry could not be reached at all (DNS, refused, TLS, timeout).
