@@ -95,6 +95,10 @@ public struct PullService: Sendable {
         sink.status("Pulling from " + ref.path, id: tagOrDigest)
         let chains = Digest.chainIDs(plan.diffIDs)
         let layers = plan.manifest.layers
+        // Layers present now, or committed by this pull, must survive an rmi or prune that runs
+        // before the image row names them.
+        await images.pin(chains)
+        defer { Task { await images.unpin(chains) } }
         var present: [Bool] = []
         for (i, l) in layers.enumerated() {
             let have = (try? images.store.layer(chains[i])) != nil && FS.exists(images.layers.diffPath(chains[i]))

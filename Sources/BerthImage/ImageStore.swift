@@ -36,6 +36,17 @@ public actor ImageStore {
         }
     }
 
+    /// Layers a pull is bringing in, kept from garbage collection until its image is registered.
+    var pinned: [String: Int] = [:]
+
+    public func pin(_ chains: [String]) { for c in chains { pinned[c, default: 0] += 1 } }
+
+    public func unpin(_ chains: [String]) {
+        for c in chains {
+            if let n = pinned[c], n > 1 { pinned[c] = n - 1 } else { pinned[c] = nil }
+        }
+    }
+
     // MARK: lookup
 
     /// Finds an image by reference, full id or unique id prefix, as dockerd does.
@@ -311,7 +322,7 @@ public actor ImageStore {
         try store.deleteImage(image.id)
         FS.removeAll(blobRoot + "/" + Digest.hexPart(image.id))
         var items = [ImageDeleteItem(Deleted: image.id)]
-        let freed = try store.deleteUnreferencedLayers()
+        let freed = try store.deleteUnreferencedLayers(keeping: Set(pinned.keys))
         layers.removeDirectories(freed)
         items += freed.map { ImageDeleteItem(Deleted: $0) }
         return items

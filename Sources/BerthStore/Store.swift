@@ -36,7 +36,8 @@ public final class Store: Sendable {
     public func insertLayer(_ l: LayerRecord) throws { try wr { try l.insert($0, onConflict: .ignore) } }
 
     /// Layers no image references any more, deleted in one transaction; returns their chain ids.
-    public func deleteUnreferencedLayers() throws -> [String] {
+    /// `keeping` are layers in use that no image row names yet (a pull in progress).
+    public func deleteUnreferencedLayers(keeping: Set<String> = []) throws -> [String] {
         try wr { db in
             // Children before parents: repeat until nothing more is free.
             var removed: [String] = []
@@ -44,7 +45,7 @@ public final class Store: Sendable {
                 let ids = try String.fetchAll(db, sql: """
                     SELECT chain_id FROM layers l WHERE NOT EXISTS (SELECT 1 FROM image_layers il WHERE il.chain_id = l.chain_id)
                     AND NOT EXISTS (SELECT 1 FROM layers c WHERE c.parent_chain_id = l.chain_id)
-                    """)
+                    """).filter { !keeping.contains($0) }
                 if ids.isEmpty { return removed }
                 for id in ids { try db.execute(sql: "DELETE FROM layers WHERE chain_id = ?", arguments: [id]) }
                 removed += ids

@@ -116,3 +116,25 @@ import Testing
         await #expect(throws: BerthError.self) { _ = try await e.images.load(archive: path) }
     }
 }
+
+extension ImageLoadTests {
+    /// A pull in progress pins its layers: an rmi meanwhile must not collect them.
+    @Test func pinnedLayersSurviveImageRemoval() async throws {
+        let e = try env()
+        defer { FS.removeAll(e.root) }
+        let l1 = try layer(["keep.txt": "pinned"])
+        let d1 = Digest.sha256(l1)
+        let cfg = config([d1])
+        let path = try write(e, [("manifest.json", Array(#"[{"Config":"c.json","RepoTags":["acc/pin:1"],"Layers":["l.tar"]}]"#.utf8)),
+                                 ("c.json", cfg), ("l.tar", l1)])
+        _ = try await e.images.load(archive: path)
+        await e.images.pin([d1])
+        _ = try await e.images.remove("acc/pin:1", force: false)
+        #expect(try e.store.layer(d1) != nil)
+        await e.images.unpin([d1])
+        // Unpinned, the next collection takes it.
+        _ = try await e.images.load(archive: path)
+        _ = try await e.images.remove("acc/pin:1", force: false)
+        #expect(try e.store.layer(d1) == nil)
+    }
+}
