@@ -83,10 +83,9 @@ enum ImageRoutes {
             guard let from = req.q("fromImage"), !from.isEmpty else { throw BerthError.invalid("fromImage or fromSrc is required") }
             let tag = req.q("tag") ?? ""
             let raw = tag.isEmpty ? from : from + (tag.hasPrefix("sha256:") ? "@" : ":") + tag
-            if let p = req.q("platform"), !p.isEmpty, p != "linux/\(ImageStore.arch)", p != "linux" {
-                throw BerthError.invalid("Berth pulls linux/\(ImageStore.arch) images only, not \(p)")
-            }
-            let plan = try await engine.pulls.prepare(raw, auth: registryAuth(req))
+            // Only an explicit platform is checked against a single-platform image's config.
+            let platform = (req.q("platform") ?? "").isEmpty ? nil : try PullService.platform(req.q("platform"))
+            let plan = try await engine.pulls.prepare(raw, auth: registryAuth(req), platform: platform)
             return progress { sink in try await engine.pulls.run(plan, sink: sink) }
         }
         r.add(.POST, "/images/{name}/push", greedy: true) { req in

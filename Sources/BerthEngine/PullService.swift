@@ -33,15 +33,28 @@ public struct PullService: Sendable {
 
     // MARK: resolve
 
-    public func prepare(_ raw: String, auth: AuthConfig?) async throws -> Plan {
+    /// `os[/arch[/variant]]` as the `platform` query gives it; nil or empty is the host's.
+    public static func platform(_ raw: String?) throws -> Platform {
+        guard let raw, !raw.isEmpty else { return Platform(architecture: ImageStore.arch, os: "linux") }
+        let p = raw.lowercased().split(separator: "/").map(String.init)
+        guard (1...3).contains(p.count), p.allSatisfy({ !$0.isEmpty }) else {
+            throw BerthError.invalid("\"\(raw)\": unknown operating system or architecture: invalid argument")
+        }
+        return Platform(architecture: p.count > 1 ? p[1] : ImageStore.arch, os: p[0], variant: p.count > 2 ? p[2] : nil)
+    }
+
+    public func prepare(_ raw: String, auth: AuthConfig?, platform: Platform? = nil) async throws -> Plan {
+        let want = platform ?? Platform(architecture: ImageStore.arch, os: "linux")
+        let wanted = want.os + "/" + want.architecture + (want.variant.map { "/" + $0 } ?? "")
         let ref = try ImageReference(parse: raw)
         let client = RegistryClient(config: registries, domain: ref.domain, repository: ref.path, credentials: auth, actions: ["pull"])
         do {
             var fetched = try await client.manifest(ref.digest ?? ref.tag ?? "latest")
+            let first = fetched.mediaType
             if MediaType.isIndex(fetched.mediaType) {
                 let index = try JSONDecoder().decode(ManifestIndex.self, from: Data(fetched.bytes))
-                guard let pick = index.select(os: "linux", architecture: ImageStore.arch) else {
-                    throw BerthError.notFound("no matching manifest for linux/\(ImageStore.arch) in the manifest list entries")
+                guard let pick = index.select(os: want.os, architecture: want.architecture, variant: want.variant) else {
+                    throw BerthError.notFound("no matching manifest for \(wanted) in the manifest list entries")
                 }
                 let listDigest = fetched.digest
                 fetched = try await client.manifest(pick.digest)
@@ -56,6 +69,9 @@ public struct PullService: Sendable {
             let cfg: ImageConfigFile
             do { cfg = try JSONDecoder().decode(ImageConfigFile.self, from: Data(configBytes)) }
             catch { throw BerthError.invalid("invalid image config \(manifest.config.digest): \(error)") }
+            if platform != nil, !MediaType.isIndex(first), cfg.os ?? "linux" != want.os || (cfg.architecture ?? ImageStore.arch) != want.architecture {
+                throw BerthError.notFound("image with reference \(ref.familiar) was found but does not match the specified platform: wanted \(wanted), actual: \(cfg.os ?? "linux")/\(cfg.architecture ?? ImageStore.arch)")
+            }
             guard cfg.rootfs.diff_ids.count == manifest.layers.count else {
                 throw BerthError.invalid("the manifest of \(ref.familiar) lists \(manifest.layers.count) layers but its config \(cfg.rootfs.diff_ids.count)")
             }

@@ -72,6 +72,11 @@ import Testing
                 #expect(multi.status == 0, "\(text(multi))")
                 let arm = try await d.docker("pull", "\(r)/it/bb:armonly")
                 #expect(arm.status != 0 && arm.stderrText.contains("no matching manifest for linux/amd64"), "\(text(arm))")
+                // Asked for, another platform is chosen; a single-platform image must match the ask.
+                let armPull = try await d.docker("pull", "--platform", "linux/arm64", "\(r)/it/bb:armonly")
+                #expect(armPull.status == 0, "\(text(armPull))")
+                let mismatch = try await d.docker("pull", "--platform", "linux/arm64", "\(r)/it/bb:1")
+                #expect(mismatch.status != 0 && mismatch.stderrText.contains("does not match the specified platform"), "\(text(mismatch))")
             }
         }
     }
