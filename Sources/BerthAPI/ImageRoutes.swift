@@ -85,6 +85,10 @@ enum ImageRoutes {
             let raw = tag.isEmpty ? from : from + (tag.hasPrefix("sha256:") ? "@" : ":") + tag
             // Only an explicit platform is checked against a single-platform image's config.
             let platform = (req.q("platform") ?? "").isEmpty ? nil : try PullService.platform(req.q("platform"))
+            if tag.isEmpty, !from.contains("@"), !(from.split(separator: "/").last ?? "").contains(":") {
+                let plans = try await engine.pulls.prepareAllTags(from, auth: registryAuth(req), platform: platform)
+                return progress { sink in try await engine.pulls.runAllTags(plans, sink: sink) }
+            }
             let plan = try await engine.pulls.prepare(raw, auth: registryAuth(req), platform: platform)
             return progress { sink in try await engine.pulls.run(plan, sink: sink) }
         }

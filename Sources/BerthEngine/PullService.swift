@@ -105,7 +105,10 @@ public struct PullService: Sendable {
     // MARK: fetch
 
     /// Streams progress into `sink`; throws on failure (the caller reports it in the stream).
-    public func run(_ plan: Plan, sink: ProgressSink) async throws {
+    /// Returns whether the tag (or digest) now names another image than before. `summary` false
+    /// leaves the closing "Status:" line to the caller (all tags of a repository).
+    @discardableResult
+    public func run(_ plan: Plan, sink: ProgressSink, summary: Bool = true) async throws -> Bool {
         let ref = plan.ref
         let tagOrDigest = ref.digest ?? ref.tag ?? "latest"
         sink.status("Pulling from " + ref.path, id: tagOrDigest)
@@ -172,9 +175,32 @@ public struct PullService: Sendable {
         try await images.register(configBytes: plan.configBytes, references: refs)
         sink.status("Digest: " + plan.manifestDigest)
         let shown = ref.digest == nil ? ref.familiarName + ":" + (ref.tag ?? "latest") : canonical
-        sink.status((before?.image_id == id ? "Status: Image is up to date for " : "Status: Downloaded newer image for ") + shown)
+        if summary {
+            sink.status((before?.image_id == id ? "Status: Image is up to date for " : "Status: Downloaded newer image for ") + shown)
+        }
         events.record("image", "pull", id: ref.digest == nil ? ref.familiar : canonical,
                       attributes: ["name": ref.digest == nil ? ref.familiar : canonical])
+        return before?.image_id != id
+    }
+
+    /// `fromImage` without a tag: every tag of the repository, as dockerd does. The tag list
+    /// (and the first manifest) are fetched before the response starts.
+    public func prepareAllTags(_ repo: String, auth: AuthConfig?, platform: Platform?) async throws -> [Plan] {
+        let ref = try ImageReference(parse: repo)
+        let client = RegistryClient(config: registries, domain: ref.domain, repository: ref.path, credentials: auth, actions: ["pull"])
+        let tags: [String]
+        do { tags = try await client.tags() } catch { throw Self.translate(error, ref: ref) }
+        guard !tags.isEmpty else { throw BerthError.notFound("no tags found for \(ref.familiarName)") }
+        var plans: [Plan] = []
+        for t in tags { plans.append(try await prepare(ref.familiarName + ":" + t, auth: auth, platform: platform)) }
+        return plans
+    }
+
+    public func runAllTags(_ plans: [Plan], sink: ProgressSink) async throws {
+        var newer = false
+        for p in plans { newer = try await run(p, sink: sink, summary: false) || newer }
+        guard let name = plans.first?.ref.familiarName else { return }
+        sink.status((newer ? "Status: Downloaded newer image for " : "Status: Image is up to date for ") + name)
     }
 
     static func short(_ digest: String) -> String { String(Digest.hexPart(digest).prefix(12)) }

@@ -108,4 +108,23 @@ extension RegistryClient {
         _ = try? await resp.body.collect(upTo: 1 << 16)
         return resp.headers.first(name: "Docker-Content-Digest") ?? Digest.sha256(bytes)
     }
+
+    /// Every tag of the repository (`GET /v2/<repo>/tags/list`, following `Link` pages).
+    public func tags() async throws -> [String] {
+        struct Page: Decodable { var tags: [String]? }
+        var out: [String] = []
+        var next: String? = nil
+        repeat {
+            let resp = if let next { try await send(.GET, "", absolute: absolute(next)) }
+                       else { try await send(.GET, "/tags/list?n=1000") }
+            guard resp.status == .ok else { throw await failure(resp) }
+            let body = Array(buffer: try await resp.body.collect(upTo: 16 << 20))
+            out += (try? JSONDecoder().decode(Page.self, from: Data(body)))?.tags ?? []
+            next = resp.headers.first(name: "Link").flatMap { link in
+                guard link.contains("rel=\"next\""), let a = link.firstIndex(of: "<"), let b = link.firstIndex(of: ">"), a < b else { return nil }
+                return String(link[link.index(after: a)..<b])
+            }
+        } while next != nil
+        return out
+    }
 }
