@@ -60,3 +60,19 @@ func writeAll(_ c: Int32, _ s: String) {
     let bytes = Array(s.utf8)
     _ = bytes.withUnsafeBytes { write(c, $0.baseAddress, $0.count) }
 }
+
+/// A port on 127.0.0.1 nothing listens on, below the kernel's ephemeral range (32768 and up) so
+/// outgoing connections cannot take it between this check and its use.
+func freeLoopbackPort() -> Int {
+    while true {
+        let port = Int.random(in: 20_000..<32_000)
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = UInt16(port).bigEndian
+        let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        close(fd)
+        if rc == 0 { return port }
+    }
+}

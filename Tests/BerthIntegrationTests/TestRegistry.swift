@@ -18,7 +18,7 @@ final class TestRegistry: @unchecked Sendable {
     init(auth: String? = nil) async throws {
         root = "/tmp/berth-reg-" + String(Identifier.random64().prefix(10))
         try FS.mkdirAll(root)
-        port = Int.random(in: 20_000...39_999)
+        port = freeLoopbackPort()
         var yaml = """
             version: 0.1
             log: { level: info }
