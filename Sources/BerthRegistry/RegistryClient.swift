@@ -210,6 +210,16 @@ public final class RegistryClient: Sendable {
         if let a = s.authorization { req.headers.replaceOrAdd(name: "Authorization", value: a) }
         req.headers.replaceOrAdd(name: "User-Agent", value: "berth/0.1")
         if let body { req.body = body }
+        let resp = try await execute(req, skipVerify: s.endpoint.skipVerify)
+        // A bearer token expired mid-operation (Docker Hub's last minutes): fetch a new one and
+        // send again, when there is no streamed body that was already spent.
+        guard resp.status == .unauthorized, body == nil, s.authorization?.hasPrefix("Bearer ") == true,
+              let header = resp.headers.first(name: "WWW-Authenticate"), let ch = AuthChallenge(header: header),
+              ch.scheme == "bearer" else { return resp }
+        _ = try? await resp.body.collect(upTo: 1 << 16)
+        let renewed = try await authorize(ch, endpoint: s.endpoint)
+        session.withLock { $0?.authorization = renewed }
+        if let a = renewed { req.headers.replaceOrAdd(name: "Authorization", value: a) }
         return try await execute(req, skipVerify: s.endpoint.skipVerify)
     }
 
