@@ -84,7 +84,7 @@ enum ImageRoutes {
             let tag = req.q("tag") ?? ""
             let raw = tag.isEmpty ? from : from + (tag.hasPrefix("sha256:") ? "@" : ":") + tag
             // Only an explicit platform is checked against a single-platform image's config.
-            let platform = (req.q("platform") ?? "").isEmpty ? nil : try PullService.platform(req.q("platform"))
+            let platform = try req.q("platform").flatMap { $0.isEmpty ? nil : try PullService.platform($0) }
             if tag.isEmpty, !from.contains("@"), !(from.split(separator: "/").last ?? "").contains(":") {
                 let plans = try await engine.pulls.prepareAllTags(from, auth: registryAuth(req), platform: platform)
                 return progress { sink in try await engine.pulls.runAllTags(plans, sink: sink) }

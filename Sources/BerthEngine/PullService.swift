@@ -33,9 +33,11 @@ public struct PullService: Sendable {
 
     // MARK: resolve
 
-    /// `os[/arch[/variant]]` as the `platform` query gives it; nil or empty is the host's.
-    public static func platform(_ raw: String?) throws -> Platform {
-        guard let raw, !raw.isEmpty else { return Platform(architecture: ImageStore.arch, os: "linux") }
+    /// The platform pulled when none is asked for.
+    static let host = Platform(architecture: ImageStore.arch, os: "linux")
+
+    /// `os[/arch[/variant]]` as the `platform` query gives it.
+    public static func platform(_ raw: String) throws -> Platform {
         let p = raw.lowercased().split(separator: "/").map(String.init)
         guard (1...3).contains(p.count), p.allSatisfy({ !$0.isEmpty }) else {
             throw BerthError.invalid("\"\(raw)\": unknown operating system or architecture: invalid argument")
@@ -44,7 +46,7 @@ public struct PullService: Sendable {
     }
 
     public func prepare(_ raw: String, auth: AuthConfig?, platform: Platform? = nil) async throws -> Plan {
-        let want = platform ?? Platform(architecture: ImageStore.arch, os: "linux")
+        let want = platform ?? Self.host
         let wanted = want.os + "/" + want.architecture + (want.variant.map { "/" + $0 } ?? "")
         let ref = try ImageReference(parse: raw)
         let client = RegistryClient(config: registries, domain: ref.domain, repository: ref.path, credentials: auth, actions: ["pull"])

@@ -20,15 +20,6 @@ public enum GzipFile {
     static let piece = 1 << 20
     static let sample = 64 << 10
 
-    /// Compresses `src` into `dst`; returns the blob's digest and size.
-    public static func compress(_ src: String, to dst: String) throws -> (digest: String, size: Int64) {
-        let ofd = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard ofd >= 0 else { throw BerthError.system("create \(dst): \(Syscall.errnoText())") }
-        defer { close(ofd) }
-        var out = FDWriter(fd: ofd)
-        return try compress(src, into: &out)
-    }
-
     /// Compresses `src` into any byte sink (an upload, as it is produced); returns digest and size.
     public static func compress<W: ByteWriter>(_ src: String, into sink: inout W) throws -> (digest: String, size: Int64) {
         let ifd = open(src, O_RDONLY | O_CLOEXEC)

@@ -51,23 +51,11 @@ extension RegistryClient {
         return FetchedManifest(bytes: bytes, mediaType: mt, digest: digest)
     }
 
-    /// Streams a blob; the caller verifies its digest.
-    public func blobBody(_ digest: String) async throws -> (body: HTTPClientResponse.Body, length: Int64?) {
-        let resp = try await send(.GET, "/blobs/" + digest)
-        guard resp.status == .ok else { throw await failure(resp) }
-        let len = resp.headers.first(name: "Content-Length").flatMap { Int64($0) }
-        return (resp.body, len)
-    }
-
     /// Fetches a small blob (a config) whole and verifies it.
     public func smallBlob(_ digest: String) async throws -> [UInt8] {
-        let (body, _) = try await blobBody(digest)
-        var buf = ByteBuffer()
-        for try await var chunk in body {
-            buf.writeBuffer(&chunk)
-            if buf.readableBytes > 64 << 20 { throw RegistryUnreachable(method: "Get", url: digest, reason: "config blob too large") }
-        }
-        let bytes = Array(buffer: buf)
+        let resp = try await send(.GET, "/blobs/" + digest)
+        guard resp.status == .ok else { throw await failure(resp) }
+        let bytes = Array(buffer: try await resp.body.collect(upTo: 64 << 20))
         guard Digest.sha256(bytes) == digest else {
             throw RegistryUnreachable(method: "Get", url: baseURL + "/v2/" + repository + "/blobs/" + digest,
                                       reason: "digest mismatch: the registry sent other content than \(digest)")
