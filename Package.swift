@@ -83,7 +83,7 @@ let package = Package(
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ], swiftSettings: strict),
         .executableTarget(name: "berthd", dependencies: [
-            "BerthAPI", "BerthEngine", "BerthSystem", "BerthRegistry",
+            "BerthAPI", "BerthEngine", "BerthExecutor", "BerthSystem", "BerthRegistry",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),

@@ -55,12 +55,12 @@ extension ContainerService {
         var o = options
         o.tty = config.Tty ?? false
         let paths = executor.paths(c.id)
-        let log = ContainerLog(path: paths.log)
-        let (initial, offset) = log.read(options: o)
+        let log = ContainerLog(files: executor.logFiles(c.id))
+        let (initial, position) = log.read(options: o)
         let store = self.store
         let id = c.id
         let rest: AsyncStream<[UInt8]>? = follow && isRunning(c)
-            ? log.follow(from: offset, options: o, exitFile: paths.exitFile) {
+            ? log.follow(from: position, options: o, exitFile: paths.exitFile) {
                 guard let cur = try? store.container(id) else { return true }
                 return !(cur.status == "running" || cur.status == "paused")
             } : nil

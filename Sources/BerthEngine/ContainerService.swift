@@ -115,6 +115,7 @@ public actor ContainerService {
             throw BerthError.notFound("network \(mode) not found")
         }
         hc.applyDefaults()
+        _ = try executor.logLimits(hc)
         warnings += Self.unsupportedWarnings(body)
         if mode == "host" { config.Hostname = ProcessInfo.processInfo.hostName }
 
@@ -161,6 +162,9 @@ public actor ContainerService {
         }
         if let r = body.hostConfig.RestartPolicy?.Name, !r.isEmpty, r != "no" {
             out.append("RestartPolicy \(r) is not supported by Berth yet and was ignored")
+        }
+        if let t = body.hostConfig.LogConfig?.Type, !LogLimits.fileDrivers.contains(t) {
+            out.append("logging driver \(t) is not supported by Berth; the container logs to a file (k8s-file)")
         }
         if let v = body.config.Healthcheck, !v.isZero { out.append("Healthcheck is not supported by Berth yet and was ignored") }
         return out

@@ -14,10 +14,10 @@ import Logging
 public struct EngineConfig: Sendable {
     public var dataRoot: String
     public var execRoot: String
-    public var logSizeMax: Int64
+    public var logLimits: LogLimits
     public var registries: RegistryConfig
-    public init(dataRoot: String, execRoot: String, logSizeMax: Int64 = 1 << 30, registries: RegistryConfig = RegistryConfig()) {
-        self.dataRoot = dataRoot; self.execRoot = execRoot; self.logSizeMax = logSizeMax; self.registries = registries
+    public init(dataRoot: String, execRoot: String, logLimits: LogLimits = .defaults, registries: RegistryConfig = RegistryConfig()) {
+        self.dataRoot = dataRoot; self.execRoot = execRoot; self.logLimits = logLimits; self.registries = registries
     }
 }
 
@@ -45,7 +45,7 @@ public final class Engine: Sendable {
         store = try Store(path: config.dataRoot + "/berth.db")
         imageStore = try ImageStore(dataRoot: config.dataRoot, store: store)
         images = ImageService(images: imageStore)
-        executor = try Executor(dataRoot: config.dataRoot, execRoot: config.execRoot, logSizeMax: config.logSizeMax)
+        executor = try Executor(dataRoot: config.dataRoot, execRoot: config.execRoot, logDefaults: config.logLimits)
         events = EventService(store: store)
         pulls = PullService(images: imageStore, registries: config.registries, events: events)
         pushes = PushService(images: imageStore, registries: config.registries, events: events)
@@ -74,6 +74,9 @@ public final class Engine: Sendable {
                 if executor.exitStatus(c.id) != nil {
                     await containers.handleExit(c.id)
                 } else if c.monitor_pid > 0 && Self.isMonitor(Int32(c.monitor_pid)) {
+                    if let hc = try? JSONDecoder().decode(HostConfig.self, from: c.host_config) {
+                        executor.resumeLogRotation(c.id, hc)
+                    }
                     log.info("container \(c.id.prefix(12)) still running (pid \(c.pid))")
                 } else {
                     log.warning("container \(c.id.prefix(12)) lost its monitor; marking it exited")

@@ -8,10 +8,17 @@ import Foundation
 /// writes it out in Docker's log stream format: one stdcopy frame per message (raw for TTYs),
 /// optionally prefixed with the timestamp. It works on bytes in place — no allocation per line,
 /// timestamps parsed only when a filter or `-t` needs them — and `tail` reads backwards from the
-/// end, never the whole file.
+/// end, never the whole file. The log spans the kept previous files and the current one
+/// (`LogFiles`), read as one.
 public struct ContainerLog: Sendable {
-    public let path: String
-    public init(path: String) { self.path = path }
+    public let files: LogFiles
+    public init(files: LogFiles) { self.files = files }
+
+    /// Where a reader stopped: an offset in the file with this inode.
+    public struct Position: Sendable {
+        var inode: ino_t
+        var offset: Int64
+    }
 
     public struct Options: Sendable {
         public var stdout = true
@@ -105,9 +112,10 @@ public struct ContainerLog: Sendable {
         }
     }
 
-    /// The offset where the last `n` messages begin (full lines, marked F), scanning backwards.
-    func tailOffset(_ fd: Int32, size: Int64, lines n: Int) -> Int64 {
-        if n <= 0 { return size }
+    /// The offset where the last `n` messages begin (full lines, marked F), scanning backwards,
+    /// and how many were found (fewer than `n` when the file starts first).
+    func tailOffset(_ fd: Int32, size: Int64, lines n: Int) -> (offset: Int64, found: Int) {
+        if n <= 0 { return (size, 0) }
         var pos = size
         var count = 0
         let block = 64 * 1024
@@ -124,13 +132,15 @@ public struct ContainerLog: Sendable {
                     let lineStart = pos + Int64(i) + 1
                     if isFullLine(fd, at: lineStart) {
                         count += 1
-                        if count == n { return lineStart }
+                        if count == n { return (lineStart, count) }
                     }
                 }
                 i -= 1
             }
         }
-        return 0
+        // The file's first line has no newline before it.
+        if size > 0 && isFullLine(fd, at: 0) { count += 1 }
+        return (0, count)
     }
 
     private func isFullLine(_ fd: Int32, at off: Int64) -> Bool {
@@ -170,53 +180,96 @@ public struct ContainerLog: Sendable {
         return pos - Int64(carry)
     }
 
-    /// Formats what is in the file now; returns the output chunks and the offset reached.
-    public func read(options: Options) -> (chunks: [[UInt8]], offset: Int64) {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return ([], 0) }
-        defer { close(fd) }
-        var st = stat()
-        fstat(fd, &st)
-        let size = Int64(st.st_size)
-        let from = options.tail >= 0 ? tailOffset(fd, size: size, lines: options.tail) : 0
+    /// Formats what the log holds now, across its files; returns the output chunks and where
+    /// the reading stopped in the current file.
+    public func read(options: Options) -> (chunks: [[UInt8]], position: Position) {
+        let names = files.ordered()
+        var fds: [Int32] = []
+        var sizes: [Int64] = []
+        var position = Position(inode: 0, offset: 0)
+        for name in names {
+            let fd = open(name, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { continue }
+            var st = stat()
+            fstat(fd, &st)
+            fds.append(fd)
+            sizes.append(Int64(st.st_size))
+            if name == files.current { position.inode = st.st_ino }
+        }
+        defer { for fd in fds { close(fd) } }
+        // Where to begin: file index and offset; `tail` counts back across files.
+        var first = 0, from: Int64 = 0
+        if options.tail >= 0 {
+            var wanted = options.tail
+            first = fds.count
+            from = 0
+            while first > 0 {
+                let i = first - 1
+                let (off, found) = tailOffset(fds[i], size: sizes[i], lines: wanted)
+                first = i
+                from = off
+                wanted -= found
+                if wanted <= 0 { break }
+            }
+            if first == fds.count { from = 0 }
+        }
         var f = Formatter(options)
         var chunks: [[UInt8]] = []
-        let reached = readRange(fd, from: from, to: size, formatter: &f) { chunks.append($0) }
-        return (chunks, reached)
+        for i in first..<fds.count {
+            let reached = readRange(fds[i], from: i == first ? from : 0, to: sizes[i], formatter: &f) { chunks.append($0) }
+            if i == fds.count - 1 && names.last == files.current { position.offset = reached }
+        }
+        return (chunks, position)
     }
 
-    /// Follows the log from `offset` until `finished()` says the writer is done and all is read.
-    /// Wake-ups come from inotify on the log file and on the exit file; nothing polls.
-    public func follow(from offset: Int64, options: Options, exitFile: String,
+    /// Follows the log from `position` until `finished()` says the writer is done and all is read.
+    /// Wake-ups come from inotify on the log's directory (writes and the monitor's switch to a new
+    /// file) and on the exit file; nothing polls. When the monitor switches files, the old one is
+    /// read to its end before the new one is begun.
+    public func follow(from position: Position, options: Options, exitFile: String,
                        finished: @escaping @Sendable () -> Bool) -> AsyncStream<[UInt8]> {
-        let path = self.path
+        let files = self.files
         return AsyncStream { cont in
             let wake = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
-            let dir = (exitFile as NSString).deletingLastPathComponent
-            let name = (exitFile as NSString).lastPathComponent
-            let w1 = try? FileWatcher.shared.watch(path, mask: UInt32(IN_MODIFY)) { _ in wake.continuation.yield() }
-            let w2 = try? FileWatcher.shared.watch(dir, mask: UInt32(IN_CLOSE_WRITE) | UInt32(IN_MOVED_TO)) { n in
-                if n == name { wake.continuation.yield() }
+            let logName = (files.current as NSString).lastPathComponent
+            let logDir = (files.current as NSString).deletingLastPathComponent
+            let exitDir = (exitFile as NSString).deletingLastPathComponent
+            let exitName = (exitFile as NSString).lastPathComponent
+            let w1 = try? FileWatcher.shared.watch(logDir, mask: UInt32(IN_MODIFY) | UInt32(IN_MOVED_TO)) { n in
+                if n == logName { wake.continuation.yield() }
+            }
+            let w2 = try? FileWatcher.shared.watch(exitDir, mask: UInt32(IN_CLOSE_WRITE) | UInt32(IN_MOVED_TO)) { n in
+                if n == exitName { wake.continuation.yield() }
             }
             let task = Task {
-                var off = offset
                 var f = Formatter(options)
                 var it = wake.stream.makeAsyncIterator()
+                // The file being read: the one the position names (it may have been filed away
+                // since), else the current one from its start.
+                var off = position.offset
+                var fd = Self.openFile(withInode: position.inode, among: files.ordered())
+                if fd < 0 { fd = open(files.current, O_RDONLY | O_CLOEXEC); off = 0 }
                 while !Task.isCancelled {
                     // The monitor writes the exit file after the last output, so once it exists
                     // one more read gets everything.
                     let done = FS.exists(exitFile) || finished()
-                    let fd = open(path, O_RDONLY | O_CLOEXEC)
-                    if fd >= 0 {
+                    while fd >= 0 {
                         var st = stat()
                         fstat(fd, &st)
-                        if Int64(st.st_size) < off { off = 0 }  // the monitor truncated the file
                         off = readRange(fd, from: off, to: Int64(st.st_size), formatter: &f) { cont.yield($0) }
+                        var cur = stat()
+                        guard stat(files.current, &cur) == 0, cur.st_ino != st.st_ino else { break }
+                        // The monitor started a new file and no longer writes this one: it is
+                        // complete, so go on with the new one.
                         close(fd)
+                        fd = open(files.current, O_RDONLY | O_CLOEXEC)
+                        off = 0
                     }
+                    if fd < 0 { fd = open(files.current, O_RDONLY | O_CLOEXEC); off = 0 }
                     if done { break }
                     if await it.next() == nil { break }
                 }
+                if fd >= 0 { close(fd) }
                 cont.finish()
             }
             cont.onTermination = { _ in
@@ -226,5 +279,16 @@ public struct ContainerLog: Sendable {
                 if let w2 { FileWatcher.shared.unwatch(w2) }
             }
         }
+    }
+
+    static func openFile(withInode inode: ino_t, among names: [String]) -> Int32 {
+        for name in names.reversed() {
+            let fd = open(name, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { continue }
+            var st = stat()
+            if fstat(fd, &st) == 0 && st.st_ino == inode { return fd }
+            close(fd)
+        }
+        return -1
     }
 }

@@ -13,13 +13,17 @@ public final class Executor: Sendable {
     public let execRoot: String
     public let runc: Runc
     public let monitor: Monitor
+    /// The daemon's log limits; a container's `LogConfig` options override them.
+    public let logDefaults: LogLimits
+    let logRotator = LogRotator()
     let log = Log.logger("executor")
 
-    public init(dataRoot: String, execRoot: String, logSizeMax: Int64 = 1 << 30) throws {
+    public init(dataRoot: String, execRoot: String, logDefaults: LogLimits = .defaults) throws {
         self.dataRoot = dataRoot
         self.execRoot = execRoot
+        self.logDefaults = logDefaults
         runc = Runc(root: execRoot + "/runc")
-        monitor = Monitor(runc: runc, logSizeMax: logSizeMax)
+        monitor = Monitor(runc: runc)
         for d in [dataRoot + "/containers", execRoot + "/runc", execRoot + "/containers", execRoot + "/exits",
                   execRoot + "/sock", execRoot + "/exec"] {
             try FS.mkdirAll(d, mode: 0o711)
@@ -83,13 +87,16 @@ public final class Executor: Sendable {
             FS.removeAll(p.persist + "/exit")
             FS.removeAll(p.persist + "/oom")
             FS.removeAll(p.dir + "/oom")
+            let limits = try logLimits(req.hostConfig)
             let created: (pid: Int32, monitorPid: Int32)
             do {
                 created = try await monitor.create(paths: p, name: name,
-                                                   options: .init(tty: req.tty, stdin: req.openStdin, stdinOnce: req.stdinOnce))
+                                                   options: .init(tty: req.tty, stdin: req.openStdin, stdinOnce: req.stdinOnce,
+                                                                  logSizeMax: limits.maxSize))
             } catch let e as BerthError {
                 throw Self.classifyCreateError(e.message)
             }
+            logRotator.track(p, limits: limits)
             await beforeStart(created.pid, created.monitorPid)
             do {
                 try await runc.start(req.id)
@@ -160,6 +167,7 @@ public final class Executor: Sendable {
     /// After the container's process exited: runtime state, mounts and cgroups go away.
     public func cleanup(_ id: String) async {
         let p = paths(id)
+        logRotator.untrack(id)
         if runc.exists(id) { await runc.delete(id, force: true) }
         RootFS.unmount(p.rootfs)
         for ctrl in ["unified", "systemd"] {
@@ -223,4 +231,19 @@ public final class Executor: Sendable {
         }
         return proc
     }
+}
+
+extension Executor {
+    /// A container's log limits (throws on options dockerd would refuse).
+    public func logLimits(_ hostConfig: HostConfig) throws -> LogLimits {
+        try logDefaults.forContainer(hostConfig.LogConfig)
+    }
+
+    /// After a berthd restart: keeps filing a running container's full log files.
+    public func resumeLogRotation(_ id: String, _ hostConfig: HostConfig) {
+        logRotator.track(paths(id), limits: (try? logLimits(hostConfig)) ?? logDefaults)
+    }
+
+    /// Every file of the container's log, oldest first.
+    public func logFiles(_ id: String) -> LogFiles { LogFiles(current: paths(id).log) }
 }

@@ -10,19 +10,21 @@ import Foundation
 public struct Monitor: Sendable {
     public let binary: String
     public let runc: Runc
-    public let logSizeMax: Int64
 
     public struct Options: Sendable {
         public var tty: Bool
         public var stdin: Bool
         public var stdinOnce: Bool
-        public init(tty: Bool, stdin: Bool, stdinOnce: Bool) { self.tty = tty; self.stdin = stdin; self.stdinOnce = stdinOnce }
+        /// conmon starts a new log file when the current one would pass this; 0 for never.
+        public var logSizeMax: Int64
+        public init(tty: Bool, stdin: Bool, stdinOnce: Bool, logSizeMax: Int64) {
+            self.tty = tty; self.stdin = stdin; self.stdinOnce = stdinOnce; self.logSizeMax = logSizeMax
+        }
     }
 
-    public init(binary: String = "conmon", runc: Runc, logSizeMax: Int64) {
+    public init(binary: String = "conmon", runc: Runc) {
         self.binary = binary
         self.runc = runc
-        self.logSizeMax = logSizeMax
     }
 
     /// Starts conmon, which creates the container; returns the container's init pid and conmon's pid.
@@ -42,7 +44,7 @@ public struct Monitor: Sendable {
                     "-b", paths.bundle, "-p", paths.pidFile, "-P", paths.conmonPidFile,
                     "-l", "k8s-file:" + paths.log, "--exit-dir", paths.execRoot + "/exits", "-0", paths.persist,
                     "--socket-dir-path", paths.execRoot + "/sock", "--log-level", "error"]
-        if logSizeMax > 0 { args += ["--log-size-max", String(logSizeMax)] }
+        if options.logSizeMax > 0 { args += ["--log-size-max", String(options.logSizeMax)] }
         if options.tty { args.append("-t") }
         if options.stdin { args.append("-i") }
         if options.stdin && !options.stdinOnce { args.append("--leave-stdin-open") }

@@ -4,6 +4,7 @@ import Glibc
 import ArgumentParser
 import BerthAPI
 import BerthEngine
+import BerthExecutor
 import BerthRegistry
 import BerthSystem
 import Dispatch
@@ -40,8 +41,8 @@ struct BerthDaemon: AsyncParsableCommand {
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical")
     var logLevel = "info"
 
-    @Option(name: .long, help: "Maximum size of one container log file in bytes before the monitor truncates it (0: no limit)")
-    var logSizeMax: Int64 = 1 << 30
+    @Option(name: .customLong("log-opt"), help: "Default container log limits as dockerd takes them: max-size=SIZE (64m), max-file=N (5) (repeatable)")
+    var logOpt: [String] = []
 
     func run() async throws {
         let level = Logger.Level(rawValue: logLevel) ?? .info
@@ -55,10 +56,17 @@ struct BerthDaemon: AsyncParsableCommand {
         for a in listen where !a.isLoopback && !insecureTcp {
             throw ValidationError("refusing to listen on \(a) without TLS: anyone who can reach it controls this host as root. Use a loopback address or unix socket, or pass --insecure-tcp if you really mean it.")
         }
+        var logOptions: [String: String] = [:]
+        for o in logOpt {
+            guard let eq = o.firstIndex(of: "=") else { throw ValidationError("--log-opt wants KEY=VALUE, got \(o)") }
+            logOptions[String(o[..<eq])] = String(o[o.index(after: eq)...])
+        }
+        let logLimits: LogLimits
+        do { logLimits = try LogLimits.defaults.applying(logOptions) } catch { throw ValidationError("--log-opt: \(error)") }
         try PidFile.claim(pidfile)
         defer { unlink(pidfile) }
 
-        let engine = try Engine(config: EngineConfig(dataRoot: dataRoot, execRoot: execRoot, logSizeMax: logSizeMax,
+        let engine = try Engine(config: EngineConfig(dataRoot: dataRoot, execRoot: execRoot, logLimits: logLimits,
                                                        registries: RegistryConfig(mirrors: registryMirror, insecure: insecureRegistry)))
         try await engine.start()
         let server = HTTPServer(router: APIRoutes.make(engine: engine))

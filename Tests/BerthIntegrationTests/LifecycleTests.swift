@@ -104,4 +104,55 @@ import Testing
             #expect(try await d.docker("inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "it-quick").stdoutText == "exited 23\n")
         }
     }
+
+    /// Small log files (berthd's --log-opt): the newest three are kept, read as one, and a
+    /// follower sees every line across the switches.
+    @Test func logsRotateKeepingTheNewestFiles() async throws {
+        try await withDaemon(extraArgs: ["--log-opt", "max-size=4k", "--log-opt", "max-file=3"]) { d in
+            try await d.loadBusybox()
+            // About 50 bytes a line on disk: 300 lines fill four files of 4 KiB and begin a fifth.
+            // The writer is paced like a real program's output, not one burst.
+            let script = "while [ ! -e /tmp/go ]; do sleep 0.05; done; i=0; "
+                + "while [ $i -lt 300 ]; do i=$((i+1)); echo line$i; [ $((i % 10)) = 0 ] && sleep 0.02; done"
+            let id = try await d.docker("run", "-d", "--name", "it-rot", "busybox", "sh", "-c", script)
+                .stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
+            let conn = try HijackTests.RawConn(path: d.socket)
+            try conn.send("GET /v1.47/containers/it-rot/logs?follow=1&stdout=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            let (head, early) = conn.readHead()
+            #expect(head.hasPrefix("HTTP/1.1 200"))
+            #expect(try await d.docker("exec", "it-rot", "touch", "/tmp/go").status == 0)
+            var body = early + conn.readToEOF()
+            if head.lowercased().contains("transfer-encoding: chunked") { body = Self.dechunk(body) }
+            let (frames, rest) = StdCopy.parse(body)
+            #expect(rest.isEmpty)
+            #expect(frames.map { String(decoding: $0.1, as: UTF8.self) } == (1...300).map { "line\($0)\n" })
+            #expect(try await d.docker("wait", "it-rot").stdoutText == "0\n")
+
+            let names = try FileManager.default.contentsOfDirectory(atPath: d.root + "/data/containers/" + id)
+                .filter { $0.hasPrefix("ctr.log") }.sorted()
+            #expect(names == ["ctr.log", "ctr.log.1", "ctr.log.2", "ctr.log.hold"])
+            let kept = try await d.docker("logs", "it-rot").stdoutText.split(separator: "\n").map(String.init)
+            let firstKept = Int(kept.first?.dropFirst(4) ?? "") ?? 0
+            #expect(kept.count > 100 && kept.count < 300)
+            #expect(kept == (firstKept...300).map { "line\($0)" })
+            #expect(try await d.docker("logs", "--tail", "3", "it-rot").stdoutText == "line298\nline299\nline300\n")
+            let own = try await d.docker("run", "--rm", "--log-opt", "max-file=0", "busybox", "true")
+            #expect(own.status == 125 && own.stderrText.contains("max-file cannot be less than 1"))
+        }
+    }
+
+    /// The body of a chunked HTTP response.
+    static func dechunk(_ b: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = []
+        var i = 0
+        while let crlf = b[i...].firstRange(of: [13, 10]) {
+            guard let size = Int(String(decoding: b[i..<crlf.lowerBound], as: UTF8.self), radix: 16), size > 0 else { break }
+            let start = crlf.upperBound
+            guard start + size <= b.count else { break }
+            out += b[start..<(start + size)]
+            i = start + size + 2
+            if i >= b.count { break }
+        }
+        return out
+    }
 }

@@ -1,0 +1,114 @@
+import BerthExecutor
+import BerthModels
+import BerthSystem
+import Foundation
+import Testing
+
+/// Log limits, the rotation that keeps previous files, and reading a log spread over files.
+@Suite struct LogFilesTests {
+    @Test func sizesAsDockerWritesThem() {
+        #expect(LogLimits.parseSize("1024") == 1024)
+        #expect(LogLimits.parseSize("512k") == 512 << 10)
+        #expect(LogLimits.parseSize("10m") == 10 << 20)
+        #expect(LogLimits.parseSize("10MB") == 10 << 20)
+        #expect(LogLimits.parseSize("1.5GiB") == 3 << 29)
+        #expect(LogLimits.parseSize("-1") == 0)
+        #expect(LogLimits.parseSize("abc") == nil)
+        #expect(LogLimits.parseSize("10x") == nil)
+        #expect(LogLimits.parseSize("") == nil)
+    }
+
+    @Test func optionsOverrideTheDaemonsAndBadOnesAreRefused() throws {
+        let l = try LogLimits.defaults.applying(["max-size": "2k", "max-file": "3", "compress": "false"])
+        #expect(l == LogLimits(maxSize: 2048, maxFiles: 3))
+        #expect(try LogLimits.defaults.forContainer(LogConfig(Type: "syslog", Config: ["max-size": "x"])) == .defaults)
+        #expect(throws: BerthError.self) { try LogLimits.defaults.applying(["bogus": "1"]) }
+        #expect(throws: BerthError.self) { try LogLimits.defaults.applying(["max-size": "abc"]) }
+        #expect(throws: BerthError.self) { try LogLimits.defaults.applying(["max-file": "0"]) }
+        do { _ = try LogLimits.defaults.applying(["bogus": "1"], driver: "json-file") } catch let e as BerthError {
+            #expect(e.message == "unknown log opt 'bogus' for json-file log driver")
+        }
+    }
+
+    /// What conmon does when the file is full: a new file renamed over the old name.
+    static func monitorSwitch(_ path: String) throws {
+        try FS.write(path + ".tmp", "")
+        #expect(rename(path + ".tmp", path) == 0)
+    }
+
+    static func append(_ path: String, _ lines: ClosedRange<Int>) throws {
+        let h = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        h.seekToEndOfFile()
+        for i in lines { h.write(Data("2026-11-29T10:00:00.000000000+00:00 stdout F line \(i)\n".utf8)) }
+        try h.close()
+    }
+
+    static func text(_ chunks: [[UInt8]]) -> [String] {
+        let (frames, _) = StdCopy.parse(chunks.flatMap { $0 })
+        return frames.map { String(decoding: $0.1, as: UTF8.self) }
+    }
+
+    @Test func previousFilesAreKeptUpToTheLimitAndReadAsOne() throws {
+        let dir = "/tmp/berth-unit-logs-" + String(Identifier.random64().prefix(8))
+        try FS.mkdirAll(dir)
+        defer { FS.removeAll(dir) }
+        let files = LogFiles(current: dir + "/ctr.log")
+        try FS.write(files.current, "")
+        files.rotate(keeping: 3)
+        try Self.append(files.current, 1...3)
+        for batch in [4...6, 7...9, 10...12] {
+            try Self.monitorSwitch(files.current)
+            files.rotate(keeping: 3)
+            try Self.append(files.current, batch)
+        }
+        let names = try FileManager.default.contentsOfDirectory(atPath: dir).sorted()
+        #expect(names == ["ctr.log", "ctr.log.1", "ctr.log.2", "ctr.log.hold"])
+        #expect(files.ordered().map { ($0 as NSString).lastPathComponent } == ["ctr.log.2", "ctr.log.1", "ctr.log"])
+
+        let log = ContainerLog(files: files)
+        var o = ContainerLog.Options()
+        #expect(Self.text(log.read(options: o).chunks) == (4...12).map { "line \($0)\n" })
+        o.tail = 5
+        #expect(Self.text(log.read(options: o).chunks) == (8...12).map { "line \($0)\n" })
+        o.tail = 3
+        #expect(Self.text(log.read(options: o).chunks) == (10...12).map { "line \($0)\n" })
+        o.tail = 100
+        #expect(Self.text(log.read(options: o).chunks).count == 9)
+        o.tail = 0
+        #expect(log.read(options: o).chunks.isEmpty)
+
+        // A switch berthd has not filed yet: the old file is still read, between .1 and the new one.
+        try Self.monitorSwitch(files.current)
+        try Self.append(files.current, 13...13)
+        o.tail = -1
+        #expect(Self.text(log.read(options: o).chunks) == (4...13).map { "line \($0)\n" })
+        files.rotate(keeping: 3)
+        #expect(Self.text(log.read(options: o).chunks) == (7...13).map { "line \($0)\n" })
+    }
+
+    @Test func followCrossesAFileSwitchWithoutLosingLines() async throws {
+        let dir = "/tmp/berth-unit-logf-" + String(Identifier.random64().prefix(8))
+        try FS.mkdirAll(dir + "/exits")
+        defer { FS.removeAll(dir) }
+        let files = LogFiles(current: dir + "/ctr.log")
+        try FS.write(files.current, "")
+        files.rotate(keeping: 2)
+        try Self.append(files.current, 1...2)
+        let log = ContainerLog(files: files)
+        let (first, position) = log.read(options: ContainerLog.Options())
+        #expect(Self.text(first) == ["line 1\n", "line 2\n"])
+        let stream = log.follow(from: position, options: ContainerLog.Options(), exitFile: dir + "/exits/x") { false }
+        let collector = Task { () -> [String] in
+            var out: [[UInt8]] = []
+            for await chunk in stream { out.append(chunk) }
+            return Self.text(out)
+        }
+        // Written to the old file after the first read, then the switch, then more in the new one.
+        try Self.append(files.current, 3...4)
+        try Self.monitorSwitch(files.current)
+        files.rotate(keeping: 2)
+        try Self.append(files.current, 5...6)
+        try FS.write(dir + "/exits/x", "0")
+        #expect(await collector.value == (3...6).map { "line \($0)\n" })
+    }
+}
