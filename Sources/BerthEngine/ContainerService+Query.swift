@@ -68,22 +68,24 @@ extension ContainerService {
         out.reserveCapacity(rows.count * 420 + 2)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.withoutEscapingSlashes]
-        for (i, c) in rows.enumerated() {
-            if i > 0 { out.append(UInt8(ascii: ",")) }
-            let status = statusText(c, now: now)
-            if !size, let hit = listCache.withLock({ $0[c.id] }), hit.row == c, hit.status == status {
-                out += hit.json
-                continue
+        try listCache.withLock { cache in
+            for (i, c) in rows.enumerated() {
+                if i > 0 { out.append(UInt8(ascii: ",")) }
+                let status = statusText(c, now: now)
+                if !size, let hit = cache[c.id], hit.row == c, hit.status == status {
+                    out += hit.json
+                    continue
+                }
+                let json = Array(try encoder.encode(summary(c, status: status, size: size)))
+                if !size { cache[c.id] = ListCacheEntry(row: c, status: status, json: json) }
+                out += json
             }
-            let json = Array(try encoder.encode(summary(c, status: status, size: size)))
-            if !size { listCache.withLock { $0[c.id] = ListCacheEntry(row: c, status: status, json: json) } }
-            out += json
+            if !filters.has("name") && !filters.has("id") && cache.count > rows.count + 256 {
+                let live = Set(rows.map(\.id))
+                cache = cache.filter { live.contains($0.key) }
+            }
         }
         out += [UInt8(ascii: "]"), UInt8(ascii: "\n")]
-        if !filters.has("name") && !filters.has("id") && listCache.withLock({ $0.count }) > rows.count + 256 {
-            let live = Set(rows.map(\.id))
-            listCache.withLock { $0 = $0.filter { live.contains($0.key) } }
-        }
         return out
     }
 
@@ -108,6 +110,12 @@ extension ContainerService {
             throw BerthError.invalid("invalid filter 'status=\(s)'")
         }
         var rows = try store.containerList()  // newest first
+        func isRunning(_ c: ContainerListRow) -> Bool { c.status == "running" || c.status == "paused" }
+        if filters.values.isEmpty {  // plain `docker ps [-a]`
+            if !all { rows = rows.filter(isRunning) }
+            if let limit, limit > 0 { rows = Array(rows.prefix(limit)) }
+            return rows
+        }
         var beforeTime: Int64? = nil, sinceTime: Int64? = nil
         if let b = filters["before"].first { beforeTime = try resolve(b).created }
         if let s = filters["since"].first { sinceTime = try resolve(s).created }
@@ -115,7 +123,6 @@ extension ContainerService {
         var ancestors = Set<String>()
         for a in filters["ancestor"] { if let img = try? images.resolve(a) { ancestors.insert(img.id) } }
         let nameRegexes = filters["name"].compactMap { try? NSRegularExpression(pattern: $0) }
-        func isRunning(_ c: ContainerListRow) -> Bool { c.status == "running" || c.status == "paused" }
         rows = rows.filter { c in
             if !explicitAll && !isRunning(c) { return false }
             if filters.has("status") && !filters["status"].contains(c.status) { return false }

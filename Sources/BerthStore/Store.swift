@@ -1,11 +1,17 @@
 import BerthSystem
 import Foundation
 import GRDB
+import Synchronization
 
 /// The metadata store. Reads run concurrently (WAL snapshots) and never wait for a container
 /// operation; writes are short transactions.
 public final class Store: Sendable {
     let pool: DatabasePool
+    /// Bumped after every write to the containers table; a list snapshot is good while it matches.
+    private let containerGeneration = Atomic<UInt64>(0)
+    /// The last `containerList()` result, so listing many containers again costs a copy, not a
+    /// query that reads every row's pages (configs included). Only this class writes containers.
+    private let listSnapshot = Mutex<(generation: UInt64, rows: [ContainerListRow])?>(nil)
 
     public init(path: String) throws {
         var config = Configuration()
@@ -148,7 +154,17 @@ public final class Store: Sendable {
 
     // MARK: containers
 
+    /// Every write to the containers table goes through here, so list snapshots are dropped.
+    private func containerWrite<T>(_ f: () throws -> T) rethrows -> T {
+        defer { containerGeneration.add(1, ordering: .sequentiallyConsistent) }
+        return try f()
+    }
+
     public func insertContainer(_ c: ContainerRecord) throws {
+        try containerWrite { try insertContainerRow(c) }
+    }
+
+    private func insertContainerRow(_ c: ContainerRecord) throws {
         do {
             try pool.write { db in try c.insert(db) }
         } catch let e as DatabaseError where e.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE {
@@ -170,32 +186,39 @@ public final class Store: Sendable {
     }
     /// Newest first, narrow columns only (for listing).
     public func containerList() throws -> [ContainerListRow] {
-        try rd { try ContainerListRow.fetchAll($0, sql: "SELECT \(ContainerListRow.columns) FROM containers ORDER BY created DESC") }
+        let generation = containerGeneration.load(ordering: .sequentiallyConsistent)
+        if let s = listSnapshot.withLock({ $0 }), s.generation == generation { return s.rows }
+        let rows = try rd { try ContainerListRow.fetchAll($0.cachedStatement(sql: "SELECT \(ContainerListRow.columns) FROM containers ORDER BY created DESC")) }
+        // Kept only if no write began since the generation was read: the rows may predate it.
+        listSnapshot.withLock { s in
+            if containerGeneration.load(ordering: .sequentiallyConsistent) == generation { s = (generation, rows) }
+        }
+        return rows
     }
 
     /// Reads a container, lets `change` edit it and writes it back in one transaction.
     @discardableResult
     public func updateContainer(_ id: String, _ change: (inout ContainerRecord) throws -> Void) throws -> ContainerRecord {
-        try wr { db in
+        try containerWrite { try wr { db in
             guard var c = try ContainerRecord.fetchOne(db.cachedStatement(sql: "SELECT * FROM containers WHERE id = ?"), arguments: [id])
             else { throw BerthError.notFound("No such container: \(id)") }
             try change(&c)
             try c.update(db)
             return c
-        }
+        } }
     }
 
     public func renameContainer(_ id: String, to name: String) throws {
-        try wr { db in
+        try containerWrite { try wr { db in
             if try ContainerRecord.filter(Column("name") == name).fetchCount(db) > 0 {
                 throw BerthError.conflict("name \(name) in use")
             }
             try db.execute(sql: "UPDATE containers SET name = ? WHERE id = ?", arguments: [name, id])
-        }
+        } }
     }
 
     public func deleteContainer(_ id: String) throws {
-        try wr { db in try db.cachedStatement(sql: "DELETE FROM containers WHERE id = ?").execute(arguments: [id]) }
+        try containerWrite { try wr { db in try db.cachedStatement(sql: "DELETE FROM containers WHERE id = ?").execute(arguments: [id]) } }
     }
 
     // MARK: events

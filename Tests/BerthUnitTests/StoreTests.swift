@@ -42,6 +42,32 @@ import Testing
         #expect(try again.deleteUnreferencedLayers() == ["sha256:l"])
     }
 
+    /// The list snapshot never outlives a write: each kind of change shows in the next list.
+    @Test func containerListFollowsEveryWrite() throws {
+        let d = try tempRoot()
+        defer { FS.removeAll(d) }
+        let s = try Store(path: d + "/berth.db")
+        try s.putImage(ImageRecord(id: "sha256:i", config: Data("{}".utf8), created: 1, size: 1, last_tag_time: 0, parent_id: ""),
+                       layers: [], references: [])
+        func add(_ id: String, _ created: Int64) throws {
+            try s.insertContainer(ContainerRecord(id: id, name: "n-" + id, image_id: "sha256:i", image_name: "i", created: created,
+                                                  config: Data("{}".utf8), host_config: Data("{}".utf8), command: "sh", labels: "{}"))
+        }
+        #expect(try s.containerList().isEmpty)
+        try add("c1", 1)
+        #expect(try s.containerList().map(\.id) == ["c1"])
+        #expect(try s.containerList().map(\.id) == ["c1"])  // served from the snapshot
+        try add("c2", 2)
+        #expect(try s.containerList().map(\.id) == ["c2", "c1"])
+        try s.updateContainer("c1") { $0.status = "running" }
+        #expect(try s.containerList().last?.status == "running")
+        try s.renameContainer("c1", to: "renamed")
+        #expect(try s.containerList().last?.name == "renamed")
+        #expect(throws: BerthError.self) { try s.updateContainer("missing") { $0.status = "x" } }
+        try s.deleteContainer("c2")
+        #expect(try s.containerList().map(\.id) == ["c1"])
+    }
+
     @Test func layerReconcileFinishesRenamesAndDropsStrays() throws {
         let d = try tempRoot()
         defer { FS.removeAll(d) }
