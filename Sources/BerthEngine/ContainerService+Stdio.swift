@@ -46,33 +46,22 @@ extension ContainerService {
 
     // MARK: logs
 
-    /// The container's log in Docker's stream format (`options.tty` is set from the container);
-    /// with `follow`, live until the container stops.
+    /// The container's log in Docker's stream format (`options.tty` is set from the container),
+    /// read as the caller pulls it; with `follow`, live until the container stops.
     public nonisolated func logs(_ ref: String, options: ContainerLog.Options, follow: Bool) throws
-        -> (tty: Bool, chunks: AsyncStream<[UInt8]>) {
+        -> (tty: Bool, chunks: ContainerLog.Chunks) {
         let c = try resolve(ref)
         let config = decode(ContainerConfig.self, c.config) ?? ContainerConfig()
         var o = options
         o.tty = config.Tty ?? false
-        let paths = executor.paths(c.id)
-        let log = ContainerLog(files: executor.logFiles(c.id))
-        let (initial, position) = log.read(options: o)
         let store = self.store
         let id = c.id
-        let rest: AsyncStream<[UInt8]>? = follow && isRunning(c)
-            ? log.follow(from: position, options: o, exitFile: paths.exitFile) {
+        let live: ContainerLog.Follow? = follow && isRunning(c)
+            ? ContainerLog.Follow(exitFile: executor.paths(c.id).exitFile) {
                 guard let cur = try? store.container(id) else { return true }
                 return !(cur.status == "running" || cur.status == "paused")
             } : nil
-        let stream = AsyncStream<[UInt8]> { cont in
-            let task = Task {
-                for chunk in initial { cont.yield(chunk) }
-                if let rest { for await chunk in rest { cont.yield(chunk) } }
-                cont.finish()
-            }
-            cont.onTermination = { _ in task.cancel() }
-        }
-        return (o.tty, stream)
+        return (o.tty, ContainerLog(files: executor.logFiles(c.id)).chunks(options: o, follow: live))
     }
 
     // MARK: exec

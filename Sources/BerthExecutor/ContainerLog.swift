@@ -16,8 +16,8 @@ public struct ContainerLog: Sendable {
 
     /// Where a reader stopped: an offset in the file with this inode.
     public struct Position: Sendable {
-        var inode: ino_t
-        var offset: Int64
+        public internal(set) var inode: ino_t
+        public internal(set) var offset: Int64
     }
 
     public struct Options: Sendable {
@@ -96,8 +96,11 @@ public struct ContainerLog: Sendable {
             }
             let size = stamp.count + (o.details ? 1 : 0) + text.count + 1
             if !o.tty {
+                // The stdcopy header, byte by byte: an array literal here would allocate per line.
                 let n = UInt32(size)
-                out.append(contentsOf: [stream, 0, 0, 0, UInt8(n >> 24), UInt8((n >> 16) & 0xff), UInt8((n >> 8) & 0xff), UInt8(n & 0xff)])
+                out.append(stream); out.append(0); out.append(0); out.append(0)
+                out.append(UInt8(n >> 24)); out.append(UInt8((n >> 16) & 0xff))
+                out.append(UInt8((n >> 8) & 0xff)); out.append(UInt8(n & 0xff))
             }
             out.append(contentsOf: stamp)
             if o.details { out.append(0x20) }
@@ -183,43 +186,120 @@ public struct ContainerLog: Sendable {
     /// Formats what the log holds now, across its files; returns the output chunks and where
     /// the reading stopped in the current file.
     public func read(options: Options) -> (chunks: [[UInt8]], position: Position) {
-        let names = files.ordered()
-        var fds: [Int32] = []
-        var sizes: [Int64] = []
-        var position = Position(inode: 0, offset: 0)
-        for name in names {
-            let fd = open(name, O_RDONLY | O_CLOEXEC)
-            guard fd >= 0 else { continue }
-            var st = stat()
-            fstat(fd, &st)
-            fds.append(fd)
-            sizes.append(Int64(st.st_size))
-            if name == files.current { position.inode = st.st_ino }
-        }
-        defer { for fd in fds { close(fd) } }
-        // Where to begin: file index and offset; `tail` counts back across files.
-        var first = 0, from: Int64 = 0
-        if options.tail >= 0 {
-            var wanted = options.tail
-            first = fds.count
-            from = 0
-            while first > 0 {
-                let i = first - 1
-                let (off, found) = tailOffset(fds[i], size: sizes[i], lines: wanted)
-                first = i
-                from = off
-                wanted -= found
-                if wanted <= 0 { break }
-            }
-            if first == fds.count { from = 0 }
-        }
-        var f = Formatter(options)
+        let cursor = Cursor(self, options: options)
         var chunks: [[UInt8]] = []
-        for i in first..<fds.count {
-            let reached = readRange(fds[i], from: i == first ? from : 0, to: sizes[i], formatter: &f) { chunks.append($0) }
-            if i == fds.count - 1 && names.last == files.current { position.offset = reached }
+        while let chunk = cursor.next() { chunks.append(chunk) }
+        return (chunks, cursor.position)
+    }
+
+    /// Reads the log's files in order, one formatted chunk (about 1 MiB of the file) per `next()`,
+    /// so a reader pulls the log at the pace it sends it and never holds all of it.
+    public final class Cursor {
+        let log: ContainerLog
+        var formatter: Formatter
+        var files: [(fd: Int32, size: Int64)] = []
+        /// Index of the current (monitor's) file in `files`, if it was there.
+        var currentIndex: Int?
+        var index = 0
+        var offset: Int64 = 0
+        /// Where reading stopped in the current file: where a follower goes on.
+        public private(set) var position = Position(inode: 0, offset: 0)
+
+        public init(_ log: ContainerLog, options: Options) {
+            self.log = log
+            formatter = Formatter(options)
+            for name in log.files.ordered() {
+                let fd = open(name, O_RDONLY | O_CLOEXEC)
+                guard fd >= 0 else { continue }
+                var st = stat()
+                fstat(fd, &st)
+                if name == log.files.current { currentIndex = files.count; position.inode = st.st_ino }
+                files.append((fd, Int64(st.st_size)))
+            }
+            // `tail` counts messages back from the end, across files.
+            if options.tail >= 0 {
+                var wanted = options.tail
+                index = files.count
+                while index > 0 {
+                    let (off, found) = log.tailOffset(files[index - 1].fd, size: files[index - 1].size, lines: wanted)
+                    index -= 1
+                    offset = off
+                    wanted -= found
+                    if wanted <= 0 { break }
+                }
+                if index == files.count { offset = 0 }
+            }
+            // Files skipped whole still count as read up to their end.
+            if let c = currentIndex, c < index { position.offset = files[c].size }
+            if let c = currentIndex, c == index { position.offset = offset }
         }
-        return (chunks, position)
+
+        deinit { for f in files { close(f.fd) } }
+
+        /// The next chunk of output; nil when everything there was has been read.
+        public func next() -> [UInt8]? {
+            while index < files.count {
+                let (fd, size) = files[index]
+                var window: Int64 = 1 << 20
+                while offset < size {
+                    let to = min(size, offset + window)
+                    var out: [UInt8] = []
+                    let reached = log.readRange(fd, from: offset, to: to, formatter: &formatter) { out += $0 }
+                    if reached == offset {
+                        if to < size { window *= 2; continue }  // a line longer than the window
+                        break                                   // only an unfinished line is left
+                    }
+                    offset = reached
+                    if index == currentIndex { position.offset = offset }
+                    if !out.isEmpty { return out }
+                }
+                index += 1
+                offset = 0
+            }
+            return nil
+        }
+    }
+
+    /// What a follower needs to know when the log ends: the monitor's exit file, and whether the
+    /// container stopped running.
+    public struct Follow: Sendable {
+        public let exitFile: String
+        public let finished: @Sendable () -> Bool
+        public init(exitFile: String, finished: @escaping @Sendable () -> Bool) { self.exitFile = exitFile; self.finished = finished }
+    }
+
+    /// The log as a sequence read on demand: what the files hold, then, with `follow`, what the
+    /// container writes until it stops. Pulling is the back-pressure: nothing is read ahead.
+    public func chunks(options: Options, follow: Follow?) -> Chunks { Chunks(log: self, options: options, follow: follow) }
+
+    public struct Chunks: AsyncSequence, Sendable {
+        public typealias Element = [UInt8]
+        let log: ContainerLog
+        let options: Options
+        let follow: Follow?
+
+        public func makeAsyncIterator() -> Iterator { Iterator(chunks: self) }
+
+        public struct Iterator: AsyncIteratorProtocol {
+            let chunks: Chunks
+            var cursor: Cursor?
+            var following: AsyncStream<[UInt8]>.Iterator?
+
+            init(chunks: Chunks) { self.chunks = chunks }
+
+            public mutating func next() async -> [UInt8]? {
+                if following == nil {
+                    let c = cursor ?? Cursor(chunks.log, options: chunks.options)
+                    cursor = c
+                    if let chunk = c.next() { return chunk }
+                    cursor = nil
+                    guard let f = chunks.follow else { return nil }
+                    following = chunks.log.follow(from: c.position, options: chunks.options, exitFile: f.exitFile,
+                                                  finished: f.finished).makeAsyncIterator()
+                }
+                return await following?.next()
+            }
+        }
     }
 
     /// Follows the log from `position` until `finished()` says the writer is done and all is read.

@@ -86,6 +86,25 @@ import Testing
         #expect(Self.text(log.read(options: o).chunks) == (7...13).map { "line \($0)\n" })
     }
 
+    /// Reading is chunked by about 1 MiB of file; a longer line still comes out whole, and an
+    /// unfinished last line waits for its end.
+    @Test func longLinesAndUnfinishedOnes() throws {
+        let dir = "/tmp/berth-unit-logl-" + String(Identifier.random64().prefix(8))
+        try FS.mkdirAll(dir)
+        defer { FS.removeAll(dir) }
+        let files = LogFiles(current: dir + "/ctr.log")
+        let long = String(repeating: "x", count: 3 << 19)
+        try FS.write(files.current, "2026-11-29T10:00:00.000000000+00:00 stdout F short\n"
+                     + "2026-11-29T10:00:00.000000000+00:00 stderr F \(long)\n"
+                     + "2026-11-29T10:00:00.000000000+00:00 stdout F unfinis")
+        let (chunks, position) = ContainerLog(files: files).read(options: ContainerLog.Options())
+        let (frames, rest) = StdCopy.parse(chunks.flatMap { $0 })
+        #expect(rest.isEmpty)
+        #expect(frames.map(\.0) == [1, 2])
+        #expect(frames.last?.1.count == long.utf8.count + 1)
+        #expect(position.offset == Int64(2 * 45 + 6 + long.utf8.count + 1))
+    }
+
     @Test func followCrossesAFileSwitchWithoutLosingLines() async throws {
         let dir = "/tmp/berth-unit-logf-" + String(Identifier.random64().prefix(8))
         try FS.mkdirAll(dir + "/exits")
