@@ -71,12 +71,13 @@ public final class Engine: Sendable {
         for c in all {
             switch c.status {
             case "running", "paused", "restarting":
+                // Files a log switch made while berthd was away, and keeps watching.
+                if let hc = try? JSONDecoder().decode(HostConfig.self, from: c.host_config) {
+                    executor.resumeLogRotation(c.id, hc)
+                }
                 if executor.exitStatus(c.id) != nil {
                     await containers.handleExit(c.id)
                 } else if c.monitor_pid > 0 && Self.isMonitor(Int32(c.monitor_pid)) {
-                    if let hc = try? JSONDecoder().decode(HostConfig.self, from: c.host_config) {
-                        executor.resumeLogRotation(c.id, hc)
-                    }
                     log.info("container \(c.id.prefix(12)) still running (pid \(c.pid))")
                 } else {
                     log.warning("container \(c.id.prefix(12)) lost its monitor; marking it exited")

@@ -141,6 +141,28 @@ import Testing
         }
     }
 
+    /// conmon switches to a new log file while berthd is down: the old one is kept (through its
+    /// second link) and filed at the next start, and no line is missing.
+    @Test func logSwitchWhileDaemonDownKeepsTheOldFile() async throws {
+        try await withDaemon(extraArgs: ["--log-opt", "max-size=4k", "--log-opt", "max-file=3"]) { d in
+            try await d.loadBusybox()
+            // 100 lines of about 50 bytes: one switch to a new file.
+            let script = "while [ ! -e /tmp/go ]; do sleep 0.05; done; i=0; while [ $i -lt 100 ]; do i=$((i+1)); echo line$i; done"
+            let id = try await d.docker("run", "-d", "--name", "it-rot-down", "busybox", "sh", "-c", script)
+                .stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
+            d.kill9()
+            // Started from the host through the container's root filesystem, with berthd away.
+            try FS.write(d.root + "/data/containers/" + id + "/merged/tmp/go", "")
+            try await d.waitForFile(d.root + "/exec/exits/" + id)
+            try await d.start()
+            let names = try FileManager.default.contentsOfDirectory(atPath: d.root + "/data/containers/" + id)
+                .filter { $0.hasPrefix("ctr.log") }.sorted()
+            #expect(names == ["ctr.log", "ctr.log.1", "ctr.log.hold"])
+            let lines = try await d.docker("logs", "it-rot-down").stdoutText.split(separator: "\n").map(String.init)
+            #expect(lines == (1...100).map { "line\($0)" })
+        }
+    }
+
     /// The body of a chunked HTTP response.
     static func dechunk(_ b: [UInt8]) -> [UInt8] {
         var out: [UInt8] = []
