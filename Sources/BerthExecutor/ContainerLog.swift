@@ -294,7 +294,7 @@ public struct ContainerLog: Sendable {
                     if let chunk = c.next() { return chunk }
                     cursor = nil
                     guard let f = chunks.follow else { return nil }
-                    following = chunks.log.follow(from: c.position, options: chunks.options, exitFile: f.exitFile,
+                    following = chunks.log.follow(from: c.position, formatter: c.formatter, exitFile: f.exitFile,
                                                   finished: f.finished).makeAsyncIterator()
                 }
                 return await following?.next()
@@ -308,6 +308,12 @@ public struct ContainerLog: Sendable {
     /// read to its end before the new one is begun.
     public func follow(from position: Position, options: Options, exitFile: String,
                        finished: @escaping @Sendable () -> Bool) -> AsyncStream<[UInt8]> {
+        follow(from: position, formatter: Formatter(options), exitFile: exitFile, finished: finished)
+    }
+
+    /// `formatter` carries a message whose first parts (P lines) were read before `position`.
+    func follow(from position: Position, formatter: Formatter, exitFile: String,
+                finished: @escaping @Sendable () -> Bool) -> AsyncStream<[UInt8]> {
         let files = self.files
         return AsyncStream { cont in
             let wake = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
@@ -322,7 +328,7 @@ public struct ContainerLog: Sendable {
                 if n == exitName { wake.continuation.yield() }
             }
             let task = Task {
-                var f = Formatter(options)
+                var f = formatter
                 var it = wake.stream.makeAsyncIterator()
                 // The file being read: the one the position names (it may have been filed away
                 // since), else the current one from its start.

@@ -130,4 +130,29 @@ import Testing
         try FS.write(dir + "/exits/x", "0")
         #expect(await collector.value == (3...6).map { "line \($0)\n" })
     }
+
+    /// A message split into partial lines (P) across the end of what was there and what came
+    /// later reaches a follower whole.
+    @Test func followKeepsAPartialMessageTogether() async throws {
+        let dir = "/tmp/berth-unit-logp-" + String(Identifier.random64().prefix(8))
+        try FS.mkdirAll(dir + "/exits")
+        defer { FS.removeAll(dir) }
+        let files = LogFiles(current: dir + "/ctr.log")
+        try FS.write(files.current, "2026-11-29T10:00:00.000000000+00:00 stdout F one\n"
+                     + "2026-11-29T10:00:00.000000000+00:00 stdout P two-a\n")
+        let chunks = ContainerLog(files: files).chunks(options: ContainerLog.Options(),
+                                                       follow: ContainerLog.Follow(exitFile: dir + "/exits/x") { false })
+        // What is there now comes first: the whole message "one" and the start of the next.
+        var it = chunks.makeAsyncIterator()
+        var out: [[UInt8]] = []
+        if let first = await it.next() { out.append(first) }
+        #expect(Self.text(out) == ["one\n"])
+        let h = try FileHandle(forWritingTo: URL(fileURLWithPath: files.current))
+        h.seekToEndOfFile()
+        h.write(Data("2026-11-29T10:00:01.000000000+00:00 stdout F -b\n".utf8))
+        try h.close()
+        try FS.write(dir + "/exits/x", "0")
+        while let chunk = await it.next() { out.append(chunk) }
+        #expect(Self.text(out) == ["one\n", "two-a-b\n"])
+    }
 }
