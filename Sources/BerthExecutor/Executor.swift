@@ -168,7 +168,7 @@ public final class Executor: Sendable {
     public func cleanup(_ id: String) async {
         let p = paths(id)
         logRotator.untrack(id)
-        if runc.exists(id) { await runc.delete(id, force: true) }
+        if runc.exists(id) && !runc.deleteStopped(id) { await runc.delete(id, force: true) }
         RootFS.unmount(p.rootfs)
         for ctrl in ["unified", "systemd"] {
             rmdir("/sys/fs/cgroup/\(ctrl)/berth/\(id)")

@@ -47,6 +47,37 @@ public struct Runc: Sendable {
         _ = try? await Subprocess.run(base + ["delete"] + (force ? ["--force"] : []) + [id])
     }
 
+    /// What `runc delete` does for a container whose init has exited and that has no hooks
+    /// (Berth's never have): its cgroups and its state directory go. Done here it saves a runc
+    /// process (~6 ms) on every container exit. False, with nothing guessed at, when the state
+    /// is not that plain one (init still alive, a cgroup still holding tasks): then the caller
+    /// asks runc.
+    public func deleteStopped(_ id: String) -> Bool {
+        struct State: Decodable {
+            let init_process_pid: Int32
+            let init_process_start: UInt64
+            let cgroup_paths: [String: String]?
+        }
+        let dir = root + "/" + id
+        guard let data = FileManager.default.contents(atPath: dir + "/state.json"),
+              let state = try? JSONDecoder().decode(State.self, from: data) else { return false }
+        if Self.processStart(state.init_process_pid) == state.init_process_start { return false }  // still running
+        for path in Set((state.cgroup_paths ?? [:]).values) where path.hasPrefix("/sys/fs/cgroup/") {
+            if rmdir(path) != 0 && errno != ENOENT { return false }
+        }
+        FS.removeAll(dir)
+        return true
+    }
+
+    /// A process's start time in clock ticks since boot (field 22 of /proc/<pid>/stat), which
+    /// tells a live process from a later one that reuses its pid.
+    static func processStart(_ pid: Int32) -> UInt64? {
+        guard pid > 0, let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return nil }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        return fields.count > 19 ? UInt64(fields[19]) : nil
+    }
+
     public func update(_ id: String, json: [UInt8]) async throws { try await run(["update", "-r", "-", id], input: json) }
 
     public func pause(_ id: String) async throws { try await run(["pause", id]) }

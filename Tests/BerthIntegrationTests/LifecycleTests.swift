@@ -27,6 +27,9 @@ import Testing
             let after = try await d.client.inspectContainer(c.Id)
             #expect(after.State.Status == "exited" && after.State.ExitCode == 3 && !after.State.Running)
             try await d.client.removeContainer(c.Id)
+            // runc's state and the container's cgroups went with it.
+            #expect(!FS.exists(d.root + "/exec/runc/" + c.Id))
+            for ctrl in ["memory", "pids", "cpu", "unified"] { #expect(!FS.exists("/sys/fs/cgroup/\(ctrl)/berth/\(c.Id)")) }
             do { _ = try await d.client.inspectContainer(c.Id); Issue.record("still there") } catch let e as APIError {
                 #expect(e.status == 404 && e.message.contains("No such container"))
             }
