@@ -305,13 +305,8 @@ public struct ContainerLog: Sendable {
     /// Follows the log from `position` until `finished()` says the writer is done and all is read.
     /// Wake-ups come from inotify on the log's directory (writes and the monitor's switch to a new
     /// file) and on the exit file; nothing polls. When the monitor switches files, the old one is
-    /// read to its end before the new one is begun.
-    public func follow(from position: Position, options: Options, exitFile: String,
-                       finished: @escaping @Sendable () -> Bool) -> AsyncStream<[UInt8]> {
-        follow(from: position, formatter: Formatter(options), exitFile: exitFile, finished: finished)
-    }
-
-    /// `formatter` carries a message whose first parts (P lines) were read before `position`.
+    /// read to its end before the new one is begun. `formatter` carries a message whose first
+    /// parts (P lines) were read before `position`.
     func follow(from position: Position, formatter: Formatter, exitFile: String,
                 finished: @escaping @Sendable () -> Bool) -> AsyncStream<[UInt8]> {
         let files = self.files

@@ -113,22 +113,20 @@ import Testing
         try FS.write(files.current, "")
         files.rotate(keeping: 2)
         try Self.append(files.current, 1...2)
-        let log = ContainerLog(files: files)
-        let (first, position) = log.read(options: ContainerLog.Options())
-        #expect(Self.text(first) == ["line 1\n", "line 2\n"])
-        let stream = log.follow(from: position, options: ContainerLog.Options(), exitFile: dir + "/exits/x") { false }
-        let collector = Task { () -> [String] in
-            var out: [[UInt8]] = []
-            for await chunk in stream { out.append(chunk) }
-            return Self.text(out)
-        }
+        let chunks = ContainerLog(files: files).chunks(options: ContainerLog.Options(),
+                                                       follow: ContainerLog.Follow(exitFile: dir + "/exits/x") { false })
+        var it = chunks.makeAsyncIterator()
+        var out: [[UInt8]] = []
+        if let first = await it.next() { out.append(first) }
+        #expect(Self.text(out) == ["line 1\n", "line 2\n"])
         // Written to the old file after the first read, then the switch, then more in the new one.
         try Self.append(files.current, 3...4)
         try Self.monitorSwitch(files.current)
         files.rotate(keeping: 2)
         try Self.append(files.current, 5...6)
         try FS.write(dir + "/exits/x", "0")
-        #expect(await collector.value == (3...6).map { "line \($0)\n" })
+        while let chunk = await it.next() { out.append(chunk) }
+        #expect(Self.text(out) == (1...6).map { "line \($0)\n" })
     }
 
     /// A message split into partial lines (P) across the end of what was there and what came
