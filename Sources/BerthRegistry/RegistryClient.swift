@@ -26,8 +26,29 @@ public final class RegistryClient: Sendable {
     let scopes: [String]
     let log = Log.logger("registry")
 
-    struct Session: Sendable { var endpoint: RegistryConfig.Endpoint; var authorization: String? }
+    /// The endpoint in use, the Authorization header, and for a bearer token the challenge it
+    /// answered and when to fetch the next one.
+    struct Session: Sendable {
+        var endpoint: RegistryConfig.Endpoint
+        var authorization: String?
+        var challenge: AuthChallenge?
+        var renewAt: ContinuousClock.Instant?
+
+        /// A bearer token is fetched again before it runs out, so no request (a streamed upload
+        /// above all, which cannot be sent twice) sets out with one that expires on the way.
+        func needsRenewal(at now: ContinuousClock.Instant) -> Bool { challenge != nil && renewAt.map { now >= $0 } == true }
+
+        mutating func authorized(_ a: Authorization, by ch: AuthChallenge, at now: ContinuousClock.Instant) {
+            authorization = a.header
+            challenge = a.lifetime == nil ? nil : ch
+            // Renewed with half its life or 30 s left, whichever is less.
+            renewAt = a.lifetime.map { now + $0 - min(.seconds(30), $0 / 2) }
+        }
+    }
     let session = Mutex<Session?>(nil)
+
+    /// What answering a challenge gives: the header, and a bearer token's lifetime.
+    struct Authorization: Sendable { var header: String?; var lifetime: Duration? = nil }
 
     public init(config: RegistryConfig, domain: String, repository: String, credentials: AuthConfig?,
                 actions: [String], extraScopes: [String] = [], forPush: Bool = false) {
@@ -133,7 +154,7 @@ public final class RegistryClient: Sendable {
                 guard let header = resp.headers.first(name: "WWW-Authenticate"), let ch = AuthChallenge(header: header) else {
                     throw RegistryFailure(status: 401, reason: "Unauthorized", body: body)
                 }
-                s.authorization = try await authorize(ch, endpoint: ep)
+                s.authorized(try await authorize(ch, endpoint: ep), by: ch, at: .now)
             } else if resp.status.code >= 500 && ep != endpoints.last {
                 lastError = RegistryFailure(status: Int(resp.status.code), reason: resp.status.reasonPhrase, body: body)
                 continue
@@ -144,8 +165,8 @@ public final class RegistryClient: Sendable {
         throw lastError
     }
 
-    /// Turns a challenge into an Authorization header value.
-    func authorize(_ ch: AuthChallenge, endpoint: RegistryConfig.Endpoint) async throws -> String? {
+    /// Turns a challenge into an Authorization header value (and a bearer token's lifetime).
+    func authorize(_ ch: AuthChallenge, endpoint: RegistryConfig.Endpoint) async throws -> Authorization {
         switch ch.scheme {
         case "basic":
             guard let basic = credentials?.basicHeader else {
@@ -153,9 +174,9 @@ public final class RegistryClient: Sendable {
                 f.text = "no basic auth credentials"
                 throw f
             }
-            return basic
+            return Authorization(header: basic)
         case "bearer":
-            if let rt = credentials?.registrytoken, !rt.isEmpty { return "Bearer " + rt }
+            if let rt = credentials?.registrytoken, !rt.isEmpty { return Authorization(header: "Bearer " + rt) }
             guard let realm = ch.parameters["realm"], var comps = URLComponents(string: realm) else {
                 throw RegistryUnreachable(method: "Get", url: endpoint.base + "/v2/", reason: "bearer challenge without a realm")
             }
@@ -189,20 +210,30 @@ public final class RegistryClient: Sendable {
                 if f.status == 401 && f.codes.isEmpty { f.text = "unauthorized: incorrect username or password" }
                 throw f
             }
-            struct Token: Decodable { var token: String?; var access_token: String? }
+            struct Token: Decodable { var token: String?; var access_token: String?; var expires_in: Int? }
             guard let t = try? JSONDecoder().decode(Token.self, from: Data(body)), let tok = t.token ?? t.access_token, !tok.isEmpty else {
                 throw RegistryUnreachable(method: "Get", url: realm, reason: "the token server sent no token")
             }
-            return "Bearer " + tok
+            // The distribution spec's default when the server does not say.
+            return Authorization(header: "Bearer " + tok, lifetime: .seconds(max(t.expires_in ?? 60, 1)))
         default:
-            return nil
+            return Authorization(header: nil)
         }
+    }
+
+    /// Fetches a new bearer token for the session's challenge.
+    func renew(_ ch: AuthChallenge, _ s: Session) async throws -> Session {
+        var renewed = s
+        renewed.authorized(try await authorize(ch, endpoint: s.endpoint), by: ch, at: .now)
+        session.withLock { $0 = renewed }
+        return renewed
     }
 
     /// Sends a request to the repository with the session's authorization.
     func send(_ method: HTTPMethod, _ path: String, headers: [(String, String)] = [],
               body: HTTPClientRequest.Body? = nil, absolute: String? = nil) async throws -> HTTPClientResponse {
-        let s = try await ensureSession()
+        var s = try await ensureSession()
+        if s.needsRenewal(at: .now), let ch = s.challenge { s = try await renew(ch, s) }
         let url = absolute ?? (s.endpoint.base + "/v2/" + repository + path)
         var req = HTTPClientRequest(url: url)
         req.method = method
@@ -211,15 +242,14 @@ public final class RegistryClient: Sendable {
         req.headers.replaceOrAdd(name: "User-Agent", value: "berth/0.1")
         if let body { req.body = body }
         let resp = try await execute(req, skipVerify: s.endpoint.skipVerify)
-        // A bearer token expired mid-operation (Docker Hub's last minutes): fetch a new one and
+        // A bearer token refused all the same (revoked, or a clock apart): fetch a new one and
         // send again, when there is no streamed body that was already spent.
         guard resp.status == .unauthorized, body == nil, s.authorization?.hasPrefix("Bearer ") == true,
               let header = resp.headers.first(name: "WWW-Authenticate"), let ch = AuthChallenge(header: header),
               ch.scheme == "bearer" else { return resp }
         _ = try? await resp.body.collect(upTo: 1 << 16)
-        let renewed = try await authorize(ch, endpoint: s.endpoint)
-        session.withLock { $0?.authorization = renewed }
-        if let a = renewed { req.headers.replaceOrAdd(name: "Authorization", value: a) }
+        s = try await renew(ch, s)
+        if let a = s.authorization { req.headers.replaceOrAdd(name: "Authorization", value: a) }
         return try await execute(req, skipVerify: s.endpoint.skipVerify)
     }
 

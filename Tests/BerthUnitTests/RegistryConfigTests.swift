@@ -1,4 +1,4 @@
-import BerthRegistry
+@testable import BerthRegistry
 import Foundation
 import Testing
 
@@ -40,5 +40,26 @@ import Testing
         #expect(AuthConfig.fromHeader("not base64 !") == nil)
         let legacy = Data(#"{"auth":"\#(Data("x:y".utf8).base64EncodedString())"}"#.utf8).base64EncodedString()
         #expect(AuthConfig.fromHeader(legacy)?.username == "x")
+    }
+
+    /// A bearer token is fetched again with half its life or 30 s left; basic credentials never.
+    @Test func bearerTokensAreRenewedBeforeTheyRunOut() throws {
+        let ep = RegistryConfig().endpoints(for: "127.0.0.1:5000")[0]
+        let bearer = try #require(AuthChallenge(header: #"Bearer realm="http://127.0.0.1:1/token",service="reg""#))
+        let basic = try #require(AuthChallenge(header: #"Basic realm="reg""#))
+        let t0 = ContinuousClock.now
+        var s = RegistryClient.Session(endpoint: ep, authorization: nil)
+        #expect(!s.needsRenewal(at: t0 + .seconds(3600)))
+        s.authorized(.init(header: "Bearer a", lifetime: .seconds(60)), by: bearer, at: t0)
+        #expect(s.authorization == "Bearer a")
+        #expect(!s.needsRenewal(at: t0 + .seconds(29)))
+        #expect(s.needsRenewal(at: t0 + .seconds(30)))
+        s.authorized(.init(header: "Bearer b", lifetime: .seconds(300)), by: bearer, at: t0)
+        #expect(!s.needsRenewal(at: t0 + .seconds(269)))
+        #expect(s.needsRenewal(at: t0 + .seconds(270)))
+        s.authorized(.init(header: "Bearer c", lifetime: .seconds(4)), by: bearer, at: t0)
+        #expect(s.needsRenewal(at: t0 + .seconds(2)))
+        s.authorized(.init(header: "Basic eDp5"), by: basic, at: t0)
+        #expect(!s.needsRenewal(at: t0 + .seconds(3600)))
     }
 }
