@@ -107,6 +107,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
                     channel.write(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(bytes: bytes))), promise: nil)
                 }
                 try await channel.writeAndFlush(HTTPServerResponsePart.end(nil)).get()
+                body.discardRest()
                 if !keepAlive { try? await channel.close().get() }
             case .stream(let produce):
                 var h = response.headers
@@ -118,6 +119,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
                     Log.logger("http").debug("stream ended: \(error)")
                 }
                 try await channel.writeAndFlush(HTTPServerResponsePart.end(nil)).get()
+                body.discardRest()
                 if !keepAlive { try? await channel.close().get() }
             case .hijack(let run):
                 let upgrade = head.headers["Upgrade"].contains { $0.lowercased() == "tcp" }

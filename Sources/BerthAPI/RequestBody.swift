@@ -9,6 +9,7 @@ public final class RequestBody: Sendable {
     let continuation: AsyncStream<ByteBuffer>.Continuation
     private let buffered = Atomic<Int>(0)
     private let paused = Atomic<Bool>(false)
+    private let discarding = Atomic<Bool>(false)
     private let channel: (any Channel)?
     static let highWater = 4 << 20
 
@@ -26,6 +27,7 @@ public final class RequestBody: Sendable {
 
     /// Called on the event loop for each body part; returns false when reading should pause.
     func append(_ buf: ByteBuffer) -> Bool {
+        if discarding.load(ordering: .relaxed) { return true }
         let total = buffered.add(buf.readableBytes, ordering: .relaxed).newValue
         continuation.yield(buf)
         if total > Self.highWater {
@@ -36,6 +38,21 @@ public final class RequestBody: Sendable {
     }
 
     func finish() { continuation.finish() }
+
+    /// The answer went out before the body was read to its end (an error, a route that needs no
+    /// body): what is left is read and dropped. A client that sends the whole body before it
+    /// reads the answer, as most HTTP libraries do, would otherwise wait for ever on a socket
+    /// that is no longer read; dropping it also keeps the connection usable for the next request.
+    func discardRest() {
+        guard !discarding.exchange(true, ordering: .relaxed) else { return }
+        continuation.finish()
+        buffered.store(0, ordering: .relaxed)
+        if paused.exchange(false, ordering: .relaxed), let ch = channel {
+            ch.eventLoop.execute {
+                ch.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in ch.read() }
+            }
+        }
+    }
 
     private func consumed(_ n: Int) {
         let left = buffered.subtract(n, ordering: .relaxed).newValue

@@ -1,6 +1,9 @@
 import BerthClient
 import BerthSystem
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Testing
 
 /// The HTTP surface: negotiation headers, error shapes, disabled features, listeners.
@@ -49,6 +52,28 @@ import Testing
             let c = BerthClient(address: .tcp(host: "127.0.0.1", port: port))
             let ok = try await c.ping()
             #expect(ok == "OK")
+        }
+    }
+
+    /// An answer before the body is read (here a 404): the rest of the body is read and dropped,
+    /// so a client that sends it all before reading, as most HTTP libraries do, gets its answer,
+    /// and the connection serves the next request.
+    @Test func unreadBodyIsDrainedAfterAnEarlyAnswer() async throws {
+        try await withDaemon { d in
+            let conn = try HijackTests.RawConn(path: d.socket)
+            var tv = timeval(tv_sec: 15, tv_usec: 0)  // a server that stops reading fails the test
+            setsockopt(conn.fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+            let size = 16 << 20
+            try conn.send("POST /v1.47/no-such-endpoint HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-tar\r\n"
+                          + "Content-Length: \(size)\r\n\r\n")
+            let chunk = [UInt8](repeating: 0x61, count: 1 << 20)
+            for _ in 0..<16 { try chunk.withUnsafeBytes { try Syscall.writeAll(conn.fd, $0) } }
+            let (head, _) = conn.readHead()
+            #expect(head.hasPrefix("HTTP/1.1 404"))
+            try conn.send("GET /_ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            let rest = String(decoding: conn.readToEOF(), as: UTF8.self)
+            #expect(rest.contains("HTTP/1.1 200 OK"))
+            #expect(rest.hasSuffix("OK"))
         }
     }
 }
