@@ -62,6 +62,8 @@ public struct LogFiles: Sendable {
 public final class LogRotator: Sendable {
     private struct Tracked: Sendable { let token: UInt64?; let files: LogFiles; let limits: LogLimits }
     private let tracked = Mutex<[String: Tracked]>([:])
+    /// One rotation at a time: the inotify thread and a container's exit may both file the same switch.
+    private let rotating = Mutex<Void>(())
 
     public init() {}
 
@@ -70,10 +72,10 @@ public final class LogRotator: Sendable {
         let files = LogFiles(current: paths.log)
         var token: UInt64? = nil
         if limits.maxSize > 0 && limits.maxFiles > 1 {
-            files.rotate(keeping: limits.maxFiles)
+            rotating.withLock { _ in files.rotate(keeping: limits.maxFiles) }
             let name = (paths.log as NSString).lastPathComponent
             token = try? FileWatcher.shared.watch(paths.dir, mask: UInt32(IN_MOVED_TO)) { n in
-                if n == name { files.rotate(keeping: limits.maxFiles) }
+                if n == name { self.rotating.withLock { _ in files.rotate(keeping: limits.maxFiles) } }
             }
         }
         let old = tracked.withLock { $0.updateValue(Tracked(token: token, files: files, limits: limits), forKey: paths.id) }
@@ -84,6 +86,6 @@ public final class LogRotator: Sendable {
     public func untrack(_ id: String) {
         guard let t = tracked.withLock({ $0.removeValue(forKey: id) }) else { return }
         if let token = t.token { FileWatcher.shared.unwatch(token) }
-        if t.limits.maxSize > 0 { t.files.rotate(keeping: t.limits.maxFiles) }
+        if t.limits.maxSize > 0 { rotating.withLock { _ in t.files.rotate(keeping: t.limits.maxFiles) } }
     }
 }
