@@ -10,6 +10,13 @@ import Testing
 @Suite struct RegistryTests {
     func text(_ r: Subprocess.Result) -> String { r.stdoutText + r.stderrText }
 
+    /// Pushes busybox as `ref`, then removes both names locally: the image exists only in the registry.
+    func pushBusyboxAway(_ d: TestDaemon, as ref: String) async throws {
+        #expect(try await d.docker("tag", "busybox", ref).status == 0)
+        #expect(try await d.docker("push", ref).status == 0)
+        #expect(try await d.docker("rmi", ref, "busybox").status == 0)
+    }
+
     @Test func pushPullAndOtherClients() async throws {
         try await withRegistry { reg in
             try await withDaemon { d in
@@ -94,9 +101,7 @@ import Testing
             try await withDaemon { d in
                 try await d.loadBusybox()
                 let ref = "\(reg.host)/it/corrupt:1"
-                #expect(try await d.docker("tag", "busybox", ref).status == 0)
-                #expect(try await d.docker("push", ref).status == 0)
-                #expect(try await d.docker("rmi", ref, "busybox").status == 0)
+                try await pushBusyboxAway(d, as: ref)
                 // Flip one byte in the middle of the layer blob (the one big file).
                 let layer = try #require(reg.blobFiles().max { FS.fileSize($0) < FS.fileSize($1) })
                 var bytes = [UInt8](try FS.read(layer))
@@ -114,9 +119,7 @@ import Testing
         try await withRegistry { reg in
             try await withDaemon { d in
                 try await d.loadBusybox()
-                #expect(try await d.docker("tag", "busybox", "\(reg.host)/it/drop:1").status == 0)
-                #expect(try await d.docker("push", "\(reg.host)/it/drop:1").status == 0)
-                #expect(try await d.docker("rmi", "\(reg.host)/it/drop:1", "busybox").status == 0)
+                try await pushBusyboxAway(d, as: "\(reg.host)/it/drop:1")
                 // Cut once: the download is retried and the pull succeeds.
                 let once = try DroppingProxy(upstreamPort: reg.port, drops: 1)
                 defer { once.stop() }
@@ -213,9 +216,7 @@ extension RegistryTests {
         try await withRegistry { reg in
             try await withDaemon { d in
                 try await d.loadBusybox()
-                #expect(try await d.docker("tag", "busybox", "\(reg.host)/it/redir:1").status == 0)
-                #expect(try await d.docker("push", "\(reg.host)/it/redir:1").status == 0)
-                #expect(try await d.docker("rmi", "\(reg.host)/it/redir:1", "busybox").status == 0)
+                try await pushBusyboxAway(d, as: "\(reg.host)/it/redir:1")
                 let proxy = try DroppingProxy(upstreamPort: reg.port, drops: 0, redirectBlobs: true)
                 defer { proxy.stop() }
                 let pull = try await d.docker("pull", "127.0.0.1:\(proxy.port)/it/redir:1")
@@ -230,9 +231,7 @@ extension RegistryTests {
         try await withRegistry { mirror in
             try await withDaemon(extraArgs: ["--registry-mirror", "http://\(mirror.host)"]) { d in
                 try await d.loadBusybox()
-                #expect(try await d.docker("tag", "busybox", "\(mirror.host)/library/mirrored:1").status == 0)
-                #expect(try await d.docker("push", "\(mirror.host)/library/mirrored:1").status == 0)
-                #expect(try await d.docker("rmi", "\(mirror.host)/library/mirrored:1", "busybox").status == 0)
+                try await pushBusyboxAway(d, as: "\(mirror.host)/library/mirrored:1")
                 let pull = try await d.docker("pull", "mirrored:1")
                 #expect(pull.status == 0 && pull.stdoutText.contains("Status: Downloaded newer image for mirrored:1"), "\(text(pull))")
                 #expect(try await d.docker("run", "--rm", "mirrored:1", "echo", "mirrored").stdoutText == "mirrored\n")
