@@ -329,11 +329,11 @@ public struct ContainerLog: Sendable {
                 // since), else the current one from its start.
                 var off = position.offset
                 var fd = Self.openFile(withInode: position.inode, among: files.ordered())
-                if fd < 0 { fd = open(files.current, O_RDONLY | O_CLOEXEC); off = 0 }
                 while !Task.isCancelled {
                     // The monitor writes the exit file after the last output, so once it exists
                     // one more read gets everything.
                     let done = FS.exists(exitFile) || finished()
+                    if fd < 0 { fd = open(files.current, O_RDONLY | O_CLOEXEC); off = 0 }
                     while fd >= 0 {
                         var st = stat()
                         fstat(fd, &st)
@@ -346,7 +346,6 @@ public struct ContainerLog: Sendable {
                         fd = open(files.current, O_RDONLY | O_CLOEXEC)
                         off = 0
                     }
-                    if fd < 0 { fd = open(files.current, O_RDONLY | O_CLOEXEC); off = 0 }
                     if done { break }
                     if await it.next() == nil { break }
                 }

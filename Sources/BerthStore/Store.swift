@@ -161,15 +161,13 @@ public final class Store: Sendable {
     }
 
     public func insertContainer(_ c: ContainerRecord) throws {
-        try containerWrite { try insertContainerRow(c) }
-    }
-
-    private func insertContainerRow(_ c: ContainerRecord) throws {
-        do {
-            try pool.write { db in try c.insert(db) }
-        } catch let e as DatabaseError where e.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE {
-            throw BerthError.conflict("name \(c.name) in use")
-        } catch let e as BerthError { throw e } catch { throw BerthError.system("store: \(error)") }
+        try containerWrite {
+            do {
+                try pool.write { db in try c.insert(db) }
+            } catch let e as DatabaseError where e.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE {
+                throw BerthError.conflict("name \(c.name) in use")
+            } catch let e as BerthError { throw e } catch { throw BerthError.system("store: \(error)") }
+        }
     }
 
     public func container(_ id: String) throws -> ContainerRecord? {
