@@ -19,7 +19,7 @@ enum ErrorMapping {
     }
 
     static func response(_ error: any Error) -> Response {
-        let e = BerthError.wrap(error)
+        let e = (error as? DigestError).map { BerthError.invalid($0.description) } ?? BerthError.wrap(error)
         let status = status(e.kind)
         if status == .notModified { return Response(status: .notModified) }
         return (try? Response.json(ErrorResponse(message: e.message), status: status))

@@ -2,7 +2,17 @@ import BerthSystem
 
 /// Streams entries out of a tar archive (ustar, GNU long names, PAX headers incl. xattrs).
 /// Usage: `while let e = try r.next() { try r.readData { chunk in … } }`; unread data is skipped.
+///
+/// Archives come from images, registries and API clients, so every field is checked before it
+/// is used: numbers must fit their range (sizes 0…`maxEntrySize`, ids 0…2³²−2), PAX records must
+/// be well formed, names may not hold NUL, and the metadata headers (long names, PAX) are capped
+/// at 1 MiB each (global PAX records at 1 MiB in all). A malformed archive is an
+/// invalid-argument error, never a trap.
 public struct TarReader<R: ByteReader> {
+    /// Largest member size accepted (4 PiB): far above any real file, far below Int64 overflow.
+    public static var maxEntrySize: Int64 { 1 << 52 }
+    /// Largest long-name, long-link or PAX header, as Go's archive/tar allows.
+    static var maxMetadataSize: Int64 { 1 << 20 }
     var source: R
     private var buffer: [UInt8]
     var start = 0
@@ -10,6 +20,7 @@ public struct TarReader<R: ByteReader> {
     private var remaining: Int64 = 0
     private var padding: Int64 = 0
     private var globalPax: [String: String] = [:]
+    private var globalPaxBytes = 0
     /// Bytes consumed so far (offset of the next unread byte in the archive).
     public private(set) var position: Int64 = 0
 
@@ -66,7 +77,7 @@ public struct TarReader<R: ByteReader> {
     }
 
     public mutating func readAllData(limit: Int = 64 << 20) throws -> [UInt8] {
-        guard remaining <= Int64(limit) else { throw BerthError.invalid("tar entry too large") }
+        guard remaining >= 0, remaining <= Int64(limit) else { throw BerthError.invalid("tar entry too large") }
         var out: [UInt8] = []
         try readData { out.append(contentsOf: $0) }
         return out
@@ -86,22 +97,29 @@ public struct TarReader<R: ByteReader> {
             if h.allSatisfy({ $0 == 0 }) { return nil }
             guard verifyChecksum(h) else { throw BerthError.invalid("invalid tar header checksum") }
             let flag = h[156]
-            let size = try parseNumber(h[124..<136])
+            let size = try Self.parseNumber(h[124..<136])
+            guard size >= 0, size <= Self.maxEntrySize else { throw BerthError.invalid("invalid size in tar header") }
             let pad = (512 - size % 512) % 512
             switch flag {
             case UInt8(ascii: "L"), UInt8(ascii: "K"):
+                guard size <= Self.maxMetadataSize else { throw BerthError.invalid("tar long name header too large") }
                 remaining = size; padding = pad
-                let data = try readAllData(limit: 1 << 20)
+                let data = try readAllData(limit: Int(Self.maxMetadataSize))
                 try skip(padding); remaining = 0; padding = 0
                 let s = cString(data[...])
                 if flag == UInt8(ascii: "L") { longName = s } else { longLink = s }
                 continue
             case UInt8(ascii: "x"), UInt8(ascii: "g"):
+                guard size <= Self.maxMetadataSize else { throw BerthError.invalid("tar PAX header too large") }
                 remaining = size; padding = pad
-                let data = try readAllData(limit: 16 << 20)
+                let data = try readAllData(limit: Int(Self.maxMetadataSize))
                 try skip(padding); remaining = 0; padding = 0
-                let recs = parsePax(data, xattrs: &paxXattrs)
-                if flag == UInt8(ascii: "g") { globalPax.merge(recs) { $1 } } else { pax.merge(recs) { $1 } }
+                let recs = try Self.parsePax(data, xattrs: &paxXattrs)
+                if flag == UInt8(ascii: "g") {
+                    globalPax.merge(recs) { $1 }
+                    globalPaxBytes = globalPax.reduce(0) { $0 + $1.key.utf8.count + $1.value.utf8.count }
+                    guard globalPaxBytes <= Int(Self.maxMetadataSize) else { throw BerthError.invalid("tar global PAX headers too large") }
+                } else { pax.merge(recs) { $1 } }
                 continue
             default:
                 break
@@ -112,23 +130,29 @@ public struct TarReader<R: ByteReader> {
                 if !prefix.isEmpty { name = prefix + "/" + name }
             }
             var e = TarEntry(name: name, kind: TarEntry.kind(for: flag))
-            e.mode = UInt32(truncatingIfNeeded: try parseNumber(h[100..<108]) & 0o7777)
-            e.uid = Int(try parseNumber(h[108..<116]))
-            e.gid = Int(try parseNumber(h[116..<124]))
+            e.mode = UInt32(truncatingIfNeeded: try Self.parseNumber(h[100..<108]) & 0o7777)
+            e.uid = try Self.checkedID(try Self.parseNumber(h[108..<116]), "uid")
+            e.gid = try Self.checkedID(try Self.parseNumber(h[116..<124]), "gid")
             e.size = size
-            e.mtime = try parseNumber(h[136..<148])
+            e.mtime = try Self.parseNumber(h[136..<148])
             e.linkName = cString(h[157..<257])
-            e.devMajor = UInt32(truncatingIfNeeded: (try? parseNumber(h[329..<337])) ?? 0)
-            e.devMinor = UInt32(truncatingIfNeeded: (try? parseNumber(h[337..<345])) ?? 0)
+            e.devMajor = UInt32(truncatingIfNeeded: (try? Self.parseNumber(h[329..<337])) ?? 0)
+            e.devMinor = UInt32(truncatingIfNeeded: (try? Self.parseNumber(h[337..<345])) ?? 0)
             let all = globalPax.merging(pax) { $1 }
             if let n = longName { e.name = n }
             if let l = longLink { e.linkName = l }
             if let p = all["path"] { e.name = p }
             if let l = all["linkpath"] { e.linkName = l }
-            if let s = all["size"], let v = Int64(s) { e.size = v }
-            if let s = all["uid"], let v = Int(s) { e.uid = v }
-            if let s = all["gid"], let v = Int(s) { e.gid = v }
-            if let s = all["mtime"], let v = Double(s) { e.mtime = Int64(v) }
+            if let s = all["size"] {
+                guard let v = Int64(s), v >= 0, v <= Self.maxEntrySize else { throw BerthError.invalid("invalid PAX size \(s.prefix(32))") }
+                e.size = v
+            }
+            if let s = all["uid"] { e.uid = try Self.checkedID(Int64(s), "uid") }
+            if let s = all["gid"] { e.gid = try Self.checkedID(Int64(s), "gid") }
+            if let s = all["mtime"] { e.mtime = try Self.paxTime(s) }
+            guard !e.name.utf8.contains(0), !e.linkName.utf8.contains(0) else {
+                throw BerthError.invalid("tar entry name holds a NUL byte")
+            }
             e.xattrs = paxXattrs
             // Only regular files carry data; whatever else a writer stored is skipped by next().
             remaining = e.kind == .file ? e.size : size
@@ -138,7 +162,7 @@ public struct TarReader<R: ByteReader> {
     }
 
     private func verifyChecksum(_ h: [UInt8]) -> Bool {
-        guard let want = try? parseNumber(h[148..<156]) else { return false }
+        guard let want = try? Self.parseNumber(h[148..<156]) else { return false }
         var unsigned: Int64 = 0
         var signed: Int64 = 0
         for i in 0..<512 {
@@ -149,22 +173,45 @@ public struct TarReader<R: ByteReader> {
         return want == unsigned || want == signed
     }
 
-    private func parseNumber(_ field: ArraySlice<UInt8>) throws -> Int64 {
+    /// A numeric header field: octal, or GNU base-256 (two's complement, high bit set) for
+    /// values that do not fit; anything beyond Int64 is refused.
+    static func parseNumber(_ field: ArraySlice<UInt8>) throws -> Int64 {
         guard let first = field.first else { return 0 }
         if first & 0x80 != 0 {
-            // base-256 (GNU) for large values
-            var v: Int64 = Int64(first & 0x7f)
-            for b in field.dropFirst() { v = (v << 8) | Int64(b) }
-            return v
+            // base-256: the first byte's top bit marks the format, the next says the sign.
+            let negative = first & 0x40 != 0
+            var v: UInt64 = UInt64(first & 0x7f) ^ (negative ? 0x7f : 0)
+            for b in field.dropFirst() {
+                guard v >> 56 == 0 else { throw BerthError.invalid("number out of range in tar header") }
+                v = (v << 8) | UInt64(negative ? ~b : b)
+            }
+            guard v <= UInt64(Int64.max) else { throw BerthError.invalid("number out of range in tar header") }
+            return negative ? -Int64(v) - 1 : Int64(v)
         }
         var v: Int64 = 0
         var seen = false
         for b in field {
             if b == 0 || b == UInt8(ascii: " ") { if seen { break } else { continue } }
             guard b >= UInt8(ascii: "0") && b <= UInt8(ascii: "7") else { throw BerthError.invalid("invalid number in tar header") }
-            v = v * 8 + Int64(b - UInt8(ascii: "0"))
+            let (m, o1) = v.multipliedReportingOverflow(by: 8)
+            let (a, o2) = m.addingReportingOverflow(Int64(b - UInt8(ascii: "0")))
+            guard !o1, !o2 else { throw BerthError.invalid("number out of range in tar header") }
+            v = a
             seen = true
         }
+        return v
+    }
+
+    /// A user or group id that `chown` can take (0…2³²−2; −1 means "unchanged" to the kernel).
+    static func checkedID(_ v: Int64?, _ what: String) throws -> Int {
+        guard let v, v >= 0, v < Int64(UInt32.max) else { throw BerthError.invalid("invalid \(what) in tar header") }
+        return Int(v)
+    }
+
+    /// A PAX time, `seconds[.fraction]`, possibly negative; the fraction is dropped.
+    static func paxTime(_ s: String) throws -> Int64 {
+        let whole = s.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+        guard let v = Int64(whole) else { throw BerthError.invalid("invalid PAX mtime \(s.prefix(32))") }
         return v
     }
 
@@ -172,23 +219,35 @@ public struct TarReader<R: ByteReader> {
         String(decoding: field.prefix(while: { $0 != 0 }), as: UTF8.self)
     }
 
-    private func parsePax(_ data: [UInt8], xattrs: inout [String: [UInt8]]) -> [String: String] {
+    /// PAX records, `"<length> <key>=<value>\n"` each, where length counts the whole record.
+    /// A record that does not keep to that shape makes the header invalid (as in Go's
+    /// archive/tar); trailing NULs, which some writers pad with, end the list.
+    static func parsePax(_ data: [UInt8], xattrs: inout [String: [UInt8]]) throws -> [String: String] {
         var out: [String: String] = [:]
         var i = 0
         while i < data.count {
+            if data[i] == 0 { break }
             var j = i
-            while j < data.count && data[j] != UInt8(ascii: " ") { j += 1 }
-            guard j < data.count, let len = Int(String(decoding: data[i..<j], as: UTF8.self)), len > 0,
-                  i + len <= data.count else { break }
+            while j < data.count, j - i < 20, data[j] >= UInt8(ascii: "0"), data[j] <= UInt8(ascii: "9") { j += 1 }
+            guard j > i, j < data.count, data[j] == UInt8(ascii: " "),
+                  let len = Int(String(decoding: data[i..<j], as: UTF8.self)),
+                  len > j - i + 1, len <= data.count - i, data[i + len - 1] == UInt8(ascii: "\n")
+            else { throw BerthError.invalid("invalid PAX record in tar archive") }
             let rec = data[(j + 1)..<(i + len - 1)]
-            if let eq = rec.firstIndex(of: UInt8(ascii: "=")) {
-                let key = String(decoding: rec[rec.startIndex..<eq], as: UTF8.self)
-                let value = Array(rec[(eq + 1)...])
-                if key.hasPrefix("SCHILY.xattr.") {
-                    xattrs[String(key.dropFirst("SCHILY.xattr.".count))] = value
-                } else {
-                    out[key] = String(decoding: value, as: UTF8.self)
+            guard let eq = rec.firstIndex(of: UInt8(ascii: "=")), eq > rec.startIndex else {
+                throw BerthError.invalid("invalid PAX record in tar archive")
+            }
+            let keyBytes = rec[rec.startIndex..<eq]
+            guard !keyBytes.contains(0) else { throw BerthError.invalid("invalid PAX record in tar archive") }
+            let key = String(decoding: keyBytes, as: UTF8.self)
+            let value = Array(rec[(eq + 1)...])
+            if key.hasPrefix("SCHILY.xattr.") {
+                xattrs[String(key.dropFirst("SCHILY.xattr.".count))] = value
+            } else {
+                if (key == "path" || key == "linkpath") && value.contains(0) {
+                    throw BerthError.invalid("invalid PAX record in tar archive")
                 }
+                out[key] = String(decoding: value, as: UTF8.self)
             }
             i += len
         }

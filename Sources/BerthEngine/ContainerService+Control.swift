@@ -54,7 +54,7 @@ extension ContainerService {
                 if m < 6 * 1024 * 1024 { throw BerthError.invalid("Minimum memory limit allowed is 6MB") }
                 hc.Memory = m
                 if u.MemorySwap == nil || u.MemorySwap == 0 {
-                    if (hc.MemorySwap ?? 0) > 0 && hc.MemorySwap! < m { hc.MemorySwap = m * 2 }
+                    if (hc.MemorySwap ?? 0) > 0 && hc.MemorySwap! < m { hc.MemorySwap = ResourceRules.defaultSwap(m) }
                 }
             }
             if let s = u.MemorySwap, s != 0 {
@@ -72,8 +72,9 @@ extension ContainerService {
             if let v = u.CpusetMems, !v.isEmpty { hc.CpusetMems = v }
             if let v = u.PidsLimit, v != 0 { hc.PidsLimit = v }
             if let r = u.RestartPolicy, let n = r.Name, !n.isEmpty { hc.RestartPolicy = r }
+            try ResourceRules.check(hc)
             if cur.status == "running" || cur.status == "paused" {
-                try await self.executor.update(c.id, Self.resources(hc))
+                try await self.executor.update(c.id, SpecBuilder.resources(hc))
             }
             let encoded = try JSONEncoder().encode(hc)
             try self.store.updateContainer(c.id) { $0.host_config = encoded }
@@ -82,21 +83,4 @@ extension ContainerService {
         }
     }
 
-    nonisolated static func resources(_ hc: HostConfig) -> OCISpec.Resources {
-        var r = OCISpec.Resources(devices: [], memory: nil, cpu: nil, pids: nil)
-        if let m = hc.Memory, m > 0 {
-            let swap = hc.MemorySwap ?? 0
-            r.memory = .init(limit: m, reservation: nil, swap: swap == 0 ? m * 2 : swap, swappiness: nil, disableOOMKiller: nil)
-        }
-        var cpu = OCISpec.CPU()
-        if let v = hc.CpuShares, v > 0 { cpu.shares = UInt64(v) }
-        if let v = hc.NanoCpus, v > 0 { cpu.period = 100_000; cpu.quota = v * 100_000 / 1_000_000_000 }
-        if let v = hc.CpuQuota, v > 0 { cpu.quota = v }
-        if let v = hc.CpuPeriod, v > 0 { cpu.period = UInt64(v) }
-        if let v = hc.CpusetCpus, !v.isEmpty { cpu.cpus = v }
-        if let v = hc.CpusetMems, !v.isEmpty { cpu.mems = v }
-        r.cpu = cpu
-        if let p = hc.PidsLimit, p > 0 { r.pids = .init(limit: p) }
-        return r
-    }
 }

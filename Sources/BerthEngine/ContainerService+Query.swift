@@ -169,7 +169,7 @@ extension ContainerService {
         config.Hostname = nil; config.Image = nil
         try executor.prepareLayer(c.id)
         let parent = Digest.chainIDs(cfgFile.rootfs.diff_ids).last
-        let diffID = try await images.commitLayer(upperDir: executor.paths(c.id).upper,
+        let diffID: Digest = try await images.commitLayer(upperDir: executor.paths(c.id).upper,
                                                   excluded: ContainerPaths.generatedFiles, parentChain: parent)
         let now = Timestamp.rfc3339(nanos: Timestamp.nowNanos())
         cfgFile.rootfs.diff_ids.append(diffID)
@@ -213,23 +213,28 @@ public enum CommitChanges {
             case "USER": c.User = arg
             case "STOPSIGNAL": c.StopSignal = arg
             case "ENV":
+                guard !arg.isEmpty else { throw BerthError.invalid("ENV requires at least one argument") }
                 var pairs: [(String, String)] = []
                 if arg.contains("=") {
                     for kv in arg.split(separator: " ") {
-                        let p = kv.split(separator: "=", maxSplits: 1).map(String.init)
+                        let p = kv.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
                         pairs.append((p[0], p.count > 1 ? p[1].trimmingCharacters(in: CharacterSet(charactersIn: "\"")) : ""))
                     }
                 } else {
                     let p = arg.split(separator: " ", maxSplits: 1).map(String.init)
                     pairs.append((p[0], p.count > 1 ? p[1] : ""))
                 }
+                guard !pairs.contains(where: { $0.0.isEmpty }) else { throw BerthError.invalid("ENV names can not be blank") }
                 var env = c.Env ?? []
                 for (k, v) in pairs { env.removeAll { $0.hasPrefix(k + "=") }; env.append(k + "=" + v) }
                 c.Env = env
             case "LABEL":
+                guard !arg.isEmpty else { throw BerthError.invalid("LABEL requires at least one argument") }
                 var labels = c.Labels ?? [:]
                 for kv in arg.split(separator: " ") {
-                    let p = kv.split(separator: "=", maxSplits: 1).map { String($0).trimmingCharacters(in: CharacterSet(charactersIn: "\"")) }
+                    let p = kv.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                        .map { String($0).trimmingCharacters(in: CharacterSet(charactersIn: "\"")) }
+                    guard !p[0].isEmpty else { throw BerthError.invalid("LABEL names can not be blank") }
                     labels[p[0]] = p.count > 1 ? p[1] : ""
                 }
                 c.Labels = labels

@@ -106,10 +106,11 @@ public actor ContainerService {
         }
         var hc = body.hostConfig
         if let m = hc.Memory, m > 0, m < 6 * 1024 * 1024 { throw BerthError.invalid("Minimum memory limit allowed is 6MB") }
-        if let m = hc.Memory, m > 0, (hc.MemorySwap ?? 0) == 0 { hc.MemorySwap = m * 2 }
+        if let m = hc.Memory, m > 0, (hc.MemorySwap ?? 0) == 0 { hc.MemorySwap = ResourceRules.defaultSwap(m) }
         if let s = hc.MemorySwap, s > 0, let m = hc.Memory, m > 0, s < m {
             throw BerthError.invalid("Minimum memoryswap limit should be larger than memory limit, see usage")
         }
+        try ResourceRules.check(hc)
         let mode = hc.NetworkMode ?? ""
         if !["", "default", "bridge", "none", "host"].contains(mode) {
             throw BerthError.notFound("network \(mode) not found")

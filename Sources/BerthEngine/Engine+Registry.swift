@@ -31,16 +31,16 @@ extension PullService {
         let ref = try ImageReference(parse: name)
         let client = RegistryClient(config: registries, domain: ref.domain, repository: ref.path, credentials: auth, actions: ["pull"])
         do {
-            let m = try await client.manifest(ref.digest ?? ref.tag ?? "latest")
-            let desc = DistributionInspect.Descriptor(mediaType: m.mediaType, digest: m.digest, size: Int64(m.bytes.count))
+            let m = try await client.manifest(ref.digest?.description ?? ref.tag ?? "latest")
+            let desc = DistributionInspect.Descriptor(mediaType: m.mediaType, digest: m.digest.description, size: Int64(m.bytes.count))
             if MediaType.isIndex(m.mediaType) {
-                let index = try JSONDecoder().decode(ManifestIndex.self, from: Data(m.bytes))
+                let index = try ManifestIndex.decode(m.bytes, what: "manifest list")
                 let platforms = index.manifests.compactMap(\.platform).filter { $0.os != "unknown" }
                     .map { DistributionInspect.Platform(architecture: $0.architecture, os: $0.os, variant: $0.variant) }
                 return DistributionInspect(Descriptor: desc, Platforms: platforms)
             }
-            let manifest = try JSONDecoder().decode(ImageManifest.self, from: Data(m.bytes))
-            let cfg = try JSONDecoder().decode(ImageConfigFile.self, from: Data(try await client.smallBlob(manifest.config.digest)))
+            let manifest = try ImageManifest.decode(m.bytes, what: "manifest")
+            let cfg = try ImageConfigFile.decode(try await client.smallBlob(manifest.config.digest), what: "image config")
             return DistributionInspect(Descriptor: desc, Platforms: [.init(architecture: cfg.architecture ?? ImageStore.arch,
                                                                            os: cfg.os ?? "linux", variant: cfg.variant)])
         } catch {

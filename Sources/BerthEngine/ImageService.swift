@@ -13,7 +13,7 @@ public struct ImageService: Sendable {
         let cfg = try images.config(img)
         let (tags, digests) = try images.tags(of: img.id)
         let layers = try images.store.imageLayers(img.id)
-        let dirs = layers.map { images.layers.diffPath($0.chain_id) }
+        let dirs = try layers.map { images.layers.diffPath(try $0.chain) }
         var data: [String: String] = [:]
         if let top = dirs.last {
             data["UpperDir"] = top
@@ -25,7 +25,7 @@ public struct ImageService: Sendable {
             Created: cfg.created ?? Timestamp.zero, DockerVersion: cfg.docker_version ?? "", Author: cfg.author ?? "",
             Config: cfg.config ?? ContainerConfig(), Architecture: cfg.architecture ?? ImageStore.arch,
             Variant: cfg.variant, Os: cfg.os ?? "linux", Size: img.size, GraphDriver: GraphDriver(Name: "overlay2", Data: data),
-            RootFS: .init(Type: cfg.rootfs.type, Layers: cfg.rootfs.diff_ids),
+            RootFS: .init(Type: cfg.rootfs.type, Layers: cfg.rootfs.diff_ids.map(\.description)),
             Metadata: .init(LastTagTime: img.last_tag_time > 0 ? Timestamp.rfc3339(nanos: img.last_tag_time) : Timestamp.zero))
     }
 

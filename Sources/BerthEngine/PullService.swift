@@ -25,10 +25,10 @@ public struct PullService: Sendable {
     public struct Plan: Sendable {
         public let ref: ImageReference
         let client: RegistryClient
-        let manifestDigest: String
+        let manifestDigest: Digest
         let manifest: ImageManifest
         let configBytes: [UInt8]
-        let diffIDs: [String]
+        let diffIDs: [Digest]
     }
 
     // MARK: resolve
@@ -51,26 +51,24 @@ public struct PullService: Sendable {
         let ref = try ImageReference(parse: raw)
         let client = RegistryClient(config: registries, domain: ref.domain, repository: ref.path, credentials: auth, actions: ["pull"])
         do {
-            var fetched = try await client.manifest(ref.digest ?? ref.tag ?? "latest")
+            var fetched = try await client.manifest(ref.digest?.description ?? ref.tag ?? "latest")
             let first = fetched.mediaType
             if MediaType.isIndex(fetched.mediaType) {
-                let index = try JSONDecoder().decode(ManifestIndex.self, from: Data(fetched.bytes))
+                let index = try ManifestIndex.decode(fetched.bytes, what: "manifest list")
                 guard let pick = index.select(os: want.os, architecture: want.architecture, variant: want.variant) else {
                     throw BerthError.notFound("no matching manifest for \(wanted) in the manifest list entries")
                 }
                 let listDigest = fetched.digest
-                fetched = try await client.manifest(pick.digest)
+                fetched = try await client.manifest(pick.digest.description)
                 // The repo digest is the list's: the one the tag points to or the user asked for.
                 fetched.digest = listDigest
             }
-            guard MediaType.isManifest(fetched.mediaType),
-                  let manifest = try? JSONDecoder().decode(ImageManifest.self, from: Data(fetched.bytes)) else {
+            guard MediaType.isManifest(fetched.mediaType) else {
                 throw BerthError.invalid("unsupported manifest media type \(fetched.mediaType) for \(ref.familiar)")
             }
+            let manifest = try ImageManifest.decode(fetched.bytes, what: "manifest of \(ref.familiar)")
             let configBytes = try await client.smallBlob(manifest.config.digest)
-            let cfg: ImageConfigFile
-            do { cfg = try JSONDecoder().decode(ImageConfigFile.self, from: Data(configBytes)) }
-            catch { throw BerthError.invalid("invalid image config \(manifest.config.digest): \(error)") }
+            let cfg = try ImageConfigFile.decode(configBytes, what: "image config \(manifest.config.digest)")
             if platform != nil, !MediaType.isIndex(first), cfg.os ?? "linux" != want.os || (cfg.architecture ?? ImageStore.arch) != want.architecture {
                 throw BerthError.notFound("image with reference \(ref.familiar) was found but does not match the specified platform: wanted \(wanted), actual: \(cfg.os ?? "linux")/\(cfg.architecture ?? ImageStore.arch)")
             }
@@ -112,7 +110,7 @@ public struct PullService: Sendable {
     @discardableResult
     public func run(_ plan: Plan, sink: ProgressSink, summary: Bool = true) async throws -> Bool {
         let ref = plan.ref
-        let tagOrDigest = ref.digest ?? ref.tag ?? "latest"
+        let tagOrDigest = ref.digest?.description ?? ref.tag ?? "latest"
         sink.status("Pulling from " + ref.path, id: tagOrDigest)
         let chains = Digest.chainIDs(plan.diffIDs)
         let layers = plan.manifest.layers
@@ -122,16 +120,16 @@ public struct PullService: Sendable {
         defer { Task { await images.unpin(chains) } }
         var present: [Bool] = []
         for (i, l) in layers.enumerated() {
-            let have = (try? images.store.layer(chains[i])) != nil && FS.exists(images.layers.diffPath(chains[i]))
+            let have = (try? images.store.layer(chains[i].description)) != nil && FS.exists(images.layers.diffPath(chains[i]))
             present.append(have)
-            sink.status(have ? "Already exists" : "Pulling fs layer", id: Self.short(l.digest))
+            sink.status(have ? "Already exists" : "Pulling fs layer", id: l.digest.short)
         }
         // Downloads run ahead (three at a time); each layer unpacks, in order, while its bytes arrive.
         let limiter = Limiter(Self.parallelDownloads)
         var downloads: [(task: Task<Void, any Error>, path: String, file: GrowingFile)?] = []
         for (i, l) in layers.enumerated() {
             if present[i] { downloads.append(nil); continue }
-            let path = images.layers.tmpPath("pull-" + Digest.hexPart(l.digest) + "-" + String(Identifier.random64().prefix(8)))
+            let path = images.layers.tmpPath("pull-" + l.digest.hex + "-" + String(Identifier.random64().prefix(8)))
             try FS.writeAtomically(path, Data(), mode: 0o600)
             let file = GrowingFile()
             let task = Task {
@@ -148,7 +146,7 @@ public struct PullService: Sendable {
             downloads.append((task, path, file))
         }
         defer { for d in downloads { d?.task.cancel(); if let p = d?.path { unlink(p) } } }
-        var parent: String? = nil
+        var parent: Digest? = nil
         for (i, l) in layers.enumerated() {
             defer { parent = chains[i] }
             guard let d = downloads[i] else { continue }
@@ -163,19 +161,19 @@ public struct PullService: Sendable {
                 throw error
             }
             try await d.task.value
-            sink.status("Pull complete", id: Self.short(l.digest))
+            sink.status("Pull complete", id: l.digest.short)
         }
         for (i, l) in layers.enumerated() {
-            try? images.store.recordLayerBlob(LayerBlobRecord(diff_id: plan.diffIDs[i], digest: l.digest, media_type: l.mediaType,
+            try? images.store.recordLayerBlob(LayerBlobRecord(diff_id: plan.diffIDs[i].description, digest: l.digest.description, media_type: l.mediaType,
                                                               size: l.size, repository: ref.fullName))
         }
-        let id = Digest.sha256(plan.configBytes)
-        let canonical = ref.familiarName + "@" + plan.manifestDigest
+        let id = Digest.sha256(plan.configBytes).description
+        let canonical = ref.familiarName + "@" + plan.manifestDigest.description
         var refs = [canonical]
         if ref.digest == nil { refs.append(ref.familiar) }
         let before = try? images.store.reference(ref.digest == nil ? ref.familiar : canonical)
         try await images.register(configBytes: plan.configBytes, references: refs)
-        sink.status("Digest: " + plan.manifestDigest)
+        sink.status("Digest: " + plan.manifestDigest.description)
         let shown = ref.digest == nil ? ref.familiarName + ":" + (ref.tag ?? "latest") : canonical
         if summary {
             sink.status((before?.image_id == id ? "Status: Image is up to date for " : "Status: Downloaded newer image for ") + shown)
@@ -205,11 +203,9 @@ public struct PullService: Sendable {
         sink.status((newer ? "Status: Downloaded newer image for " : "Status: Image is up to date for ") + name)
     }
 
-    static func short(_ digest: String) -> String { String(Digest.hexPart(digest).prefix(12)) }
-
     /// Downloads one blob to `path`, retrying a broken transfer from the start up to three times.
     func download(_ l: Descriptor, client: RegistryClient, to path: String, file: GrowingFile, sink: ProgressSink) async throws {
-        let id = Self.short(l.digest)
+        let id = l.digest.short
         let fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw BerthError.system("create \(path): \(Syscall.errnoText())") }
         defer { close(fd) }
@@ -240,8 +236,8 @@ public struct PullService: Sendable {
 
     /// Unpacks a layer (gzip, zstd or plain tar), verifying its diff id: from a download still in
     /// progress (`growing`), or from the finished file.
-    func extract(_ l: Descriptor, diffID: String, parent: String?, path: String, growing: GrowingFile?, sink: ProgressSink) async throws {
-        let id = Self.short(l.digest)
+    func extract(_ l: Descriptor, diffID: Digest, parent: Digest?, path: String, growing: GrowingFile?, sink: ProgressSink) async throws {
+        let id = l.digest.short
         let layers = images.layers
         let total = l.size
         try await Blocking.run("berth-extract") {
@@ -262,7 +258,7 @@ public struct PullService: Sendable {
     }
 
     /// Picks the decompressor from the stream's first bytes.
-    static func unpack<R: ByteReader>(_ reader: R, _ diffID: String, _ parent: String?, _ layers: LayerStore) throws {
+    static func unpack<R: ByteReader>(_ reader: R, _ diffID: Digest, _ parent: Digest?, _ layers: LayerStore) throws {
         let peek = try PeekingReader(reader, peek: 4)
         if Compression.isGzip(peek.head) {
             _ = try layers.ensure(diffID: diffID, parentChain: parent, reader: try GzipReader(peek))

@@ -71,12 +71,12 @@ public struct PushService: Sendable {
         let cfg = try images.config(image)
         let diffIDs = cfg.rootfs.diff_ids
         let chains = Digest.chainIDs(diffIDs)
-        for d in diffIDs.reversed() { sink.status("Preparing", id: PullService.short(d)) }
+        for d in diffIDs.reversed() { sink.status("Preparing", id: d.short) }
         var descriptors: [Descriptor] = []
         for (i, diffID) in diffIDs.enumerated() {
             descriptors.append(try await pushLayer(diffID: diffID, chain: chains[i], client: client, sink: sink))
         }
-        let configDigest = image.id
+        let configDigest = try image.digest
         let configBytes = [UInt8](image.config)
         if try await client.blobSize(configDigest) == nil {
             try await client.upload(digest: configDigest, bytes: configBytes)
@@ -88,39 +88,40 @@ public struct PushService: Sendable {
         enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let bytes = Array(try enc.encode(manifest))
         let digest = try await client.putManifest(tag, bytes: bytes, mediaType: MediaType.dockerManifest)
-        _ = try images.store.addReference(ImageRefRecord(reference: client.familiarRepository + "@" + digest, image_id: imageID,
+        _ = try images.store.addReference(ImageRefRecord(reference: client.familiarRepository + "@" + digest.description, image_id: imageID,
                                                          kind: "digest", created: Timestamp.nowNanos()))
         sink.status("\(tag): digest: \(digest) size: \(bytes.count)")
-        sink.aux(.object(["Tag": .string(tag), "Digest": .string(digest), "Size": .number(Double(bytes.count))]))
+        sink.aux(.object(["Tag": .string(tag), "Digest": .string(digest.description), "Size": .number(Double(bytes.count))]))
         events.record("image", "push", id: client.familiarRepository + ":" + tag, attributes: ["name": client.familiarRepository + ":" + tag])
     }
 
     /// One layer: already there, mounted from a sibling repository, or compressed and uploaded.
-    func pushLayer(diffID: String, chain: String, client: RegistryClient, sink: ProgressSink) async throws -> Descriptor {
-        let id = PullService.short(diffID)
+    func pushLayer(diffID: Digest, chain: Digest, client: RegistryClient, sink: ProgressSink) async throws -> Descriptor {
+        let id = diffID.short
         let target = client.domain + "/" + client.repository
-        let known = (try? images.store.layerBlobs(diffID: diffID)) ?? []
+        let known = (try? images.store.layerBlobs(diffID: diffID.description)) ?? []
         // Blobs recorded for this registry: the target repository first, then siblings to mount from.
         let here = known.filter { $0.repository.hasPrefix(client.domain + "/") }
             .sorted { a, b in (a.repository == target ? 0 : 1) < (b.repository == target ? 0 : 1) }
         for b in here {
-            if try await client.blobSize(b.digest) != nil {
-                record(diffID, b.digest, b.media_type, b.size, target)
+            guard let blob = try? Digest(parsing: b.digest) else { continue }
+            if try await client.blobSize(blob) != nil {
+                record(diffID, blob, b.media_type, b.size, target)
                 sink.status("Layer already exists", id: id)
-                return Descriptor(mediaType: b.media_type, digest: b.digest, size: b.size)
+                return Descriptor(mediaType: b.media_type, digest: blob, size: b.size)
             }
             guard b.repository != target else { continue }
             let source = String(b.repository.dropFirst(client.domain.count + 1))
-            if try await client.mount(b.digest, from: source) {
-                record(diffID, b.digest, b.media_type, b.size, target)
+            if try await client.mount(blob, from: source) {
+                record(diffID, blob, b.media_type, b.size, target)
                 sink.status("Mounted from " + source, id: id)
-                return Descriptor(mediaType: b.media_type, digest: b.digest, size: b.size)
+                return Descriptor(mediaType: b.media_type, digest: blob, size: b.size)
             }
         }
         // Compress and upload at once: the gzip members go out as they are made, and the digest,
         // known when the last one is, closes the upload.
         let plain = images.layers.tarPath(chain)
-        let outcome = Mutex<Result<(digest: String, size: Int64), any Error>?>(nil)
+        let outcome = Mutex<Result<(digest: Digest, size: Int64), any Error>?>(nil)
         let chunks = StreamingWriter.bytes { writer in
             var w = writer
             let r = Result { try GzipFile.compress(plain, into: &w) }
@@ -141,8 +142,8 @@ public struct PushService: Sendable {
         return Descriptor(mediaType: MediaType.dockerLayerGzip, digest: digest, size: size)
     }
 
-    func record(_ diffID: String, _ digest: String, _ mediaType: String, _ size: Int64, _ repo: String) {
-        try? images.store.recordLayerBlob(LayerBlobRecord(diff_id: diffID, digest: digest, media_type: mediaType, size: size, repository: repo))
+    func record(_ diffID: Digest, _ digest: Digest, _ mediaType: String, _ size: Int64, _ repo: String) {
+        try? images.store.recordLayerBlob(LayerBlobRecord(diff_id: diffID.description, digest: digest.description, media_type: mediaType, size: size, repository: repo))
     }
 }
 

@@ -21,8 +21,8 @@ public enum Signals {
         var name = s.uppercased()
         if name.hasPrefix("SIG") { name.removeFirst(3) }
         if let n = table[name] { return n }
-        if name.hasPrefix("RTMIN+"), let k = Int32(name.dropFirst(6)), k >= 0, 34 + k <= 64 { return 34 + k }
-        if name.hasPrefix("RTMAX-"), let k = Int32(name.dropFirst(6)), k >= 0, 64 - k >= 34 { return 64 - k }
+        if name.hasPrefix("RTMIN+"), let k = Int32(name.dropFirst(6)), (0...30).contains(k) { return 34 + k }
+        if name.hasPrefix("RTMAX-"), let k = Int32(name.dropFirst(6)), (0...30).contains(k) { return 64 - k }
         if name == "RTMIN" { return 34 }
         if name == "RTMAX" { return 64 }
         throw BerthError.invalid("Invalid signal: \(s)")

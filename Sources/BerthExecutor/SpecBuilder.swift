@@ -57,6 +57,36 @@ public enum SpecBuilder {
         return UInt64(r.rlim_max)
     }
 
+    /// Memory, CPU and pids limits from a HostConfig, for `runc create` and `runc update` alike.
+    /// The values were checked when they were accepted (`ResourceRules`); what is left to do here
+    /// cannot overflow: the default swap is twice the memory, or unlimited where that passes Int64.
+    public static func resources(_ hc: HostConfig) -> OCISpec.Resources {
+        var memory: OCISpec.Memory? = nil
+        let reservation = (hc.MemoryReservation ?? 0) > 0 ? hc.MemoryReservation : nil
+        if let m = hc.Memory, m > 0 {
+            var swap = hc.MemorySwap ?? 0
+            if swap == 0 {
+                let (doubled, overflow) = m.multipliedReportingOverflow(by: 2)
+                swap = overflow ? -1 : doubled
+            }
+            memory = .init(limit: m, reservation: reservation, swap: swap, swappiness: nil,
+                           disableOOMKiller: hc.OomKillDisable == true ? true : nil)
+        } else if reservation != nil {
+            memory = .init(limit: nil, reservation: reservation, swap: nil, swappiness: nil, disableOOMKiller: nil)
+        }
+        var cpu = OCISpec.CPU()
+        var anyCPU = false
+        if let s = hc.CpuShares, s > 0 { cpu.shares = UInt64(s); anyCPU = true }
+        // quota/period = NanoCpus/10⁹ with a 100 ms period.
+        if let n = hc.NanoCpus, n > 0 { cpu.period = 100_000; cpu.quota = max(1000, n / 10_000); anyCPU = true }
+        if let q = hc.CpuQuota, q > 0 { cpu.quota = q; anyCPU = true }
+        if let p = hc.CpuPeriod, p > 0 { cpu.period = UInt64(p); anyCPU = true }
+        if let c = hc.CpusetCpus, !c.isEmpty { cpu.cpus = c; anyCPU = true }
+        if let c = hc.CpusetMems, !c.isEmpty { cpu.mems = c; anyCPU = true }
+        let pids: OCISpec.Pids? = (hc.PidsLimit ?? 0) > 0 ? .init(limit: hc.PidsLimit!) : nil
+        return OCISpec.Resources(devices: [], memory: memory, cpu: anyCPU ? cpu : nil, pids: pids)
+    }
+
     public static func build(_ req: RunRequest, paths: ContainerPaths, user: ResolvedUser) throws -> OCISpec {
         let hc = req.hostConfig
         let privileged = hc.Privileged ?? false
@@ -99,24 +129,8 @@ public enum SpecBuilder {
         let netMode = hc.NetworkMode ?? "bridge"
         if netMode != "host" { namespaces.append(.init(type: "network", path: nil)) }
 
-        var memory: OCISpec.Memory? = nil
-        if let m = hc.Memory, m > 0 {
-            let swap = hc.MemorySwap ?? 0
-            memory = .init(limit: m, reservation: (hc.MemoryReservation ?? 0) > 0 ? hc.MemoryReservation : nil,
-                           swap: swap == 0 ? m * 2 : swap, swappiness: nil, disableOOMKiller: hc.OomKillDisable == true ? true : nil)
-        } else if (hc.MemoryReservation ?? 0) > 0 {
-            memory = .init(limit: nil, reservation: hc.MemoryReservation, swap: nil, swappiness: nil, disableOOMKiller: nil)
-        }
-        var cpu = OCISpec.CPU()
-        var anyCPU = false
-        if let s = hc.CpuShares, s > 0 { cpu.shares = UInt64(s); anyCPU = true }
-        if let n = hc.NanoCpus, n > 0 { cpu.period = 100_000; cpu.quota = n * 100_000 / 1_000_000_000; anyCPU = true }
-        if let q = hc.CpuQuota, q > 0 { cpu.quota = q; anyCPU = true }
-        if let p = hc.CpuPeriod, p > 0 { cpu.period = UInt64(p); anyCPU = true }
-        if let c = hc.CpusetCpus, !c.isEmpty { cpu.cpus = c; anyCPU = true }
-        if let c = hc.CpusetMems, !c.isEmpty { cpu.mems = c; anyCPU = true }
-        var pids: OCISpec.Pids? = nil
-        if let p = hc.PidsLimit, p > 0 { pids = .init(limit: p) }
+        var resources = resources(hc)
+        resources.devices = [.init(allow: false, access: "rwm")]
 
         // What dockerd adds to every process's environment: PATH when the image has none, HOSTNAME, TERM.
         var env = req.env
@@ -138,8 +152,7 @@ public enum SpecBuilder {
             root: .init(path: paths.rootfs, readonly: hc.ReadonlyRootfs ?? false),
             hostname: netMode == "host" ? nil : req.hostname,
             mounts: mounts,
-            linux: .init(resources: .init(devices: [.init(allow: false, access: "rwm")], memory: memory,
-                                          cpu: anyCPU ? cpu : nil, pids: pids),
+            linux: .init(resources: resources,
                          cgroupsPath: "/berth/" + req.id, namespaces: namespaces,
                          maskedPaths: privileged ? [] : maskedPaths, readonlyPaths: privileged ? [] : readonlyPaths,
                          sysctl: hc.Sysctls))

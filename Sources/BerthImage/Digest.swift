@@ -1,32 +1,29 @@
-import Crypto
+import struct Crypto.SHA256
 import BerthArchive
+import BerthModels
 
-/// sha256 helpers; digests are written `sha256:<hex>`.
-public enum Digest {
-    public static func sha256(_ bytes: some Sequence<UInt8>) -> String {
+/// Hashing into `Digest`s (the type lives in BerthModels, where image configs decode it).
+extension Digest {
+    public static func sha256(_ bytes: some Sequence<UInt8>) -> Digest {
         var h = SHA256()
         h.update(data: Array(bytes))
-        return "sha256:" + hex(h.finalize())
+        return Digest(h.finalize())
     }
 
-    public static func hex(_ d: SHA256.Digest) -> String {
+    /// The digest a finished hash gives.
+    public init(_ d: SHA256.Digest) {
         let chars = Array("0123456789abcdef".utf8)
         var out = [UInt8]()
         out.reserveCapacity(64)
         for b in d { out.append(chars[Int(b >> 4)]); out.append(chars[Int(b & 15)]) }
-        return String(decoding: out, as: UTF8.self)
-    }
-
-    /// The hex part of `sha256:<hex>`.
-    public static func hexPart(_ digest: String) -> String {
-        digest.hasPrefix("sha256:") ? String(digest.dropFirst(7)) : digest
+        self.init(computedHex: String(decoding: out, as: UTF8.self))
     }
 
     /// Chain ids identify a layer together with everything below it (OCI image spec).
-    public static func chainIDs(_ diffIDs: [String]) -> [String] {
-        var out: [String] = []
+    public static func chainIDs(_ diffIDs: [Digest]) -> [Digest] {
+        var out: [Digest] = []
         for d in diffIDs {
-            if let last = out.last { out.append(sha256(Array((last + " " + d).utf8))) } else { out.append(d) }
+            if let last = out.last { out.append(sha256(Array((last.description + " " + d.description).utf8))) } else { out.append(d) }
         }
         return out
     }
@@ -49,7 +46,7 @@ public struct HashingReader<R: ByteReader>: ByteReader {
         return n
     }
 
-    public var digest: String { "sha256:" + Digest.hex(hasher.finalize()) }
+    public var digest: Digest { Digest(hasher.finalize()) }
 }
 
 /// Hashes everything written through it.
@@ -63,5 +60,5 @@ public struct HashingWriter<W: ByteWriter>: ByteWriter {
         count += Int64(bytes.count)
         try inner.write(bytes)
     }
-    public var digest: String { "sha256:" + Digest.hex(hasher.finalize()) }
+    public var digest: Digest { Digest(hasher.finalize()) }
 }

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import BerthArchive
+import BerthModels
 import BerthSystem
 import CompressNIO
 import Dispatch
@@ -21,7 +22,7 @@ public enum GzipFile {
     static let sample = 64 << 10
 
     /// Compresses `src` into any byte sink (an upload, as it is produced); returns digest and size.
-    public static func compress<W: ByteWriter>(_ src: String, into sink: inout W) throws -> (digest: String, size: Int64) {
+    public static func compress<W: ByteWriter>(_ src: String, into sink: inout W) throws -> (digest: Digest, size: Int64) {
         let ifd = open(src, O_RDONLY | O_CLOEXEC)
         guard ifd >= 0 else { throw BerthError.system("open \(src): \(Syscall.errnoText())") }
         defer { close(ifd) }

@@ -43,8 +43,8 @@ extension ImageStore {
             var layerPaths: [JSONValue] = []
             var layerDescs: [JSONValue] = []
             for l in layers {
-                let hex = Digest.hexPart(l.diff_id)
-                let src = self.layers.tarPath(l.chain_id)
+                let hex = try Digest(parsing: l.diff_id).hex
+                let src = self.layers.tarPath(try l.chain)
                 guard FS.exists(src) else {
                     throw BerthError.system("layer \(l.diff_id) was stored without its original tar; save needs it again (re-load the image)")
                 }
@@ -53,7 +53,7 @@ extension ImageStore {
                 layerDescs.append(.object(["mediaType": .string("application/vnd.oci.image.layer.v1.tar"),
                                            "digest": .string(l.diff_id), "size": .number(Double(FS.fileSize(src)))]))
             }
-            let cfgHex = Digest.hexPart(id)
+            let cfgHex = try img.digest.hex
             if written.insert(cfgHex).inserted {
                 try w.write(TarEntry(name: "blobs/sha256/" + cfgHex, kind: .file, mode: 0o644), data: Array(img.config))
             }
@@ -64,8 +64,8 @@ extension ImageStore {
                 "layers": .array(layerDescs),
             ]))
             let manifestDigest = Digest.sha256(manifest)
-            if written.insert(Digest.hexPart(manifestDigest)).inserted {
-                try w.write(TarEntry(name: "blobs/sha256/" + Digest.hexPart(manifestDigest), kind: .file, mode: 0o644), data: Array(manifest))
+            if written.insert(manifestDigest.hex).inserted {
+                try w.write(TarEntry(name: "blobs/sha256/" + manifestDigest.hex, kind: .file, mode: 0o644), data: Array(manifest))
             }
             manifestEntries.append(["Config": .string("blobs/sha256/" + cfgHex), "RepoTags": .array(tags.map(JSONValue.string)),
                                     "Layers": .array(layerPaths)])
@@ -77,7 +77,7 @@ extension ImageStore {
                     annotations["org.opencontainers.image.ref.name"] = .string(r.tag ?? "latest")
                 }
                 indexEntries.append(.object(["mediaType": .string("application/vnd.oci.image.manifest.v1+json"),
-                                             "digest": .string(manifestDigest), "size": .number(Double(manifest.count)),
+                                             "digest": .string(manifestDigest.description), "size": .number(Double(manifest.count)),
                                              "annotations": .object(annotations)]))
             }
         }

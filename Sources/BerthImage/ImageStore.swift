@@ -29,7 +29,7 @@ public actor ImageStore {
     /// Start-up: config blobs whose image row is gone (a crash between the row's deletion and the
     /// file's) are removed; layers are reconciled by `LayerStore.reconcile`.
     public nonisolated func reconcileBlobs() throws {
-        let known = Set(try store.allImages().map { Digest.hexPart($0.id) })
+        let known = Set(try store.allImages().compactMap { try? $0.digest.hex })
         for name in (try? FileManager.default.contentsOfDirectory(atPath: blobRoot)) ?? [] where !known.contains(name) {
             log.info("removing unreferenced config blob \(name)")
             FS.removeAll(blobRoot + "/" + name)
@@ -37,11 +37,11 @@ public actor ImageStore {
     }
 
     /// Layers a pull is bringing in, kept from garbage collection until its image is registered.
-    var pinned: [String: Int] = [:]
+    var pinned: [Digest: Int] = [:]
 
-    public func pin(_ chains: [String]) { for c in chains { pinned[c, default: 0] += 1 } }
+    public func pin(_ chains: [Digest]) { for c in chains { pinned[c, default: 0] += 1 } }
 
-    public func unpin(_ chains: [String]) {
+    public func unpin(_ chains: [Digest]) {
         for c in chains {
             if let n = pinned[c], n > 1 { pinned[c] = n - 1 } else { pinned[c] = nil }
         }
@@ -94,7 +94,7 @@ public actor ImageStore {
     }
 
     public nonisolated func layerPaths(_ imageID: String) throws -> [String] {
-        try store.imageLayers(imageID).map { layers.diffPath($0.chain_id) }
+        try store.imageLayers(imageID).map { layers.diffPath(try $0.chain) }
     }
 
     // MARK: creating images
@@ -103,29 +103,27 @@ public actor ImageStore {
     @discardableResult
     public func register(configBytes: [UInt8], references: [String]) throws -> (id: String, renamed: [(String, String)]) {
         let id = Digest.sha256(configBytes)
-        let cfg: ImageConfigFile
-        do { cfg = try JSONDecoder().decode(ImageConfigFile.self, from: Data(configBytes)) }
-        catch { throw BerthError.invalid("invalid image config: \(error)") }
+        let cfg = try ImageConfigFile.decode(configBytes, what: "image config")
         let chains = Digest.chainIDs(cfg.rootfs.diff_ids)
         var size: Int64 = 0
         for c in chains {
-            guard let l = try store.layer(c) else { throw BerthError.system("layer \(c) missing for image \(id)") }
+            guard let l = try store.layer(c.description) else { throw BerthError.system("layer \(c) missing for image \(id)") }
             size += l.size
         }
-        try FS.writeAtomically(blobRoot + "/" + Digest.hexPart(id), Data(configBytes), mode: 0o600)
+        try FS.writeAtomically(blobRoot + "/" + id.hex, Data(configBytes), mode: 0o600)
         let created = cfg.created.flatMap(Timestamp.parseRFC3339) ?? 0
         let now = Timestamp.nowNanos()
         var renamed: [(String, String)] = []
         var refs: [ImageRefRecord] = []
         for r in references {
             let ref = try ImageReference(parse: r)
-            if let old = try store.reference(ref.familiar), old.image_id != id { renamed.append((ref.familiar, old.image_id)) }
-            refs.append(ImageRefRecord(reference: ref.familiar, image_id: id, kind: ref.digest == nil ? "tag" : "digest", created: now))
+            if let old = try store.reference(ref.familiar), old.image_id != id.description { renamed.append((ref.familiar, old.image_id)) }
+            refs.append(ImageRefRecord(reference: ref.familiar, image_id: id.description, kind: ref.digest == nil ? "tag" : "digest", created: now))
         }
-        let rec = ImageRecord(id: id, config: Data(configBytes), created: created, size: size, last_tag_time: refs.isEmpty ? 0 : now,
+        let rec = ImageRecord(id: id.description, config: Data(configBytes), created: created, size: size, last_tag_time: refs.isEmpty ? 0 : now,
                               parent_id: "")
-        try store.putImage(rec, layers: chains, references: refs)
-        return (id, renamed)
+        try store.putImage(rec, layers: chains.map(\.description), references: refs)
+        return (id.description, renamed)
     }
 
     /// `POST /images/load`: a docker-save archive (manifest.json) or an OCI image layout (index.json).
@@ -142,8 +140,7 @@ public actor ImageStore {
         if index.contains("manifest.json") {
             struct Entry: Decodable { let Config: String; let RepoTags: [String]?; let Layers: [String] }
             let entries: [Entry]
-            do { entries = try JSONDecoder().decode([Entry].self, from: Data(try index.data("manifest.json"))) }
-            catch let e as BerthError { throw e } catch { throw BerthError.invalid("invalid manifest.json: \(error)") }
+            entries = try [Entry].decode(try index.data("manifest.json", limit: Int64(ImageLimits.json)), what: "manifest.json")
             for e in entries {
                 out += try loadOne(index, configMember: e.Config, layerMembers: e.Layers, tags: e.RepoTags ?? [], progress: progress)
             }
@@ -157,17 +154,15 @@ public actor ImageStore {
 
     private func loadOne(_ index: ArchiveIndex, configMember: String, layerMembers: [String], tags: [String],
                          progress: LoadProgress?) throws -> [String] {
-        let cfgBytes = try index.data(configMember)
-        let cfg: ImageConfigFile
-        do { cfg = try JSONDecoder().decode(ImageConfigFile.self, from: Data(cfgBytes)) }
-        catch { throw BerthError.invalid("invalid image config \(configMember): \(error)") }
+        let cfgBytes = try index.data(configMember, limit: Int64(ImageLimits.json))
+        let cfg = try ImageConfigFile.decode(cfgBytes, what: "image config \(configMember)")
         guard cfg.rootfs.diff_ids.count == layerMembers.count else {
             throw BerthError.invalid("image config lists \(cfg.rootfs.diff_ids.count) layers but the manifest \(layerMembers.count)")
         }
-        var parent: String? = nil
+        var parent: Digest? = nil
         for (diffID, member) in zip(cfg.rootfs.diff_ids, layerMembers) {
             let magic = try index.magic(member)
-            let id = String(Digest.hexPart(diffID).prefix(12))
+            let id = diffID.short
             let total = index.member(member)?.size ?? 0
             var ticker = ProgressClock()
             let raw = CountingReader(try index.reader(member)) { n in
@@ -178,7 +173,7 @@ public actor ImageStore {
                 : Compression.isZstd(magic)
                 ? try layers.ensure(diffID: diffID, parentChain: parent, reader: try ZstdReader(raw))
                 : try layers.ensure(diffID: diffID, parentChain: parent, reader: raw)
-            parent = rec.chain_id
+            parent = try rec.chain
         }
         let (id, renamed) = try register(configBytes: cfgBytes, references: tags)
         var lines: [String] = []
@@ -193,22 +188,22 @@ public actor ImageStore {
     private func loadOCI(_ index: ArchiveIndex, progress: LoadProgress?) throws -> [String] {
         struct Descriptor: Decodable {
             let mediaType: String?
-            let digest: String
+            let digest: Digest
             let annotations: [String: String]?
             let platform: Platform?
             struct Platform: Decodable { let architecture: String?; let os: String? }
         }
         struct Index: Decodable { let manifests: [Descriptor] }
         struct Manifest: Decodable { let config: Descriptor?; let layers: [Descriptor]?; let manifests: [Descriptor]? }
-        func blob(_ d: String) -> String { "blobs/" + d.replacingOccurrences(of: ":", with: "/") }
-        let top = try JSONDecoder().decode(Index.self, from: Data(try index.data("index.json")))
+        func blob(_ d: Digest) -> String { "blobs/sha256/" + d.hex }
+        let top = try Index.decode(try index.data("index.json", limit: Int64(ImageLimits.json)), what: "index.json")
         var out: [String] = []
         for desc in top.manifests {
-            var m = try JSONDecoder().decode(Manifest.self, from: Data(try index.data(blob(desc.digest))))
+            var m = try Manifest.decode(try index.data(blob(desc.digest), limit: Int64(ImageLimits.json)), what: "OCI manifest \(desc.digest)")
             if let list = m.manifests {
                 guard let pick = list.first(where: { ($0.platform?.os ?? "linux") == "linux" && ($0.platform?.architecture ?? "amd64") == Self.arch })
                 else { throw BerthError.notFound("no matching manifest for linux/\(Self.arch) in the archive") }
-                m = try JSONDecoder().decode(Manifest.self, from: Data(try index.data(blob(pick.digest))))
+                m = try Manifest.decode(try index.data(blob(pick.digest), limit: Int64(ImageLimits.json)), what: "OCI manifest \(pick.digest)")
             }
             guard let cfg = m.config, let ls = m.layers else { throw BerthError.invalid("invalid OCI manifest \(desc.digest)") }
             var tags: [String] = []
@@ -270,7 +265,7 @@ public actor ImageStore {
         let image = try resolve(name)
         let refs = try store.references(of: image.id)
         let users = try store.containersUsing(image: image.id)
-        let short = String(Digest.hexPart(image.id).prefix(12))
+        let short = String(try image.digest.short)
         var items: [ImageDeleteItem] = []
         let byReference = (try? ImageReference(parse: name)).map(\.familiar).flatMap { r in
             refs.contains(where: { $0.reference == r }) ? r : nil
@@ -320,10 +315,10 @@ public actor ImageStore {
 
     func deleteImageRecord(_ image: ImageRecord) throws -> [ImageDeleteItem] {
         try store.deleteImage(image.id)
-        FS.removeAll(blobRoot + "/" + Digest.hexPart(image.id))
+        FS.removeAll(blobRoot + "/" + (try image.digest).hex)
         var items = [ImageDeleteItem(Deleted: image.id)]
-        let freed = try store.deleteUnreferencedLayers(keeping: Set(pinned.keys))
-        layers.removeDirectories(freed)
+        let freed = try store.deleteUnreferencedLayers(keeping: Set(pinned.keys.map(\.description)))
+        layers.removeDirectories(freed.compactMap { try? Digest(parsing: $0) })
         items += freed.map { ImageDeleteItem(Deleted: $0) }
         return items
     }
@@ -331,7 +326,7 @@ public actor ImageStore {
     // MARK: commit
 
     /// Turns an overlay upper dir into a new layer on top of `base`; returns the new diff id.
-    public func commitLayer(upperDir: String, excluded: Set<String>, parentChain: String?) throws -> String {
+    public func commitLayer(upperDir: String, excluded: Set<String>, parentChain: Digest?) throws -> Digest {
         let path = tmp + "/commit-" + Identifier.random64().prefix(16)
         let fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw BerthError.system("create \(path): \(Syscall.errnoText())") }

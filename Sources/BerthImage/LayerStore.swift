@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import BerthArchive
+import BerthModels
 import BerthStore
 import BerthSystem
 import Foundation
@@ -30,16 +31,16 @@ public struct LayerStore: Sendable {
     /// A scratch file name under the data root's tmp (same filesystem; emptied at start-up).
     public func tmpPath(_ name: String) -> String { tmp + "/" + name }
 
-    public func diffPath(_ chainID: String) -> String { root + "/" + Digest.hexPart(chainID) + "/diff" }
+    public func diffPath(_ chainID: Digest) -> String { root + "/" + chainID.hex + "/diff" }
 
     /// The layer as it arrived (uncompressed tar), for `docker save`.
-    public func tarPath(_ chainID: String) -> String { root + "/" + Digest.hexPart(chainID) + "/layer.tar" }
+    public func tarPath(_ chainID: Digest) -> String { root + "/" + chainID.hex + "/layer.tar" }
 
     /// Unpacks a layer stream unless the chain already exists. The stream must be an uncompressed tar.
-    public func ensure<R: ByteReader>(diffID: String, parentChain: String?, reader: R) throws -> LayerRecord {
+    public func ensure<R: ByteReader>(diffID: Digest, parentChain: Digest?, reader: R) throws -> LayerRecord {
         let chain = parentChain.map { Digest.chainIDs([$0, diffID]).last! } ?? diffID
-        if let l = try store.layer(chain), FS.exists(diffPath(chain)) { return l }
-        let hex = Digest.hexPart(chain)
+        if let l = try store.layer(chain.description), FS.exists(diffPath(chain)) { return l }
+        let hex = chain.hex
         let staging = tmp + "/layer-" + hex
         FS.removeAll(staging)
         try FS.mkdirAll(staging + "/diff", mode: 0o755)
@@ -55,7 +56,8 @@ public struct LayerStore: Sendable {
             guard got == diffID else {
                 throw BerthError.invalid("layer digest mismatch: expected \(diffID), got \(got)")
             }
-            let rec = LayerRecord(chain_id: chain, diff_id: diffID, parent_chain_id: parentChain, size: size,
+            let rec = LayerRecord(chain_id: chain.description, diff_id: diffID.description,
+                                  parent_chain_id: parentChain?.description, size: size,
                                   created: Timestamp.nowNanos())
             try store.insertLayer(rec)
             try finish(hex)
@@ -79,9 +81,9 @@ public struct LayerStore: Sendable {
     }
 
     /// Removes the directories of layers whose rows were deleted.
-    public func removeDirectories(_ chainIDs: [String]) {
+    public func removeDirectories(_ chainIDs: [Digest]) {
         for c in chainIDs {
-            let hex = Digest.hexPart(c)
+            let hex = c.hex
             let trash = tmp + "/trash-" + hex + "-" + String(UInt32.random(in: 0...UInt32.max))
             if rename(root + "/" + hex, trash) == 0 { FS.removeAll(trash) }
         }
@@ -92,7 +94,12 @@ public struct LayerStore: Sendable {
         let rows = try store.allLayers()
         var known = Set<String>()
         for l in rows {
-            let hex = Digest.hexPart(l.chain_id)
+            guard let chain = try? Digest(parsing: l.chain_id) else {
+                log.warning("dropping layer row with an invalid chain id")
+                try store.deleteLayer(l.chain_id)
+                continue
+            }
+            let hex = chain.hex
             known.insert(hex)
             if !FS.exists(root + "/" + hex) {
                 if FS.exists(tmp + "/layer-" + hex) { try finish(hex) }

@@ -1,3 +1,4 @@
+import BerthModels
 import BerthSystem
 
 /// An image reference with Docker's normalisation: `busybox` is `docker.io/library/busybox:latest`.
@@ -9,7 +10,7 @@ public struct ImageReference: Sendable, Equatable, CustomStringConvertible {
     /// Repository path, `library/busybox` for official images.
     public var path: String
     public var tag: String?
-    public var digest: String?
+    public var digest: Digest?
 
     public static let defaultDomain = "docker.io"
 
@@ -18,11 +19,9 @@ public struct ImageReference: Sendable, Equatable, CustomStringConvertible {
         let s = raw
         guard !s.isEmpty else { throw BerthError.invalid("invalid reference format") }
         var namePart = Substring(s)
-        var digest: String? = nil
+        var digest: Digest? = nil
         if let at = s.firstIndex(of: "@") {
-            let d = String(s[s.index(after: at)...])
-            let parts = d.split(separator: ":", maxSplits: 1)
-            guard parts.count == 2, parts[0] == "sha256", parts[1].count == 64, Identifier.isHex(parts[1]) else {
+            guard let d = try? Digest(parsing: String(s[s.index(after: at)...])) else {
                 throw BerthError.invalid("invalid reference format")
             }
             digest = d
@@ -90,7 +89,7 @@ public struct ImageReference: Sendable, Equatable, CustomStringConvertible {
     /// `busybox:latest` or `busybox@sha256:…` (the stored key).
     public var familiar: String {
         if let tag { return familiarName + ":" + tag }
-        return familiarName + "@" + (digest ?? "")
+        return familiarName + "@" + (digest?.description ?? "")
     }
 
     public var fullName: String { domain + "/" + path }

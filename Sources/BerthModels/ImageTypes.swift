@@ -16,8 +16,8 @@ public struct ImageConfigFile: Codable, Sendable {
 
     public struct RootFS: Codable, Sendable {
         public var type: String
-        public var diff_ids: [String]
-        public init(type: String, diff_ids: [String]) { self.type = type; self.diff_ids = diff_ids }
+        public var diff_ids: [Digest]
+        public init(type: String, diff_ids: [Digest]) { self.type = type; self.diff_ids = diff_ids }
     }
 
     public struct History: Codable, Sendable {

@@ -1,3 +1,5 @@
+import BerthModels
+
 /// Media types of the distribution protocol (Docker v2 schema 2 and OCI image spec).
 public enum MediaType {
     public static let dockerManifest = "application/vnd.docker.distribution.manifest.v2+json"
@@ -22,13 +24,13 @@ public enum MediaType {
 /// A content descriptor: what a manifest says about a blob or another manifest.
 public struct Descriptor: Codable, Sendable, Equatable {
     public var mediaType: String
-    public var digest: String
+    public var digest: Digest
     public var size: Int64
     public var urls: [String]?
     public var annotations: [String: String]?
     public var platform: Platform?
 
-    public init(mediaType: String, digest: String, size: Int64, platform: Platform? = nil) {
+    public init(mediaType: String, digest: Digest, size: Int64, platform: Platform? = nil) {
         self.mediaType = mediaType; self.digest = digest; self.size = size; self.platform = platform
     }
 }

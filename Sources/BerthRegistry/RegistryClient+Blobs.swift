@@ -3,8 +3,9 @@ import Glibc
 #endif
 import AsyncHTTPClient
 import BerthImage
+import BerthModels
 import BerthSystem
-import Crypto
+import struct Crypto.SHA256
 import Foundation
 import NIOCore
 import NIOHTTP1
@@ -14,8 +15,8 @@ import NIOHTTP1
 extension RegistryClient {
     /// Streams a blob into `fd` (from its start), hashing as it goes. Fails, leaving the caller to
     /// discard the file, unless the content has exactly `digest`.
-    public func download(_ digest: String, to fd: Int32, progress: @Sendable (Int64, Int64?) -> Void) async throws -> Int64 {
-        let resp = try await send(.GET, "/blobs/" + digest)
+    public func download(_ digest: Digest, to fd: Int32, progress: @Sendable (Int64, Int64?) -> Void) async throws -> Int64 {
+        let resp = try await send(.GET, "/blobs/" + digest.description)
         guard resp.status == .ok else { throw await failure(resp) }
         let total = resp.headers.first(name: "Content-Length").flatMap { Int64($0) }
         guard ftruncate(fd, 0) == 0, lseek(fd, 0, SEEK_SET) == 0 else {
@@ -33,11 +34,11 @@ extension RegistryClient {
                 progress(count, total)
             }
         } catch {
-            throw RegistryUnreachable(method: "Get", url: baseURL + "/v2/" + repository + "/blobs/" + digest,
+            throw RegistryUnreachable(method: "Get", url: baseURL + "/v2/" + repository + "/blobs/" + digest.description,
                                       reason: Self.describe(error))
         }
         if let total, count != total {
-            throw RegistryUnreachable(method: "Get", url: baseURL + "/v2/" + repository + "/blobs/" + digest,
+            throw RegistryUnreachable(method: "Get", url: baseURL + "/v2/" + repository + "/blobs/" + digest.description,
                                       reason: "unexpected EOF after \(count) of \(total) bytes")
         }
         guard hasher.digest == digest else { throw BlobVerificationFailed(digest: digest) }
@@ -45,12 +46,12 @@ extension RegistryClient {
     }
 
     /// Uploads a small blob (a config) monolithically: one POST for a location, one PUT with it.
-    public func upload(digest: String, bytes: [UInt8]) async throws {
+    public func upload(digest: Digest, bytes: [UInt8]) async throws {
         let start = try await send(.POST, "/blobs/uploads/", headers: [("Content-Length", "0")])
         guard start.status == .accepted, let location = start.headers.first(name: "Location") else { throw await failure(start) }
         _ = try? await start.body.collect(upTo: 1 << 16)
         let put = try await send(.PUT, "", headers: [("Content-Type", "application/octet-stream"), ("Content-Length", String(bytes.count))],
-                                 body: .bytes(bytes), absolute: Self.appendQuery(absolute(location), "digest=" + digest))
+                                 body: .bytes(bytes), absolute: Self.appendQuery(absolute(location), "digest=" + digest.description))
         guard put.status == .created else { throw await failure(put) }
         _ = try? await put.body.collect(upTo: 1 << 16)
     }
@@ -60,7 +61,7 @@ extension RegistryClient {
     /// Uploads a blob as it is produced: one PATCH streaming `chunks` (chunked encoding), then the
     /// closing PUT with the digest, which `digest` gives once the stream has ended.
     public func uploadStreaming(_ chunks: AsyncStream<[UInt8]>, progress: @escaping @Sendable (Int64) -> Void,
-                                digest: @Sendable () throws -> String) async throws {
+                                digest: @Sendable () throws -> Digest) async throws {
         let start = try await send(.POST, "/blobs/uploads/", headers: [("Content-Length", "0")])
         guard start.status == .accepted, let location = start.headers.first(name: "Location") else { throw await failure(start) }
         _ = try? await start.body.collect(upTo: 1 << 16)
@@ -72,7 +73,7 @@ extension RegistryClient {
         guard patch.status == .accepted, let next = patch.headers.first(name: "Location") else { throw await failure(patch) }
         _ = try? await patch.body.collect(upTo: 1 << 16)
         let put = try await send(.PUT, "", headers: [("Content-Length", "0")],
-                                 absolute: Self.appendQuery(absolute(next), "digest=" + (try digest())))
+                                 absolute: Self.appendQuery(absolute(next), "digest=" + (try digest()).description))
         guard put.status == .created else { throw await failure(put) }
         _ = try? await put.body.collect(upTo: 1 << 16)
     }
@@ -88,7 +89,7 @@ final class SentCounter: @unchecked Sendable {
 
 /// The registry sent bytes that do not hash to the digest asked for.
 public struct BlobVerificationFailed: Error, Sendable, CustomStringConvertible {
-    public var digest: String
+    public var digest: Digest
     public var description: String { "filesystem layer verification failed for digest \(digest)" }
 }
 
@@ -96,5 +97,5 @@ public struct BlobVerificationFailed: Error, Sendable, CustomStringConvertible {
 struct SHA256Stream {
     var h = SHA256()
     mutating func update(_ p: UnsafeRawBufferPointer) { h.update(bufferPointer: p) }
-    var digest: String { "sha256:" + Digest.hex(h.finalize()) }
+    var digest: Digest { Digest(h.finalize()) }
 }

@@ -3,8 +3,8 @@ import Glibc
 #endif
 import AsyncHTTPClient
 import BerthImage
+import BerthModels
 import BerthSystem
-import Crypto
 import Foundation
 import NIOCore
 import NIOHTTP1
@@ -28,7 +28,7 @@ extension RegistryClient {
     public struct FetchedManifest: Sendable {
         public var bytes: [UInt8]
         public var mediaType: String
-        public var digest: String
+        public var digest: Digest
     }
 
     /// `GET /v2/<repo>/manifests/<ref>`; the digest is computed, and checked when `ref` is one.
@@ -37,7 +37,7 @@ extension RegistryClient {
         guard resp.status == .ok else { throw await failure(resp) }
         let bytes = Array(buffer: try await resp.body.collect(upTo: 8 << 20))
         let digest = Digest.sha256(bytes)
-        if ref.hasPrefix("sha256:") && ref != digest {
+        if ref.hasPrefix("sha256:") && ref != digest.description {
             throw RegistryUnreachable(method: "Get", url: baseURL + "/v2/" + repository + "/manifests/" + ref,
                                       reason: "manifest verification failed for digest \(ref)")
         }
@@ -52,28 +52,28 @@ extension RegistryClient {
     }
 
     /// Fetches a small blob (a config) whole and verifies it.
-    public func smallBlob(_ digest: String) async throws -> [UInt8] {
-        let resp = try await send(.GET, "/blobs/" + digest)
+    public func smallBlob(_ digest: Digest) async throws -> [UInt8] {
+        let resp = try await send(.GET, "/blobs/" + digest.description)
         guard resp.status == .ok else { throw await failure(resp) }
         let bytes = Array(buffer: try await resp.body.collect(upTo: 64 << 20))
         guard Digest.sha256(bytes) == digest else {
-            throw RegistryUnreachable(method: "Get", url: baseURL + "/v2/" + repository + "/blobs/" + digest,
+            throw RegistryUnreachable(method: "Get", url: baseURL + "/v2/" + repository + "/blobs/" + digest.description,
                                       reason: "digest mismatch: the registry sent other content than \(digest)")
         }
         return bytes
     }
 
     /// Size of a blob the repository has, or nil.
-    public func blobSize(_ digest: String) async throws -> Int64? {
-        let resp = try await send(.HEAD, "/blobs/" + digest)
+    public func blobSize(_ digest: Digest) async throws -> Int64? {
+        let resp = try await send(.HEAD, "/blobs/" + digest.description)
         if resp.status == .ok { return resp.headers.first(name: "Content-Length").flatMap { Int64($0) } ?? 0 }
         if resp.status == .notFound { return nil }
         throw await failure(resp)
     }
 
     /// Asks the registry to link a blob from another repository; false when it starts an upload instead.
-    public func mount(_ digest: String, from source: String) async throws -> Bool {
-        let q = "?mount=" + digest + "&from=" + (source.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(.init(charactersIn: "/-_."))) ?? source)
+    public func mount(_ digest: Digest, from source: String) async throws -> Bool {
+        let q = "?mount=" + digest.description + "&from=" + (source.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(.init(charactersIn: "/-_."))) ?? source)
         let resp = try await send(.POST, "/blobs/uploads/" + q, headers: [("Content-Length", "0")])
         _ = try? await resp.body.collect(upTo: 1 << 16)
         if resp.status == .created { return true }
@@ -89,12 +89,13 @@ extension RegistryClient {
     static func appendQuery(_ url: String, _ q: String) -> String { url + (url.contains("?") ? "&" : "?") + q }
 
     /// `PUT /v2/<repo>/manifests/<ref>`; returns the digest the registry reports (or the computed one).
-    public func putManifest(_ ref: String, bytes: [UInt8], mediaType: String) async throws -> String {
+    public func putManifest(_ ref: String, bytes: [UInt8], mediaType: String) async throws -> Digest {
         let resp = try await send(.PUT, "/manifests/" + ref, headers: [("Content-Type", mediaType), ("Content-Length", String(bytes.count))],
                                   body: .bytes(bytes))
         guard resp.status == .created || resp.status == .ok else { throw await failure(resp) }
         _ = try? await resp.body.collect(upTo: 1 << 16)
-        return resp.headers.first(name: "Docker-Content-Digest") ?? Digest.sha256(bytes)
+        // The registry's header is not trusted to be well-formed; the bytes sent are what count.
+        return resp.headers.first(name: "Docker-Content-Digest").flatMap { try? Digest(parsing: $0) } ?? Digest.sha256(bytes)
     }
 
     /// Every tag of the repository (`GET /v2/<repo>/tags/list`, following `Link` pages).

@@ -2,7 +2,6 @@
 import Glibc
 #endif
 import AsyncHTTPClient
-import Crypto
 import BerthImage
 import BerthSystem
 import Foundation

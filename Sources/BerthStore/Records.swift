@@ -1,3 +1,4 @@
+import BerthModels
 import Foundation
 import GRDB
 
@@ -12,6 +13,10 @@ public struct LayerRecord: Codable, Sendable, FetchableRecord, PersistableRecord
         self.chain_id = chain_id; self.diff_id = diff_id; self.parent_chain_id = parent_chain_id
         self.size = size; self.created = created
     }
+
+    /// The chain id, checked again before a path is built from it (rows written by older
+    /// versions were not validated).
+    public var chain: Digest { get throws(DigestError) { try Digest(parsing: chain_id) } }
 }
 
 public struct ImageRecord: Codable, Sendable, FetchableRecord, PersistableRecord {
@@ -28,6 +33,9 @@ public struct ImageRecord: Codable, Sendable, FetchableRecord, PersistableRecord
         self.id = id; self.config = config; self.created = created; self.size = size
         self.last_tag_time = last_tag_time; self.parent_id = parent_id
     }
+
+    /// The image id as a checked digest (it names the config blob's file).
+    public var digest: Digest { get throws(DigestError) { try Digest(parsing: id) } }
 }
 
 public struct ImageLayerRecord: Codable, Sendable, FetchableRecord, PersistableRecord {

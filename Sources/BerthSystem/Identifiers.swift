@@ -47,7 +47,9 @@ public enum Timestamp {
     /// Zero time as Docker prints it for "never".
     public static let zero = "0001-01-01T00:00:00Z"
 
-    /// Parses RFC 3339 (any fraction, Z or offset) into nanoseconds since the epoch.
+    /// Parses RFC 3339 (any fraction, Z or offset) into nanoseconds since the epoch. Fields out of
+    /// their range are refused; a time beyond what Int64 nanoseconds hold (before 1678, after 2262)
+    /// is clamped to the nearest end, so a far-future `created` sorts last instead of trapping.
     public static func parseRFC3339(_ s: String) -> Int64? {
         let u = Array(s.utf8)
         func num(_ a: Int, _ n: Int) -> Int? {
@@ -78,31 +80,41 @@ public enum Timestamp {
         var offset = 0
         if i < u.count {
             if u[i] == UInt8(ascii: "Z") { i += 1 } else if u[i] == UInt8(ascii: "+") || u[i] == UInt8(ascii: "-") {
-                guard let oh = num(i + 1, 2), let om = num(i + 4, 2) else { return nil }
+                guard let oh = num(i + 1, 2), let om = num(i + 4, 2), oh < 24, om < 60 else { return nil }
                 offset = (oh * 3600 + om * 60) * (u[i] == UInt8(ascii: "-") ? -1 : 1)
                 i += 6
             }
         }
+        guard (1...12).contains(mo), (1...31).contains(d), h < 24, mi < 60, se <= 60 else { return nil }
         var tmv = tm()
         tmv.tm_year = Int32(y - 1900); tmv.tm_mon = Int32(mo - 1); tmv.tm_mday = Int32(d)
         tmv.tm_hour = Int32(h); tmv.tm_min = Int32(mi); tmv.tm_sec = Int32(se)
         let secs = Int64(timegm(&tmv)) - Int64(offset)
-        return secs * 1_000_000_000 + nanos
+        return nanosSaturating(seconds: secs, nanos: nanos)
+    }
+
+    /// `seconds * 10⁹ + nanos`, clamped to Int64's range.
+    public static func nanosSaturating(seconds: Int64, nanos: Int64) -> Int64 {
+        let (m, o1) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        if o1 { return seconds < 0 ? Int64.min : Int64.max }
+        let (sum, o2) = m.addingReportingOverflow(nanos)
+        if o2 { return nanos < 0 ? Int64.min : Int64.max }
+        return sum
     }
 
     /// Docker's `since`/`until` values: Unix seconds with optional fraction, or RFC 3339.
     public static func parseDockerTime(_ s: String) -> Int64? {
         if let r = parseRFC3339(s) { return r }
         let parts = s.split(separator: ".", maxSplits: 1)
-        guard let secs = Int64(parts.first ?? "") else { return nil }
+        guard let first = parts.first, first.count <= 19, let secs = Int64(first) else { return nil }
         var nanos: Int64 = 0
         if parts.count == 2 {
             let f = parts[1].prefix(9)
-            guard let v = Int64(f) else { return nil }
+            guard !f.isEmpty, f.allSatisfy({ $0.isASCII && $0.isNumber }), let v = Int64(f) else { return nil }
             nanos = v
             for _ in f.count..<9 { nanos *= 10 }
         }
-        return secs * 1_000_000_000 + nanos
+        return nanosSaturating(seconds: secs, nanos: secs < 0 || first.hasPrefix("-") ? -nanos : nanos)
     }
 }
 

@@ -1,4 +1,5 @@
 import BerthArchive
+import BerthModels
 import BerthImage
 import BerthSystem
 import Foundation
@@ -37,14 +38,14 @@ enum BusyboxImage {
         try layer.finish()
         let layerBytes = layer.sink.bytes
         let diffID = Digest.sha256(layerBytes)
-        let hex = Digest.hexPart(diffID)
+        let hex = diffID.hex
         let config = """
         {"architecture":"\(ImageStore.arch)","config":{"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],"Cmd":["sh"]},\
         "created":"2000-01-01T00:00:00Z","history":[{"created":"2000-01-01T00:00:00Z","created_by":"berth test fixture"}],\
         "os":"linux","rootfs":{"type":"layers","diff_ids":["\(diffID)"]}}
         """
         let configBytes = Array(config.utf8)
-        let configName = Digest.hexPart(Digest.sha256(configBytes)) + ".json"
+        let configName = Digest.sha256(configBytes).hex + ".json"
         var out = TarWriter(MemoryWriter())
         try out.write(TarEntry(name: hex + "/", kind: .directory, mode: 0o755))
         try out.write(TarEntry(name: hex + "/layer.tar", kind: .file), data: layerBytes)

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import BerthArchive
+import BerthModels
 import BerthImage
 import BerthSystem
 import Foundation

@@ -1,4 +1,5 @@
 import BerthArchive
+import BerthModels
 import BerthImage
 import BerthStore
 import BerthSystem
@@ -27,7 +28,7 @@ import Testing
         return w.sink.bytes
     }
 
-    func config(_ diffIDs: [String]) -> [UInt8] {
+    func config(_ diffIDs: [Digest]) -> [UInt8] {
         let ids = diffIDs.map { "\"\($0)\"" }.joined(separator: ",")
         return Array(#"{"architecture":"amd64","os":"linux","config":{"Cmd":["sh"]},"rootfs":{"type":"layers","diff_ids":[\#(ids)]}}"#.utf8)
     }
@@ -51,13 +52,13 @@ import Testing
         let manifest = Array(#"{"schemaVersion":2,"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"\#(cd)"},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"\#(d1)"},{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"\#(d2)"}]}"#.utf8)
         let md = Digest.sha256(manifest)
         let index = Array(#"{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"\#(md)","annotations":{"io.containerd.image.name":"docker.io/acc/oci:1"}}]}"#.utf8)
-        func blob(_ d: String) -> String { "blobs/sha256/" + Digest.hexPart(d) }
+        func blob(_ d: Digest) -> String { "blobs/sha256/" + d.hex }
         let path = try write(e, [("oci-layout", Array(#"{"imageLayoutVersion":"1.0.0"}"#.utf8)), (blob(d1), l1), (blob(d2), l2),
                                  (blob(cd), cfg), (blob(md), manifest), ("index.json", index)])
         let lines = try await e.images.load(archive: path)
         #expect(lines == ["Loaded image: acc/oci:1"])
         let img = try e.images.resolve("acc/oci:1")
-        #expect(img.id == cd)
+        #expect(img.id == cd.description)
         let dirs = try e.images.layerPaths(img.id)
         #expect(dirs.count == 2)
         #expect(FS.exists(dirs[0] + "/a.txt") && FS.exists(dirs[1] + "/b.txt"))
@@ -77,9 +78,9 @@ import Testing
         let e = try env()
         defer { FS.removeAll(e.root) }
         let l1 = try layer(["a.txt": "one"])
-        let wrong = "sha256:" + String(repeating: "0", count: 64)
+        let wrong = try Digest(parsing: "sha256:" + String(repeating: "0", count: 64))
         let cfg = config([wrong])
-        let cfgName = Digest.hexPart(Digest.sha256(cfg)) + ".json"
+        let cfgName = Digest.sha256(cfg).hex + ".json"
         let path = try write(e, [("l/layer.tar", l1), (cfgName, cfg),
                                  ("manifest.json", Array(#"[{"Config":"\#(cfgName)","RepoTags":["acc/bad:1"],"Layers":["l/layer.tar"]}]"#.utf8))])
         await #expect(throws: BerthError.self) { _ = try await e.images.load(archive: path) }
@@ -96,7 +97,7 @@ import Testing
         defer { FS.removeAll(e.root) }
         let l1 = try layer(["z.txt": String(repeating: "zip", count: 10000)])
         let cfg = config([Digest.sha256(l1)])
-        let cfgName = Digest.hexPart(Digest.sha256(cfg)) + ".json"
+        let cfgName = Digest.sha256(cfg).hex + ".json"
         // A gzip layer inside the archive, and then the whole archive gzipped as well.
         let path = try write(e, [("l/layer.tar", try gzip(l1)), (cfgName, cfg),
                                  ("manifest.json", Array(#"[{"Config":"\#(cfgName)","RepoTags":["acc/gz:1"],"Layers":["l/layer.tar"]}]"#.utf8))])
@@ -105,7 +106,7 @@ import Testing
         let dirs = try e.images.layerPaths(try e.images.resolve("acc/gz:1").id)
         #expect(try String(contentsOfFile: dirs[0] + "/z.txt", encoding: .utf8).count == 30000)
         // The stored original is the uncompressed tar, whose digest is the diff id.
-        let chain = try e.store.allLayers()[0].chain_id
+        let chain = try e.store.allLayers()[0].chain
         #expect(Digest.sha256(Array(try FS.read(e.images.layers.tarPath(chain)))) == Digest.sha256(l1))
     }
 
@@ -130,11 +131,11 @@ extension ImageLoadTests {
         _ = try await e.images.load(archive: path)
         await e.images.pin([d1])
         _ = try await e.images.remove("acc/pin:1", force: false)
-        #expect(try e.store.layer(d1) != nil)
+        #expect(try e.store.layer(d1.description) != nil)
         await e.images.unpin([d1])
         // Unpinned, the next collection takes it.
         _ = try await e.images.load(archive: path)
         _ = try await e.images.remove("acc/pin:1", force: false)
-        #expect(try e.store.layer(d1) == nil)
+        #expect(try e.store.layer(d1.description) == nil)
     }
 }

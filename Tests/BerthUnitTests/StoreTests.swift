@@ -1,4 +1,5 @@
 import BerthImage
+import BerthModels
 import BerthStore
 import BerthSystem
 import Foundation
@@ -81,7 +82,7 @@ import Testing
         // A directory no row names (a crash after deleting a row).
         try FS.mkdirAll(d + "/layers/" + String(repeating: "b", count: 64) + "/diff")
         try layers.reconcile()
-        #expect(FS.exists(layers.diffPath("sha256:" + hex) + "/f"))
+        #expect(FS.exists(layers.diffPath(try Digest(hex: hex)) + "/f"))
         #expect(!FS.exists(d + "/layers/" + String(repeating: "b", count: 64)))
         #expect(!FS.exists(d + "/tmp/layer-" + hex))
     }
