@@ -82,6 +82,15 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ], swiftSettings: strict),
+        // Fuzz targets over the parsers that read untrusted bytes; run by `berth-fuzz` (libFuzzer
+        // or a seeded mutation loop) and, over the stored corpus, by the unit tests.
+        .target(name: "BerthFuzz", dependencies: [
+            "BerthArchive", "BerthAPI", "BerthEngine", "BerthExecutor", "BerthImage", "BerthModels", "BerthRegistry", "BerthSystem",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOEmbedded", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+        ], swiftSettings: strict),
+        .executableTarget(name: "berth-fuzz", dependencies: ["BerthFuzz"], swiftSettings: strict),
         .executableTarget(name: "berthd", dependencies: [
             "BerthAPI", "BerthEngine", "BerthExecutor", "BerthSystem", "BerthRegistry",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -93,7 +102,7 @@ let package = Package(
         ], swiftSettings: strict),
         .testTarget(name: "BerthUnitTests", dependencies: [
             "BerthSystem", "BerthArchive", "BerthModels", "BerthStore", "BerthImage",
-            "BerthExecutor", "BerthEngine", "BerthAPI", "BerthRegistry", "CBerthSys",
+            "BerthExecutor", "BerthEngine", "BerthAPI", "BerthRegistry", "CBerthSys", "BerthFuzz",
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ], swiftSettings: strict),
         .testTarget(name: "BerthIntegrationTests", dependencies: [

@@ -50,7 +50,7 @@ public struct Router: Sendable {
     }
 
     /// Splits `/v1.41/containers/json?all=1` into version, path and query.
-    static func parseTarget(_ uri: String) -> (version: Substring?, path: String, query: [String: [String]]) {
+    public static func parseTarget(_ uri: String) -> (version: Substring?, path: String, query: [String: [String]]) {
         let q = uri.firstIndex(of: "?")
         var path = String(q.map { uri[..<$0] } ?? Substring(uri))
         var query: [String: [String]] = [:]

@@ -172,7 +172,7 @@ public actor ContainerService {
     }
 
     /// The container's config completed from the image's, as dockerd merges them.
-    nonisolated static func merge(_ user: ContainerConfig, image: ContainerConfig) -> ContainerConfig {
+    public nonisolated static func merge(_ user: ContainerConfig, image: ContainerConfig) -> ContainerConfig {
         var c = user
         if (c.User ?? "").isEmpty { c.User = image.User ?? "" }
         if c.ExposedPorts == nil { c.ExposedPorts = image.ExposedPorts }
@@ -203,9 +203,9 @@ public actor ContainerService {
         return c
     }
 
-    nonisolated static func argv(_ c: ContainerConfig) -> [String] { (c.Entrypoint ?? []) + (c.Cmd ?? []) }
+    public nonisolated static func argv(_ c: ContainerConfig) -> [String] { (c.Entrypoint ?? []) + (c.Cmd ?? []) }
 
-    nonisolated static func commandLine(_ c: ContainerConfig) -> String {
+    public nonisolated static func commandLine(_ c: ContainerConfig) -> String {
         argv(c).map { $0.contains(" ") ? "\"\($0)\"" : $0 }.joined(separator: " ")
     }
 

@@ -6,12 +6,12 @@ import BerthSystem
 
 /// The table of contents of a tar file on disk: where each member's data lies, so layers can be
 /// read in place (no copy) once the manifest, which may come last, is known.
-struct ArchiveIndex {
+public struct ArchiveIndex {
     struct Member { let offset: Int64; let size: Int64; let link: String? }
     let fd: Int32
     private(set) var members: [String: Member] = [:]
 
-    init(fd: Int32) throws {
+    public init(fd: Int32) throws {
         self.fd = fd
         var reader = TarReader(FileRangeReader(fd: fd), bufferSize: 64 * 1024)
         while let e = try reader.next() {

@@ -137,30 +137,16 @@ public actor ImageStore {
         defer { close(fd) }
         let index = try ArchiveIndex(fd: fd)
         var out: [String] = []
-        if index.contains("manifest.json") {
-            struct Entry: Decodable { let Config: String; let RepoTags: [String]?; let Layers: [String] }
-            let entries: [Entry]
-            entries = try [Entry].decode(try index.data("manifest.json", limit: Int64(ImageLimits.json)), what: "manifest.json")
-            for e in entries {
-                out += try loadOne(index, configMember: e.Config, layerMembers: e.Layers, tags: e.RepoTags ?? [], progress: progress)
-            }
-        } else if index.contains("index.json") {
-            out += try loadOCI(index, progress: progress)
-        } else {
-            throw BerthError.invalid("invalid archive: neither manifest.json nor index.json found")
+        // Every manifest and config is read and checked before the first layer is unpacked.
+        for image in try ArchiveContents.read(index) {
+            out += try loadOne(index, image, progress: progress)
         }
         return out
     }
 
-    private func loadOne(_ index: ArchiveIndex, configMember: String, layerMembers: [String], tags: [String],
-                         progress: LoadProgress?) throws -> [String] {
-        let cfgBytes = try index.data(configMember, limit: Int64(ImageLimits.json))
-        let cfg = try ImageConfigFile.decode(cfgBytes, what: "image config \(configMember)")
-        guard cfg.rootfs.diff_ids.count == layerMembers.count else {
-            throw BerthError.invalid("image config lists \(cfg.rootfs.diff_ids.count) layers but the manifest \(layerMembers.count)")
-        }
+    private func loadOne(_ index: ArchiveIndex, _ image: ArchiveContents.Image, progress: LoadProgress?) throws -> [String] {
         var parent: Digest? = nil
-        for (diffID, member) in zip(cfg.rootfs.diff_ids, layerMembers) {
+        for (diffID, member) in zip(image.config.rootfs.diff_ids, image.layerMembers) {
             let magic = try index.magic(member)
             let id = diffID.short
             let total = index.member(member)?.size ?? 0
@@ -175,46 +161,14 @@ public actor ImageStore {
                 : try layers.ensure(diffID: diffID, parentChain: parent, reader: raw)
             parent = try rec.chain
         }
-        let (id, renamed) = try register(configBytes: cfgBytes, references: tags)
+        let (id, renamed) = try register(configBytes: image.configBytes, references: image.tags)
         var lines: [String] = []
         for (ref, old) in renamed {
             lines.append("The image \(ref) already exists, renaming the old one with ID \(old) to empty string")
         }
-        if tags.isEmpty { lines.append("Loaded image ID: \(id)") }
-        for t in tags { lines.append("Loaded image: \((try? ImageReference(parse: t).familiar) ?? t)") }
+        if image.tags.isEmpty { lines.append("Loaded image ID: \(id)") }
+        for t in image.tags { lines.append("Loaded image: \((try? ImageReference(parse: t).familiar) ?? t)") }
         return lines
-    }
-
-    private func loadOCI(_ index: ArchiveIndex, progress: LoadProgress?) throws -> [String] {
-        struct Descriptor: Decodable {
-            let mediaType: String?
-            let digest: Digest
-            let annotations: [String: String]?
-            let platform: Platform?
-            struct Platform: Decodable { let architecture: String?; let os: String? }
-        }
-        struct Index: Decodable { let manifests: [Descriptor] }
-        struct Manifest: Decodable { let config: Descriptor?; let layers: [Descriptor]?; let manifests: [Descriptor]? }
-        func blob(_ d: Digest) -> String { "blobs/sha256/" + d.hex }
-        let top = try Index.decode(try index.data("index.json", limit: Int64(ImageLimits.json)), what: "index.json")
-        var out: [String] = []
-        for desc in top.manifests {
-            var m = try Manifest.decode(try index.data(blob(desc.digest), limit: Int64(ImageLimits.json)), what: "OCI manifest \(desc.digest)")
-            if let list = m.manifests {
-                guard let pick = list.first(where: { ($0.platform?.os ?? "linux") == "linux" && ($0.platform?.architecture ?? "amd64") == Self.arch })
-                else { throw BerthError.notFound("no matching manifest for linux/\(Self.arch) in the archive") }
-                m = try Manifest.decode(try index.data(blob(pick.digest), limit: Int64(ImageLimits.json)), what: "OCI manifest \(pick.digest)")
-            }
-            guard let cfg = m.config, let ls = m.layers else { throw BerthError.invalid("invalid OCI manifest \(desc.digest)") }
-            var tags: [String] = []
-            if let name = desc.annotations?["io.containerd.image.name"] { tags.append(name) }
-            else if let name = desc.annotations?["org.opencontainers.image.ref.name"], name.contains(":") || name.contains("/") {
-                tags.append(name)
-            }
-            out += try loadOne(index, configMember: blob(cfg.digest), layerMembers: ls.map { blob($0.digest) }, tags: tags,
-                              progress: progress)
-        }
-        return out
     }
 
     /// `path` itself when it is not gzip-compressed, else a decompressed copy beside it.

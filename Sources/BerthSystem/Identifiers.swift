@@ -34,14 +34,24 @@ public enum Timestamp {
 
     /// `2026-11-29T13:41:18.520332872Z`
     public static func rfc3339(nanos: Int64) -> String {
-        var t = time_t(nanos / 1_000_000_000)
+        let (secs, frac) = split(nanos)
+        return dateTime(secs) + (frac != 0 ? "." + String(format: "%09lld", frac) : "") + "Z"
+    }
+
+    /// `2026-11-29T13:41:18`, UTC.
+    static func dateTime(_ secs: Int64) -> String {
+        var t = time_t(secs)
         var tmv = tm()
         gmtime_r(&t, &tmv)
-        let frac = nanos % 1_000_000_000
-        var s = String(format: "%04d-%02d-%02dT%02d:%02d:%02d", Int(tmv.tm_year) + 1900, Int(tmv.tm_mon) + 1,
-                       Int(tmv.tm_mday), Int(tmv.tm_hour), Int(tmv.tm_min), Int(tmv.tm_sec))
-        if frac != 0 { s += "." + String(format: "%09lld", frac) }
-        return s + "Z"
+        return String(format: "%04d-%02d-%02dT%02d:%02d:%02d", Int(tmv.tm_year) + 1900, Int(tmv.tm_mon) + 1,
+                      Int(tmv.tm_mday), Int(tmv.tm_hour), Int(tmv.tm_min), Int(tmv.tm_sec))
+    }
+
+    /// Whole seconds (rounded down, also before 1970) and the nanoseconds after them (0…999999999).
+    static func split(_ nanos: Int64) -> (seconds: Int64, fraction: Int64) {
+        var secs = nanos / 1_000_000_000, frac = nanos % 1_000_000_000
+        if frac < 0 { secs -= 1; frac += 1_000_000_000 }
+        return (secs, frac)
     }
 
     /// Zero time as Docker prints it for "never".
@@ -121,7 +131,7 @@ public enum Timestamp {
 extension Timestamp {
     /// Always nine fraction digits, as `docker logs -t` prints.
     public static func rfc3339Fixed(nanos: Int64) -> String {
-        let s = rfc3339(nanos: nanos - nanos % 1_000_000_000)
-        return String(s.dropLast()) + "." + String(format: "%09lld", nanos % 1_000_000_000) + "Z"
+        let (secs, frac) = split(nanos)
+        return dateTime(secs) + "." + String(format: "%09lld", frac) + "Z"
     }
 }

@@ -1,0 +1,153 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import BerthAPI
+import BerthArchive
+import BerthEngine
+import BerthExecutor
+import BerthImage
+import BerthModels
+import BerthRegistry
+import BerthSystem
+import Foundation
+import NIOCore
+import NIOEmbedded
+import NIOHTTP1
+
+/// One fuzz target: bytes in, nothing out. A target may throw away any error the code under
+/// test reports; what it must never do is trap, hang or grow without bound. Where a result can
+/// be checked against another way of computing it, the target traps on a mismatch so the
+/// fuzzer reports it.
+public struct FuzzTarget: Sendable {
+    public let name: String
+    public let run: @Sendable ([UInt8]) -> Void
+}
+
+public enum FuzzTargets {
+    public static let all: [FuzzTarget] = [
+        FuzzTarget(name: "tar", run: tar),
+        FuzzTarget(name: "archive", run: archive),
+        FuzzTarget(name: "time", run: time),
+        FuzzTarget(name: "http", run: http),
+        FuzzTarget(name: "json", run: json),
+        FuzzTarget(name: "config", run: config),
+    ]
+
+    public static func named(_ name: String) -> FuzzTarget? { all.first { $0.name == name } }
+
+    /// The tar reader as unpacking drives it: every entry, every byte of data.
+    @Sendable static func tar(_ data: [UInt8]) {
+        var r = TarReader(MemoryReader(data), bufferSize: 4096)
+        var entries = 0
+        while entries < 100_000 {
+            guard let e = try? r.next() else { return }
+            entries += 1
+            _ = cleanArchivePath(e.name)
+            _ = cleanArchivePath(e.linkName, clamp: true)
+            var seen: Int64 = 0
+            do { try r.readData { seen += Int64($0.count) } } catch { return }
+            if e.kind == .file && seen != e.size { fatalError("tar: read \(seen) bytes of a \(e.size)-byte entry") }
+        }
+    }
+
+    /// A scratch file for the archive index (it reads through a descriptor).
+    static let scratch: Int32 = {
+        let path = "/tmp/berth-fuzz-scratch-\(getpid())"
+        let fd = open(path, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0o600)
+        precondition(fd >= 0, "cannot create a scratch file in /tmp")
+        unlink(path)
+        return fd
+    }()
+
+    /// `docker load`'s reading of an archive: its table of contents, then manifests and configs.
+    @Sendable static func archive(_ data: [UInt8]) {
+        let fd = scratch
+        guard ftruncate(fd, 0) == 0 else { return }
+        let wrote = data.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
+        guard wrote == data.count, let index = try? ArchiveIndex(fd: fd) else { return }
+        guard let images = try? ArchiveContents.read(index) else { return }
+        for i in images {
+            if i.config.rootfs.diff_ids.count != i.layerMembers.count { fatalError("archive: layer count mismatch passed") }
+            _ = Digest.chainIDs(i.config.rootfs.diff_ids)
+        }
+    }
+
+    /// Times, sizes, signals and filters as API parameters bring them.
+    @Sendable static func time(_ data: [UInt8]) {
+        let s = String(decoding: data, as: UTF8.self)
+        if let v = Timestamp.parseRFC3339(s), v != Int64.max, v != Int64.min {
+            let back = Timestamp.parseRFC3339(Timestamp.rfc3339(nanos: v))
+            if back != v { fatalError("time: \(s) → \(v) → \(Timestamp.rfc3339(nanos: v)) → \(String(describing: back))") }
+        }
+        if let v = Timestamp.parseDockerTime(s) { _ = Timestamp.rfc3339Fixed(nanos: v) }
+        _ = try? Signals.parse(s)
+        if let n = LogLimits.parseSize(s), n < 0 { fatalError("size: \(s) → \(n)") }
+        _ = try? Filters(json: s)
+        _ = try? Digest(parsing: s)
+        _ = try? ImageReference(parse: s)
+        _ = try? PullService.platform(s)
+        _ = AuthChallenge(header: s)
+        _ = AuthConfig.fromHeader(s)
+    }
+
+    /// Request heads as NIO's decoder delivers them, then Berth's handling of the target.
+    @Sendable static func http(_ data: [UInt8]) {
+        let channel = EmbeddedChannel()
+        defer { _ = try? channel.finish() }
+        guard (try? channel.pipeline.syncOperations.addHandler(
+            ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes)))) != nil else { return }
+        _ = try? channel.writeInbound(ByteBuffer(bytes: data))
+        while let part = try? channel.readInbound(as: HTTPServerRequestPart.self) {
+            guard case .head(let head) = part else { continue }
+            let (version, path, query) = Router.parseTarget(head.uri)
+            if let version { _ = APIVersion(version) }
+            _ = path.split(separator: "/")
+            _ = query.count
+            _ = head.isKeepAlive
+            _ = AuthConfig.fromHeader(head.headers.first(name: "X-Registry-Auth"))
+        }
+    }
+
+    /// JSON bodies and documents, the first byte choosing the model.
+    @Sendable static func json(_ data: [UInt8]) {
+        guard let kind = data.first else { return }
+        let body = Data(data.dropFirst())
+        let d = JSONDecoder()
+        switch kind % 8 {
+        case 0:
+            guard let b = try? d.decode(ContainerCreateBody.self, from: body) else { return }
+            resources(b.hostConfig)
+            _ = ContainerService.commandLine(b.config)
+        case 1:
+            guard let hc = try? d.decode(HostConfig.self, from: body) else { return }
+            resources(hc)
+        case 2: _ = try? d.decode(ExecConfig.self, from: body)
+        case 3: _ = try? d.decode(ImageConfigFile.self, from: body)
+        case 4: _ = try? d.decode(ImageManifest.self, from: body)
+        case 5: _ = (try? d.decode(ManifestIndex.self, from: body))?.select(os: "linux", architecture: "amd64")
+        case 6: _ = (try? d.decode(AuthConfig.self, from: body))?.normalised
+        default: _ = try? d.decode(JSONValue.self, from: body)
+        }
+    }
+
+    static func resources(_ hc: HostConfig) {
+        guard (try? ResourceRules.check(hc, cpus: 2)) != nil else { return }
+        _ = SpecBuilder.resources(hc)
+        _ = try? LogLimits.defaults.forContainer(hc.LogConfig)
+    }
+
+    /// The image config merged into the container's, then `docker commit --change` lines.
+    /// Input: user config JSON, NUL, image config JSON, NUL, change lines.
+    @Sendable static func config(_ data: [UInt8]) {
+        let parts = data.split(separator: 0, maxSplits: 2, omittingEmptySubsequences: false)
+        let d = JSONDecoder()
+        let user = parts.count > 0 ? (try? d.decode(ContainerConfig.self, from: Data(parts[0]))) ?? ContainerConfig() : ContainerConfig()
+        let image = parts.count > 1 ? (try? d.decode(ContainerConfig.self, from: Data(parts[1]))) ?? ContainerConfig() : ContainerConfig()
+        var merged = ContainerService.merge(user, image: image)
+        let changes = parts.count > 2 ? String(decoding: parts[2], as: UTF8.self).split(separator: "\n").map(String.init) : []
+        _ = try? CommitChanges.apply(changes, to: &merged)
+        _ = ContainerService.argv(merged)
+        _ = ContainerService.commandLine(merged)
+        _ = try? JSONEncoder().encode(merged)
+    }
+}
