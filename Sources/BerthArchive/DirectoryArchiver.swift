@@ -96,11 +96,15 @@ public struct DirectoryArchiver {
                     try w.write(e)
                     return
                 }
-                links[key] = name
             }
-            let fd = openat(dirFd, n, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+            // O_NONBLOCK: if the file was swapped for a FIFO since the stat, the open must not
+            // wait for a writer; the check after it skips anything that is no longer this file.
+            let fd = openat(dirFd, n, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
             guard fd >= 0 else { return }
             defer { close(fd) }
+            var now = stat()
+            guard fstat(fd, &now) == 0, now.st_mode & S_IFMT == S_IFREG, now.st_ino == st.st_ino, now.st_dev == st.st_dev else { return }
+            if st.st_nlink > 1 { links[UInt64(st.st_ino)] = name }
             e.size = Int64(st.st_size)
             try w.writeHeader(e)
             var left = e.size

@@ -78,15 +78,26 @@ public struct LayerApplier {
                 if mkdirat(parent, name, 0o700) != 0 && errno != EEXIST {
                     throw BerthError.system("mkdir \(path): \(Syscall.errnoText())")
                 }
+                // Metadata through a descriptor of the directory itself: if the name was swapped
+                // for a symlink meanwhile (a running container during `docker cp`), the open fails.
+                let fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                guard fd >= 0 else { throw BerthError.system("open \(path): \(Syscall.errnoText())") }
+                defer { close(fd) }
+                try setMetadata(fd, entry)
                 dirTimes.append((path, entry.mtime))
+                continue
             case .file, .other:
-                let fd = openat(parent, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o600)
-                guard fd >= 0 else { throw BerthError.system("create \(path): \(Syscall.errnoText())") }
+                let fd = try createFile(parent, name, path)
                 defer { close(fd) }
                 try reader.readData { chunk in try Syscall.writeAll(fd, chunk) }
-                written += entry.size
+                written &+= entry.size
+                try setMetadata(fd, entry)
+                var ts = [timespec(tv_sec: Int(entry.mtime), tv_nsec: 0), timespec(tv_sec: Int(entry.mtime), tv_nsec: 0)]
+                _ = futimens(fd, &ts)
+                continue
             case .symlink:
                 try Syscall.call("symlink \(path)") { symlinkat(entry.linkName, parent, name) }
+                if preserveOwnership { _ = fchownat(parent, name, uid_t(entry.uid), gid_t(entry.gid), AT_SYMLINK_NOFOLLOW) }
             case .hardlink:
                 guard let target = cleanArchivePath(entry.linkName), !target.isEmpty else {
                     throw BerthError.invalid("hardlink \(entry.name) points outside the root")
@@ -101,8 +112,10 @@ public struct LayerApplier {
                 try Syscall.call("mknod \(path)") {
                     mknodat(parent, name, type | mode_t(entry.mode & 0o777), dev_t(berth_makedev(entry.devMajor, entry.devMinor)))
                 }
+                try setNodeMetadata(parent, name, type, entry)
             }
-            try setMetadata(parent, name, entry)
+            var ts = [timespec(tv_sec: Int(entry.mtime), tv_nsec: 0), timespec(tv_sec: Int(entry.mtime), tv_nsec: 0)]
+            _ = utimensat(parent, name, &ts, AT_SYMLINK_NOFOLLOW)
         }
         // Directory times last, deepest first, since creating children touched them.
         for (path, mtime) in dirTimes.reversed() {
@@ -183,23 +196,37 @@ public struct LayerApplier {
         unlinkat(parent, name, AT_REMOVEDIR)
     }
 
-    private func setMetadata(_ parent: Int32, _ name: String, _ e: TarEntry) throws {
-        if preserveOwnership {
-            _ = fchownat(parent, name, uid_t(e.uid), gid_t(e.gid), AT_SYMLINK_NOFOLLOW)
+    /// Creates a regular file that did not exist a moment ago (`O_EXCL`, never following a
+    /// symlink, never opening a FIFO or device someone put there since `removeExisting`).
+    private func createFile(_ parent: Int32, _ name: String, _ path: String) throws -> Int32 {
+        for attempt in 0..<2 {
+            let fd = openat(parent, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+            if fd >= 0 { return fd }
+            guard errno == EEXIST, attempt == 0 else { break }
+            removeExisting(parent, name, keepDirectory: false)
         }
-        if e.kind != .symlink {
-            _ = fchmodat(parent, name, mode_t(e.mode & 0o7777), 0)
-            if !e.xattrs.isEmpty && (e.kind == .file || e.kind == .directory) {
-                let fd = openat(parent, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
-                if fd >= 0 {
-                    defer { close(fd) }
-                    for (k, v) in e.xattrs where !k.hasPrefix("trusted.overlay.") {
-                        _ = v.withUnsafeBytes { berth_fsetxattr(fd, k, $0.baseAddress, v.count, 0) }
-                    }
-                }
-            }
+        throw BerthError.system("create \(path): \(Syscall.errnoText())")
+    }
+
+    /// Ownership, mode and xattrs through the entry's own descriptor: nothing here follows a path.
+    private func setMetadata(_ fd: Int32, _ e: TarEntry) throws {
+        if preserveOwnership { _ = fchown(fd, uid_t(e.uid), gid_t(e.gid)) }
+        _ = fchmod(fd, mode_t(e.mode & 0o7777))
+        for (k, v) in e.xattrs where !k.hasPrefix("trusted.overlay.") {
+            _ = v.withUnsafeBytes { berth_fsetxattr(fd, k, $0.baseAddress, v.count, 0) }
         }
-        var ts = [timespec(tv_sec: Int(e.mtime), tv_nsec: 0), timespec(tv_sec: Int(e.mtime), tv_nsec: 0)]
-        _ = utimensat(parent, name, &ts, AT_SYMLINK_NOFOLLOW)
+    }
+
+    /// Devices and FIFOs cannot be opened for their metadata (that would open the device), so
+    /// they are reached as an `O_PATH` descriptor, checked to still be the node just made, and
+    /// changed through its `/proc/self/fd` link, which names that inode and no path.
+    private func setNodeMetadata(_ parent: Int32, _ name: String, _ type: mode_t, _ e: TarEntry) throws {
+        if preserveOwnership { _ = fchownat(parent, name, uid_t(e.uid), gid_t(e.gid), AT_SYMLINK_NOFOLLOW) }
+        let fd = openat(parent, name, BERTH_O_PATH | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == type else { return }
+        _ = chmod("/proc/self/fd/\(fd)", mode_t(e.mode & 0o7777))
     }
 }

@@ -63,8 +63,7 @@ extension ContainerService {
     public func archiveStat(_ ref: String, path: String) async throws -> String {
         let c = try resolve(ref)
         return try await withRootFS(c.id) { root in
-            let host = try ContainerFiles.resolve(root: root, path: path)
-            return try ContainerFiles.pathStat(hostPath: host, root: root, name: path)
+            try ContainerFiles.pathStat(root: root, path: path)
         }
     }
 

@@ -11,19 +11,19 @@ public enum ContainerFiles {
     /// `docker diff`: walks the overlay upper dir. A 0:0 device is a deletion; a path that exists
     /// in a lower layer is a change, otherwise an addition. A directory is shown as changed only
     /// when something under it is, so the executor's own /etc mount targets do not show.
+    /// The upper dir belongs to a possibly running container, so the walk goes through directory
+    /// descriptors and never follows a symlink (a swapped directory cannot list a host one).
     public static func changes(upper: String, lowers: [String], excluded: Set<String>) -> [FilesystemChange] {
         var out: [FilesystemChange] = []
         func inLower(_ rel: String) -> Bool { lowers.contains { FS.exists($0 + "/" + rel) } }
         @discardableResult
-        func walk(_ rel: String, added: Bool) -> Bool {
-            let dir = rel.isEmpty ? upper : upper + "/" + rel
-            guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return false }
+        func walk(_ dirFd: Int32, _ rel: String, added: Bool) -> Bool {
             var any = false
-            for n in names.sorted() {
+            for n in listDirectory(dirFd) {
                 let r = rel.isEmpty ? n : rel + "/" + n
                 if excluded.contains(r) { continue }
                 var st = stat()
-                guard lstat(upper + "/" + r, &st) == 0 else { continue }
+                guard fstatat(dirFd, n, &st, AT_SYMLINK_NOFOLLOW) == 0 else { continue }
                 let fmt = st.st_mode & S_IFMT
                 if fmt == S_IFCHR && st.st_rdev == 0 {
                     out.append(FilesystemChange(Path: "/" + r, Kind: 2)); any = true; continue
@@ -31,7 +31,9 @@ public enum ContainerFiles {
                 let isAdded = added || !inLower(r)
                 if fmt == S_IFDIR {
                     let index = out.count
-                    let childChanged = walk(r, added: isAdded)
+                    let sub = openat(dirFd, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                    let childChanged = sub >= 0 ? walk(sub, r, added: isAdded) : false
+                    Syscall.closeQuietly(sub)
                     if isAdded || childChanged {
                         out.insert(FilesystemChange(Path: "/" + r, Kind: isAdded ? 1 : 0), at: index)
                         any = true
@@ -42,8 +44,24 @@ public enum ContainerFiles {
             }
             return any
         }
-        walk("", added: false)
+        let top = Glibc.open(upper, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard top >= 0 else { return [] }
+        defer { close(top) }
+        walk(top, "", added: false)
         return out
+    }
+
+    /// The names in the directory open at `dirFd`, sorted, without `.` and `..`.
+    static func listDirectory(_ dirFd: Int32) -> [String] {
+        let listFd = openat(dirFd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard listFd >= 0, let d = fdopendir(listFd) else { Syscall.closeQuietly(listFd); return [] }
+        defer { closedir(d) }
+        var names: [String] = []
+        while let e = readdir(d) {
+            let n = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+            if n != "." && n != ".." { names.append(n) }
+        }
+        return names.sorted()
     }
 
     /// Opens `path` inside `root` as the container would resolve it (symlinks, absolute or with
@@ -65,22 +83,16 @@ public enum ContainerFiles {
         return fd
     }
 
-    /// The host path `path` resolves to inside `root` (for stat only; file access goes through descriptors).
-    public static func resolve(root: String, path: String, follow: Bool = false) throws -> String {
-        let fd = try open(root: root, path: path, flags: BERTH_O_PATH, follow: follow)
+    /// The `X-Docker-Container-Path-Stat` value of `path` inside `root`: base64 of {name, size,
+    /// mode (Go FileMode), mtime, linkTarget}. Read through a descriptor of the path itself, so a
+    /// component swapped for a symlink after the resolution cannot make it describe a host file.
+    public static func pathStat(root: String, path: String) throws -> String {
+        let fd = try open(root: root, path: path, flags: BERTH_O_PATH)
         defer { close(fd) }
-        var buf = [Int8](repeating: 0, count: 4097)
-        let n = readlink("/proc/self/fd/\(fd)", &buf, 4096)
-        guard n > 0 else { throw BerthError.system("resolve \(path): \(Syscall.errnoText())") }
-        let real = String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        guard real == root || real.hasPrefix(root + "/") else { throw BerthError.invalid("\(path) resolves outside the container") }
-        return real
-    }
-
-    /// The `X-Docker-Container-Path-Stat` value: base64 of {name, size, mode (Go FileMode), mtime, linkTarget}.
-    public static func pathStat(hostPath: String, root: String, name: String) throws -> String {
         var st = stat()
-        guard lstat(hostPath, &st) == 0 else { throw BerthError.notFound("Could not find the file \(name) in container") }
+        guard fstatat(fd, "", &st, BERTH_AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == 0 else {
+            throw BerthError.notFound("Could not find the file \(path) in container")
+        }
         var mode = UInt32(st.st_mode & 0o777)
         let fmt = st.st_mode & S_IFMT
         if fmt == S_IFDIR { mode |= 1 << 31 }
@@ -95,13 +107,14 @@ public enum ContainerFiles {
         var link = ""
         if fmt == S_IFLNK {
             var buf = [Int8](repeating: 0, count: 4097)
-            let n = readlink(hostPath, &buf, 4096)
+            let n = readlinkat(fd, "", &buf, 4096)
             if n > 0 { link = String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) }
         }
         struct PathStat: Encodable { let name: String; let size: Int64; let mode: UInt32; let mtime: String; let linkTarget: String }
-        let mtime = Timestamp.rfc3339(nanos: Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec))
-        let json = try JSONEncoder().encode(PathStat(name: (name as NSString).lastPathComponent.isEmpty ? "/" : (name as NSString).lastPathComponent,
-                                                     size: Int64(st.st_size), mode: mode, mtime: mtime, linkTarget: link))
+        let mtime = Timestamp.rfc3339(nanos: Timestamp.nanosSaturating(seconds: Int64(st.st_mtim.tv_sec), nanos: Int64(st.st_mtim.tv_nsec)))
+        let base = (path as NSString).lastPathComponent
+        let json = try JSONEncoder().encode(PathStat(name: base.isEmpty ? "/" : base, size: Int64(st.st_size), mode: mode,
+                                                     mtime: mtime, linkTarget: link))
         return json.base64EncodedString()
     }
 }

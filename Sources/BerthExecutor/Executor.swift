@@ -70,14 +70,7 @@ public final class Executor: Sendable {
             if !req.workingDir.isEmpty && req.workingDir != "/" {
                 try RootFS.mkdirConfined(root: rootfs, path: req.workingDir, uid: user.uid, gid: user.gid)
             }
-            for t in ContainerPaths.generatedFiles {
-                let f = rootfs + "/" + t
-                if !FS.exists(f) {
-                    try? RootFS.mkdirConfined(root: rootfs, path: "etc")
-                    let fd = open(f, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o644)
-                    if fd >= 0 { close(fd) }
-                }
-            }
+            for t in ContainerPaths.generatedFiles { RootFS.createEmptyConfined(root: rootfs, path: t) }
             let spec = try SpecBuilder.build(req, paths: p, user: user)
             let enc = JSONEncoder()
             enc.outputFormatting = [.sortedKeys]

@@ -97,7 +97,7 @@ public struct Monitor: Sendable {
               let code = Int32(s.trimmingCharacters(in: .whitespacesAndNewlines)) else { return nil }
         var st = stat()
         let at = stat(paths.exitFile, &st) == 0
-            ? Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec) : Timestamp.nowNanos()
+            ? Timestamp.nanosSaturating(seconds: Int64(st.st_mtim.tv_sec), nanos: Int64(st.st_mtim.tv_nsec)) : Timestamp.nowNanos()
         return (code, FS.exists(paths.persist + "/oom") || FS.exists(paths.dir + "/oom"), at)
     }
 }

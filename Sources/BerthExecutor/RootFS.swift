@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import BerthSystem
+import Foundation
 import CBerthSys
 
 /// The container root filesystem: an overlay of the image layers, mounted with the new mount API
@@ -44,6 +45,25 @@ public enum RootFS {
         var a = stat(), b = stat()
         guard stat(path, &a) == 0, stat(path + "/..", &b) == 0 else { return false }
         return a.st_dev != b.st_dev || a.st_ino == b.st_ino
+    }
+
+    /// Creates an empty file inside the root filesystem unless something is there already (a bind
+    /// mount target). The parent is resolved inside the root, so an image whose `/etc` is a
+    /// symlink to a host path creates nothing outside it.
+    public static func createEmptyConfined(root: String, path: String) {
+        let parentPath = (path as NSString).deletingLastPathComponent
+        let leaf = (path as NSString).lastPathComponent
+        try? mkdirConfined(root: root, path: parentPath)
+        let rootFd = open(root, BERTH_O_PATH | O_DIRECTORY | O_CLOEXEC)
+        guard rootFd >= 0 else { return }
+        defer { close(rootFd) }
+        let parent = parentPath.isEmpty ? dup(rootFd)
+            : berth_openat2(rootFd, parentPath, BERTH_O_PATH | O_DIRECTORY | O_CLOEXEC, 0,
+                            UInt64(BERTH_RESOLVE_IN_ROOT | BERTH_RESOLVE_NO_MAGICLINKS))
+        guard parent >= 0 else { return }
+        defer { close(parent) }
+        let fd = openat(parent, leaf, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0o644)
+        if fd >= 0 { close(fd) }
     }
 
     /// Creates a directory inside the root filesystem without leaving it (WORKDIR, mount targets).

@@ -51,15 +51,23 @@ public enum UserResolver {
         return ResolvedUser(uid: uid, gid: gid, additionalGids: extra, home: home)
     }
 
+    /// The most of /etc/passwd or /etc/group that is read (far above any real one).
+    static let sizeCap = 4 << 20
+
     /// Reads a file inside `root`, resolving symlinks as the container would; "" when absent.
+    /// The image decides what is there, so: only a regular file (a FIFO would block, a device
+    /// such as /dev/zero never ends), opened without blocking, and at most `sizeCap` bytes.
     public static func readConfined(_ root: String, _ path: String) -> String {
         let rootFd = open(root, BERTH_O_PATH | O_DIRECTORY | O_CLOEXEC)
         guard rootFd >= 0 else { return "" }
         defer { close(rootFd) }
-        let fd = berth_openat2(rootFd, path, O_RDONLY | O_CLOEXEC, 0, UInt64(BERTH_RESOLVE_IN_ROOT | BERTH_RESOLVE_NO_MAGICLINKS))
+        let fd = berth_openat2(rootFd, path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0,
+                               UInt64(BERTH_RESOLVE_IN_ROOT | BERTH_RESOLVE_NO_MAGICLINKS))
         guard fd >= 0 else { return "" }
         defer { close(fd) }
-        return String(decoding: Syscall.readAll(fd).prefix(4 << 20), as: UTF8.self)
+        var st = stat()
+        guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG else { return "" }
+        return String(decoding: Syscall.readAll(fd, limit: sizeCap), as: UTF8.self)
     }
 
     static func parsePasswd(_ s: String) -> [PasswdEntry] {

@@ -29,16 +29,17 @@ public enum Syscall {
         return (fds[0], fds[1])
     }
 
-    /// Reads everything from `fd` until EOF.
-    public static func readAll(_ fd: Int32) -> [UInt8] {
+    /// Reads from `fd` until EOF, or until `limit` bytes are in.
+    public static func readAll(_ fd: Int32, limit: Int = Int.max) -> [UInt8] {
         var out: [UInt8] = []
         var buf = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = buf.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+        while out.count < limit {
+            let n = buf.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, min($0.count, limit - out.count)) }
             if n > 0 { out.append(contentsOf: buf[0..<n]); continue }
             if n < 0 && errno == EINTR { continue }
             return out
         }
+        return out
     }
 
     /// Writes all of `bytes` to `fd`.

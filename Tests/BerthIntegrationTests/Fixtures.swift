@@ -10,7 +10,7 @@ enum BusyboxImage {
         do { return try build() } catch { fatalError("cannot build the busybox fixture: \(error)") }
     }()
 
-    static func build() throws -> [UInt8] {
+    static func buildLayer() throws -> [UInt8] {
         let busybox = "/bin/busybox"
         let binary = Array(try FS.read(busybox))
         let applets = try Subprocess.runBlocking([busybox, "--list-full"]).stdoutText
@@ -36,23 +36,46 @@ enum BusyboxImage {
                         data: Array("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n".utf8))
         try layer.write(TarEntry(name: "etc/group", kind: .file, mode: 0o644), data: Array("root:x:0:\nnogroup:x:65534:\n".utf8))
         try layer.finish()
-        let layerBytes = layer.sink.bytes
-        let diffID = Digest.sha256(layerBytes)
-        let hex = diffID.hex
+        return layer.sink.bytes
+    }
+
+    static let layer: [UInt8] = {
+        do { return try buildLayer() } catch { fatalError("cannot build the busybox fixture: \(error)") }
+    }()
+
+    static func build() throws -> [UInt8] { try ImageArchive.make(tag: "busybox:latest", layers: [layer]) }
+}
+
+/// docker-save archives made in the test: a config over the given layers (bottom first).
+enum ImageArchive {
+    static func make(tag: String, layers: [[UInt8]], cmd: [String] = ["sh"]) throws -> [UInt8] {
+        let diffIDs = layers.map { Digest.sha256($0) }
+        let cmdJSON = String(decoding: try JSONEncoder().encode(cmd), as: UTF8.self)
         let config = """
-        {"architecture":"\(ImageStore.arch)","config":{"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],"Cmd":["sh"]},\
+        {"architecture":"\(ImageStore.arch)","config":{"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],"Cmd":\(cmdJSON)},\
         "created":"2000-01-01T00:00:00Z","history":[{"created":"2000-01-01T00:00:00Z","created_by":"berth test fixture"}],\
-        "os":"linux","rootfs":{"type":"layers","diff_ids":["\(diffID)"]}}
+        "os":"linux","rootfs":{"type":"layers","diff_ids":[\(diffIDs.map { "\"\($0)\"" }.joined(separator: ","))]}}
         """
         let configBytes = Array(config.utf8)
         let configName = Digest.sha256(configBytes).hex + ".json"
         var out = TarWriter(MemoryWriter())
-        try out.write(TarEntry(name: hex + "/", kind: .directory, mode: 0o755))
-        try out.write(TarEntry(name: hex + "/layer.tar", kind: .file), data: layerBytes)
+        for (d, l) in zip(diffIDs, layers) {
+            try out.write(TarEntry(name: d.hex + "/", kind: .directory, mode: 0o755))
+            try out.write(TarEntry(name: d.hex + "/layer.tar", kind: .file), data: l)
+        }
         try out.write(TarEntry(name: configName, kind: .file), data: configBytes)
+        let layerNames = diffIDs.map { "\"\($0.hex)/layer.tar\"" }.joined(separator: ",")
         try out.write(TarEntry(name: "manifest.json", kind: .file),
-                      data: Array(#"[{"Config":"\#(configName)","RepoTags":["busybox:latest"],"Layers":["\#(hex)/layer.tar"]}]"#.utf8))
+                      data: Array(#"[{"Config":"\#(configName)","RepoTags":["\#(tag)"],"Layers":[\#(layerNames)]}]"#.utf8))
         try out.finish()
         return out.sink.bytes
+    }
+
+    /// A layer of the given entries (data for regular files).
+    static func layer(_ entries: [(TarEntry, [UInt8])]) throws -> [UInt8] {
+        var w = TarWriter(MemoryWriter())
+        for (e, d) in entries { try w.write(e, data: d) }
+        try w.finish()
+        return w.sink.bytes
     }
 }

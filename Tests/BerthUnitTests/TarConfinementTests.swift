@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import BerthArchive
+import BerthExecutor
 import BerthSystem
 import CBerthSys
 import Foundation
@@ -124,5 +125,64 @@ import Testing
         #expect(names["dir/" + long]?.mode == 0o640)
         #expect(names["dir/sym"]?.linkName == long)
         #expect(payload == "payload")
+    }
+
+    /// A FIFO (or a symlink to outside) where a file is to be written is replaced, never opened.
+    @Test func existingFifoOrSymlinkIsReplacedNotOpened() throws {
+        defer { FS.removeAll(base) }
+        #expect(mkfifo(root + "/pipe", 0o644) == 0)
+        #expect(symlink(outside + "/secret", root + "/link") == 0)
+        try apply(try archive([
+            (TarEntry(name: "pipe", kind: .file, mode: 0o600), "data"),
+            (TarEntry(name: "link", kind: .file, mode: 0o777), "data"),
+        ]))
+        var st = stat()
+        #expect(lstat(root + "/pipe", &st) == 0 && st.st_mode & S_IFMT == S_IFREG)
+        #expect(lstat(root + "/link", &st) == 0 && st.st_mode & S_IFMT == S_IFREG && st.st_mode & 0o777 == 0o777)
+        #expect(stat(outside + "/secret", &st) == 0 && st.st_mode & 0o777 != 0o777)
+        #expect(try String(contentsOfFile: outside + "/secret", encoding: .utf8) == "secret\n")
+    }
+
+    /// The archiver skips a FIFO found where a regular file was listed (it would block on open).
+    @Test func archiverDoesNotOpenFifos() throws {
+        defer { FS.removeAll(base) }
+        #expect(mkfifo(root + "/p", 0o644) == 0)
+        try FS.write(root + "/f", "x")
+        var w = TarWriter(MemoryWriter())
+        try DirectoryArchiver(root: root).write(to: &w)
+        try w.finish()
+        var r = TarReader(MemoryReader(w.sink.bytes))
+        var kinds: [String: TarEntry.Kind] = [:]
+        while let e = try r.next() { kinds[e.name] = e.kind }
+        #expect(kinds["p"] == .fifo && kinds["f"] == .file)
+    }
+
+    /// `docker diff` walks a container's upper dir: a directory swapped for a symlink to a host
+    /// directory shows as the link, never as the host directory's contents.
+    @Test func changesDoNotFollowSymlinks() throws {
+        defer { FS.removeAll(base) }
+        #expect(symlink(outside, root + "/d") == 0)
+        let changes = ContainerFiles.changes(upper: root, lowers: [], excluded: [])
+        #expect(changes.map(\.Path) == ["/d"])
+    }
+
+    /// The files berthd creates in a root filesystem stay in it when /etc is a link out.
+    @Test func generatedFilesStayInside() throws {
+        defer { FS.removeAll(base) }
+        #expect(symlink(outside, root + "/etc") == 0)
+        RootFS.createEmptyConfined(root: root, path: "etc/hosts")
+        #expect(!FS.exists(outside + "/hosts"))
+        try FS.mkdirAll(root + outside)
+        RootFS.createEmptyConfined(root: root, path: "etc/hosts")
+        #expect(!FS.exists(outside + "/hosts"))
+        #expect(FS.exists(root + outside + "/hosts"))
+    }
+
+    /// /etc/passwd that is a FIFO reads as empty at once instead of waiting for a writer.
+    @Test func passwdFifoReadsEmpty() throws {
+        defer { FS.removeAll(base) }
+        try FS.mkdirAll(root + "/etc")
+        #expect(mkfifo(root + "/etc/passwd", 0o644) == 0)
+        #expect(UserResolver.readConfined(root, "etc/passwd") == "")
     }
 }
