@@ -4,9 +4,13 @@ import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
+import Synchronization
 
 /// One HTTP connection: parses requests, runs each in a Task through the router, writes the
 /// response, and performs the hijack when a route asks for it.
+///
+/// Requests are served one at a time, in order: parts of a request that arrives (pipelined)
+/// while another is answered wait in `pending`, and the socket is not read meanwhile.
 final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
@@ -18,50 +22,78 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     let router: Router
     private var body: RequestBody?
     private var task: Task<Void, Never>?
-    /// The client half-closed while a request was in flight: close once it is answered.
+    /// The current request's last part arrived.
+    private var bodyDone = true
+    /// Parts of requests that came while another was being answered.
+    private var pending = CircularBuffer<HTTPServerRequestPart>()
+    /// The client half-closed: close once what it sent is answered.
     private var closeWhenDone = false
 
     init(router: Router) { self.router = router }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
+        let part = unwrapInboundIn(data)
+        if (task != nil && bodyDone) || !pending.isEmpty {
+            pending.append(part)
+            context.channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in }
+            return
+        }
+        process(part, context: context)
+    }
+
+    private func process(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
+        switch part {
         case .head(let head):
+            context.triggerUserOutboundEvent(ConnectionTimeouts.Event.requestStarted, promise: nil)
             let body = RequestBody(channel: context.channel)
             self.body = body
+            bodyDone = false
             let channel = context.channel
             let router = self.router
             let keepAlive = head.isKeepAlive
             let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+            let ctx = NIOLoopBound(context, eventLoop: context.eventLoop)
             task = Self.spawn(head: head, body: body, channel: channel, router: router, keepAlive: keepAlive) {
-                channel.eventLoop.execute { handler.value.requestFinished(channel) }
+                channel.eventLoop.execute { handler.value.requestFinished(ctx.value) }
             }
         case .body(let buf):
             if let b = body, !b.append(buf) {
                 context.channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in }
             }
         case .end:
-            body?.finish()
+            body?.finish(complete: true)
             body = nil
+            bodyDone = true
         }
     }
 
-    /// Runs on the event loop after a response (not a hijack) was written.
-    func requestFinished(_ channel: any Channel) {
+    /// Runs on the event loop after a response (not a hijack) was written: the next request,
+    /// if one is waiting, goes on.
+    func requestFinished(_ context: ChannelHandlerContext) {
         task = nil
-        if closeWhenDone { channel.close(promise: nil) }
+        guard context.channel.isActive else { return }
+        while !(task != nil && bodyDone), let next = pending.popFirst() { process(next, context: context) }
+        if task == nil {
+            if closeWhenDone { context.close(promise: nil); return }
+            context.triggerUserOutboundEvent(ConnectionTimeouts.Event.responseDone, promise: nil)
+        }
+        if pending.isEmpty {
+            context.channel.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in context.channel.read() }
+        }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         body?.finish()
         task?.cancel()
+        pending.removeAll()
         context.fireChannelInactive()
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let e = event as? ChannelEvent, e == .inputClosed {
-            // The client will send nothing more; finish what is in flight, then close.
-            body?.finish()
-            if task == nil { context.close(promise: nil) } else { closeWhenDone = true }
+            // The client will send nothing more; answer what it sent, then close.
+            if !bodyDone && pending.isEmpty { body?.finish() }
+            if task == nil && pending.isEmpty { context.close(promise: nil) } else { closeWhenDone = true }
             return
         }
         context.fireUserInboundEventTriggered(event)
@@ -115,7 +147,11 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
                 try await channel.writeAndFlush(HTTPServerResponsePart.head(.init(version: head.version, status: response.status,
                                                                                    headers: h))).get()
                 let writer = ChannelResponseWriter(channel: channel)
-                do { try await produce(writer) } catch is CancellationError {} catch {
+                do { try await produce(writer) } catch is CancellationError {} catch let e as StreamAborted {
+                    Log.logger("http").warning("response to \(head.method) \(head.uri) cut off: \(e.reason)")
+                    try? await channel.close().get()
+                    return
+                } catch {
                     Log.logger("http").debug("stream ended: \(error)")
                 }
                 try await channel.writeAndFlush(HTTPServerResponsePart.end(nil)).get()
@@ -135,7 +171,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
 
     /// Leaves HTTP: swaps the HTTP handlers for a raw one and writes the `101 UPGRADED` head.
     static func hijack(channel: any Channel, status: HTTPResponseStatus, headers: HTTPHeaders, upgrade: Bool) async throws -> ChannelHijackedStream {
-        let (input, cont) = AsyncStream.makeStream(of: [UInt8].self)
+        let input = HijackInput(channel: channel)
         var head = upgrade ? "HTTP/1.1 101 UPGRADED\r\n" : "HTTP/1.1 \(status.code) \(status.reasonPhrase)\r\n"
         var h = headers
         if upgrade { h.replaceOrAdd(name: "Connection", value: "Upgrade"); h.replaceOrAdd(name: "Upgrade", value: "tcp") }
@@ -144,7 +180,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         let headBytes = head
         try await channel.eventLoop.submit {
             let sync = channel.pipeline.syncOperations
-            let raw = RawStreamHandler(continuation: cont)
+            let raw = RawStreamHandler(input: input)
             let decoder = try sync.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
             try sync.addHandler(raw, position: .after(decoder))
             _ = channel.pipeline.removeHandler(name: handlerName)
@@ -160,30 +196,83 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
 /// After the hijack: bytes from the client go to `input`; EOF (half-close) ends it.
 final class RawStreamHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
-    let continuation: AsyncStream<[UInt8]>.Continuation
-    init(continuation: AsyncStream<[UInt8]>.Continuation) { self.continuation = continuation }
+    let input: HijackInput
+    init(input: HijackInput) { self.input = input }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let buf = unwrapInboundIn(data)
-        if buf.readableBytes > 0 { continuation.yield(Array(buf.readableBytesView)) }
+        if buf.readableBytes > 0, !input.received(Array(buf.readableBytesView)) {
+            context.channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in }
+        }
     }
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if let e = event as? ChannelEvent, e == .inputClosed { continuation.finish(); return }
+        if let e = event as? ChannelEvent, e == .inputClosed { input.finish(); return }
         context.fireUserInboundEventTriggered(event)
     }
     func channelInactive(context: ChannelHandlerContext) {
-        continuation.finish()
+        input.finish()
         context.fireChannelInactive()
     }
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        continuation.finish()
+        input.finish()
         context.close(promise: nil)
+    }
+}
+
+/// What a hijacked client sends (stdin), with back-pressure: once `highWater` bytes wait
+/// unread, the socket is no longer read until the container took half of them, so a client
+/// pasting faster than the process reads makes the client wait, not berthd buffer.
+public final class HijackInput: AsyncSequence, Sendable {
+    public typealias Element = [UInt8]
+    let stream: AsyncStream<[UInt8]>
+    let continuation: AsyncStream<[UInt8]>.Continuation
+    let channel: any Channel
+    private let buffered = Atomic<Int>(0)
+    private let paused = Atomic<Bool>(false)
+    static let highWater = 1 << 20
+
+    init(channel: any Channel) {
+        (stream, continuation) = AsyncStream.makeStream(of: [UInt8].self)
+        self.channel = channel
+    }
+
+    /// On the event loop: returns false when reading should pause.
+    func received(_ bytes: [UInt8]) -> Bool {
+        let total = buffered.add(bytes.count, ordering: .relaxed).newValue
+        continuation.yield(bytes)
+        if total > Self.highWater { paused.store(true, ordering: .relaxed); return false }
+        return true
+    }
+
+    func finish() { continuation.finish() }
+
+    func consumed(_ n: Int) {
+        let left = buffered.subtract(n, ordering: .relaxed).newValue
+        if left < Self.highWater / 2, paused.exchange(false, ordering: .relaxed) {
+            let ch = channel
+            ch.eventLoop.execute { ch.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in ch.read() } }
+        }
+    }
+
+    public func makeAsyncIterator() -> Iterator { Iterator(inner: stream.makeAsyncIterator(), input: self) }
+
+    public struct Iterator: AsyncIteratorProtocol {
+        var inner: AsyncStream<[UInt8]>.Iterator
+        let input: HijackInput
+        var held = 0
+        public mutating func next() async -> [UInt8]? {
+            // The previous chunk is counted as taken when the reader comes back for more.
+            if held > 0 { input.consumed(held); held = 0 }
+            let chunk = await inner.next()
+            held = chunk?.count ?? 0
+            return chunk
+        }
     }
 }
 
 struct ChannelHijackedStream: HijackedStream {
     let channel: any Channel
-    let input: AsyncStream<[UInt8]>
+    let input: HijackInput
 
     func write(_ bytes: [UInt8]) async throws {
         try await channel.writeAndFlush(ByteBuffer(bytes: bytes)).get()

@@ -52,13 +52,21 @@ public final class HTTPServer: Sendable {
     let log = Log.logger("http")
     private let channels = Mutex<[any Channel]>([])
 
-    public init(router: Router, threads: Int = System.coreCount) {
+    /// How long a request head may take, and how long a kept-alive connection may sit idle.
+    let headTimeout: TimeAmount
+    let idleTimeout: TimeAmount
+
+    public init(router: Router, threads: Int = System.coreCount, headTimeout: Duration = .seconds(30),
+                idleTimeout: Duration = .seconds(300)) {
         self.router = router
+        self.headTimeout = TimeAmount(headTimeout)
+        self.idleTimeout = TimeAmount(idleTimeout)
         group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
     }
 
     public func bind(_ address: ListenAddress) async throws {
         let router = self.router
+        let (headTimeout, idleTimeout) = (self.headTimeout, self.idleTimeout)
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -66,6 +74,7 @@ public final class HTTPServer: Sendable {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
+                    try sync.addHandler(ConnectionTimeouts(headTimeout: headTimeout, idleTimeout: idleTimeout), name: ConnectionTimeouts.name)
                     try sync.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes)),
                                         name: HTTPConnectionHandler.decoderName)
                     try sync.addHandler(HTTPResponseEncoder(), name: HTTPConnectionHandler.encoderName)

@@ -108,6 +108,24 @@ public struct Response: Sendable {
 
     public static func noContent() -> Response { Response(status: .noContent) }
 
+    /// A stream of JSON objects, one per line, whose source may fail: then the response is cut
+    /// off (no final chunk), so the client sees an error instead of a normal end.
+    public static func jsonLines<S: AsyncSequence & Sendable>(throwing items: S) -> Response where S.Element: Encodable {
+        Response(headers: ["Content-Type": "application/json"], body: .stream { w in
+            do {
+                for try await item in items {
+                    var line = Array(try encoder.encode(item))
+                    line.append(0x0a)
+                    try await w.write(line)
+                }
+            } catch let e as CancellationError {
+                throw e
+            } catch {
+                throw StreamAborted(reason: "\(error)")
+            }
+        })
+    }
+
     /// A stream of JSON objects, one per line (events, stats, progress).
     public static func jsonLines<T: Encodable & Sendable>(_ items: AsyncStream<T>) -> Response {
         Response(headers: ["Content-Type": "application/json"], body: .stream { w in
@@ -120,6 +138,10 @@ public struct Response: Sendable {
     }
 }
 
+/// Thrown by a stream body to end the response abnormally: the connection is closed without
+/// the final chunk.
+public struct StreamAborted: Error { public let reason: String }
+
 /// Writes a streamed response body.
 public protocol ResponseWriter: Sendable {
     func write(_ bytes: [UInt8]) async throws
@@ -128,7 +150,7 @@ public protocol ResponseWriter: Sendable {
 /// A connection taken over after `101 UPGRADED`: raw bytes both ways.
 public protocol HijackedStream: Sendable {
     /// What the client sends (stdin); ends when the client half-closes or disconnects.
-    var input: AsyncStream<[UInt8]> { get }
+    var input: HijackInput { get }
     func write(_ bytes: [UInt8]) async throws
     /// Half-closes our side; the client sees EOF.
     func closeWrite() async

@@ -13,14 +13,16 @@ import NIOHTTP1
 /// Credentials the docker CLI sends for registry operations.
 func registryAuth(_ req: Request) -> AuthConfig? { AuthConfig.fromHeader(req.headers.first(name: "X-Registry-Auth")) }
 
-/// A progress stream (pull, push): the work runs on, even if the client goes away, and a
-/// failure after the headers went out becomes an `errorDetail` message, as in dockerd.
+/// A progress stream (load, pull, push): a failure after the headers went out becomes an
+/// `errorDetail` message, as in dockerd, and the work is cancelled when the client goes away
+/// (its stream is no longer read), so a dropped `docker pull` or `load` stops and cleans up.
 func progress(_ work: @escaping @Sendable (ProgressSink) async throws -> Void) -> Response {
     let (sink, stream) = ProgressSink.make()
-    Task {
+    let task = Task {
         do { try await work(sink) } catch { sink.error(BerthError.wrap(error).message) }
         sink.finish()
     }
+    sink.onAbandoned { task.cancel() }
     return .jsonLines(stream)
 }
 
@@ -155,6 +157,7 @@ enum Spool {
         defer { close(fd) }
         do {
             for await chunk in body.chunks() { try chunk.withUnsafeBytes { try Syscall.writeAll(fd, $0) } }
+            guard body.isComplete else { throw BerthError.invalid("the request body was cut off") }
         } catch {
             unlink(path)
             throw error

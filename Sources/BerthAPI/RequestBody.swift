@@ -10,6 +10,7 @@ public final class RequestBody: Sendable {
     private let buffered = Atomic<Int>(0)
     private let paused = Atomic<Bool>(false)
     private let discarding = Atomic<Bool>(false)
+    private let completed = Atomic<Bool>(false)
     private let channel: (any Channel)?
     static let highWater = 4 << 20
 
@@ -21,7 +22,7 @@ public final class RequestBody: Sendable {
     /// An already complete body (tests, empty bodies).
     public static func empty() -> RequestBody {
         let b = RequestBody(channel: nil)
-        b.finish()
+        b.finish(complete: true)
         return b
     }
 
@@ -37,7 +38,15 @@ public final class RequestBody: Sendable {
         return true
     }
 
-    func finish() { continuation.finish() }
+    /// The body ends: `complete` when its last part arrived, false when the connection went
+    /// away first (then whoever reads it must not take what came as the whole).
+    func finish(complete: Bool = false) {
+        if complete { completed.store(true, ordering: .releasing) }
+        continuation.finish()
+    }
+
+    /// Whether the whole body arrived (false while it is still arriving, or if it was cut off).
+    public var isComplete: Bool { completed.load(ordering: .acquiring) }
 
     /// The answer went out before the body was read to its end (an error, a route that needs no
     /// body): what is left is read and dropped. A client that sends the whole body before it
@@ -78,6 +87,7 @@ public final class RequestBody: Sendable {
             out.append(contentsOf: chunk)
             if out.count > limit { throw BerthError.invalid("request body too large") }
         }
+        guard isComplete else { throw BerthError.invalid("the request body was cut off") }
         return out
     }
 }

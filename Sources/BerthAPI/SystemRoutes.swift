@@ -35,7 +35,7 @@ enum SystemRoutes {
                 return t
             }
             let since = try time("since"), until = try time("until")
-            return .jsonLines(try engine.events.stream(since: since, until: until, filters: try Filters(json: req.q("filters"))))
+            return .jsonLines(throwing: try engine.events.stream(since: since, until: until, filters: try Filters(json: req.q("filters"))))
         }
 
         // Swarm mode is off, as on a dockerd that never joined a swarm.

@@ -83,3 +83,37 @@ public struct CountingReader<R: ByteReader>: ByteReader {
         return n
     }
 }
+
+/// Stops a stream that grows past `limit` bytes (a decompression bomb) or whose request was
+/// cancelled: what every decompressed or unpacked stream is read through.
+public struct GuardedReader<R: ByteReader>: ByteReader {
+    var inner: R
+    let limit: Int64
+    let cancel: CancelFlag?
+    let what: String
+    public private(set) var count: Int64 = 0
+
+    public init(_ inner: R, limit: Int64, cancel: CancelFlag?, what: String) {
+        self.inner = inner; self.limit = limit; self.cancel = cancel; self.what = what
+    }
+
+    public mutating func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        try cancel?.check()
+        let n = try inner.read(into: buffer)
+        count += Int64(n)
+        if count > limit {
+            throw BerthError.invalid("\(what) expands beyond the limit of \(ByteCount.text(limit)) (berthd --max-decompressed-size)")
+        }
+        return n
+    }
+}
+
+/// Byte counts for messages: `64 GiB`, `512 MiB`, `1000 B`.
+public enum ByteCount {
+    public static func text(_ n: Int64) -> String {
+        for (shift, unit) in [(40, "TiB"), (30, "GiB"), (20, "MiB"), (10, "KiB")] where n >= Int64(1) << shift && n % (Int64(1) << shift) == 0 {
+            return "\(n >> shift) \(unit)"
+        }
+        return "\(n) B"
+    }
+}

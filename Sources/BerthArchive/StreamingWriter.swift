@@ -1,9 +1,12 @@
 import BerthSystem
-import Dispatch
+import Foundation
 import Synchronization
 
-/// Produces an archive on a worker thread and hands it out as an async stream of chunks.
-/// The producer blocks when `maxPending` chunks wait unread, so memory stays bounded.
+/// Produces bytes (an archive, a compressed layer) on a thread of its own and hands them out as
+/// chunks the reader pulls. The producer blocks while `maxPending` chunks wait unread, and a
+/// chunk counts as read only when the reader comes back for the next one, so a slow client
+/// holds berthd to a few chunks in memory, never the whole archive. When the reader stops
+/// reading (the client went away), the producer's next write fails and it ends.
 public final class StreamingWriter: ByteWriter, @unchecked Sendable {
     private var buffer: [UInt8] = []
     private let continuation: AsyncStream<[UInt8]>.Continuation
@@ -25,49 +28,77 @@ public final class StreamingWriter: ByteWriter, @unchecked Sendable {
     func flush() throws {
         guard !buffer.isEmpty else { return }
         slots.wait()
-        if cancelled.load(ordering: .acquiring) { throw BerthError.system("the reader went away") }
+        if cancelled.load(ordering: .acquiring) { throw BerthError.unavailable("the reader went away") }
         continuation.yield(buffer)
         buffer.removeAll(keepingCapacity: true)
     }
 
     func consumed() { slots.signal() }
 
-    /// Runs `produce` on a worker thread writing a tar; the stream ends when it returns (an
-    /// error ends it early).
-    public static func stream(maxPending: Int = 8, _ produce: @escaping @Sendable (inout TarWriter<StreamingWriter>) throws -> Void)
-        -> AsyncStream<[UInt8]> {
-        bytes(maxPending: maxPending) { writer in
+    func cancel() {
+        guard !cancelled.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        slots.signal()
+    }
+
+    /// Runs `produce` writing a tar; the stream ends when it returns (an error ends it early).
+    /// `onEnd` runs on the producer's thread once it is done with its input (unmounting it).
+    public static func stream(maxPending: Int = 4, onEnd: (@Sendable () -> Void)? = nil,
+                              _ produce: @escaping @Sendable (inout TarWriter<StreamingWriter>) throws -> Void) -> ChunkStream {
+        bytes(maxPending: maxPending, onEnd: onEnd) { writer in
             var tar = TarWriter(writer)
             try produce(&tar)
             try tar.finish()
         }
     }
 
-    /// Runs `produce` on a worker thread with the writer itself (any byte stream); the stream ends
-    /// when it returns. Its outcome is the caller's to carry (an error ends the stream early).
-    public static func bytes(maxPending: Int = 8, _ produce: @escaping @Sendable (StreamingWriter) throws -> Void) -> AsyncStream<[UInt8]> {
+    /// Runs `produce` with the writer itself (any byte stream); the stream ends when it returns.
+    /// Its outcome is the caller's to carry (an error ends the stream early).
+    public static func bytes(maxPending: Int = 4, onEnd: (@Sendable () -> Void)? = nil,
+                             _ produce: @escaping @Sendable (StreamingWriter) throws -> Void) -> ChunkStream {
         let (raw, cont) = AsyncStream.makeStream(of: [UInt8].self)
         let writer = StreamingWriter(continuation: cont, maxPending: maxPending)
-        cont.onTermination = { _ in
-            writer.cancelled.store(true, ordering: .releasing)
-            writer.slots.signal()
-        }
-        DispatchQueue.global().async {
+        cont.onTermination = { _ in writer.cancel() }
+        let t = Thread {
             do {
                 try produce(writer)
                 try writer.flush()
             } catch {}
+            onEnd?()
             cont.finish()
         }
-        return AsyncStream { out in
-            let task = Task {
-                for await chunk in raw {
-                    out.yield(chunk)
-                    writer.consumed()
-                }
-                out.finish()
-            }
-            out.onTermination = { _ in task.cancel(); cont.finish() }
+        t.name = "berth-stream"
+        t.stackSize = 1 << 20
+        t.start()
+        return ChunkStream(raw: raw, writer: writer)
+    }
+}
+
+/// The chunks of a `StreamingWriter`, pulled by one reader.
+public struct ChunkStream: AsyncSequence, Sendable {
+    public typealias Element = [UInt8]
+    let raw: AsyncStream<[UInt8]>
+    let writer: StreamingWriter
+
+    public func makeAsyncIterator() -> Iterator { Iterator(inner: raw.makeAsyncIterator(), reader: Reader(writer)) }
+
+    /// Ends the producer when the last reader lets go without finishing.
+    final class Reader: Sendable {
+        let writer: StreamingWriter
+        init(_ writer: StreamingWriter) { self.writer = writer }
+        deinit { writer.cancel() }
+    }
+
+    public struct Iterator: AsyncIteratorProtocol {
+        var inner: AsyncStream<[UInt8]>.Iterator
+        let reader: Reader
+        var holding = false
+
+        public mutating func next() async -> [UInt8]? {
+            // Coming back for more means the last chunk was written out: the producer may go on.
+            if holding { reader.writer.consumed(); holding = false }
+            let chunk = await inner.next()
+            holding = chunk != nil
+            return chunk
         }
     }
 }

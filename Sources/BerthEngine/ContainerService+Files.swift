@@ -32,28 +32,23 @@ extension ContainerService {
         }
     }
 
-    /// Runs an archive producer over the root filesystem, keeping it mounted until the stream ends.
+    /// Runs an archive producer over the root filesystem, keeping it mounted until the producer
+    /// is done with it. The producer runs on a thread of its own, paced by the reader.
     func archiveStream(_ id: String, _ produce: @escaping @Sendable (String, inout TarWriter<StreamingWriter>) throws -> Void)
-        async throws -> AsyncStream<[UInt8]> {
+        async throws -> ChunkStream {
         guard let c = try store.container(id) else { throw BerthError.notFound("No such container: \(id)") }
         let running = isRunning(c)
         let root = running ? executor.paths(id).rootfs : try executor.mountRootFS(id, layers: try images.layerPaths(c.image_id))
-        let inner = StreamingWriter.stream { w in try produce(root, &w) }
         let store = self.store
-        return AsyncStream { cont in
-            let task = Task {
-                for await chunk in inner { cont.yield(chunk) }
-                cont.finish()
-                if !running, let cur = try? store.container(id), !(cur.status == "running" || cur.status == "paused") {
-                    RootFS.unmount(root)
-                }
+        return StreamingWriter.stream(onEnd: {
+            if !running, let cur = try? store.container(id), !(cur.status == "running" || cur.status == "paused") {
+                RootFS.unmount(root)
             }
-            cont.onTermination = { _ in task.cancel() }
-        }
+        }) { w in try produce(root, &w) }
     }
 
     /// `GET /containers/{id}/export`: the whole root filesystem as a tar stream.
-    public func export(_ ref: String) async throws -> AsyncStream<[UInt8]> {
+    public func export(_ ref: String) async throws -> ChunkStream {
         let c = try resolve(ref)
         emit("export", c)
         return try await archiveStream(c.id) { root, w in try DirectoryArchiver(root: root).write(to: &w) }
@@ -68,7 +63,7 @@ extension ContainerService {
     }
 
     /// `GET /containers/{id}/archive`: the stat header and a tar of the path.
-    public func archiveGet(_ ref: String, path: String) async throws -> (stat: String, tar: AsyncStream<[UInt8]>) {
+    public func archiveGet(_ ref: String, path: String) async throws -> (stat: String, tar: ChunkStream) {
         let c = try resolve(ref)
         let stat = try await archiveStat(ref, path: path)
         let tar = try await archiveStream(c.id) { root, w in
@@ -100,15 +95,17 @@ extension ContainerService {
             catch let e as BerthError where e.kind == .notFound { throw e }
             catch { throw BerthError.invalid("extraction point is not a directory") }
             defer { close(dir) }
-            let fd = open(archive, O_RDONLY | O_CLOEXEC)
-            guard fd >= 0 else { throw BerthError.system("open \(archive): \(Syscall.errnoText())") }
-            defer { close(fd) }
-            var reader = TarReader(FileRangeReader(fd: fd))
-            var applier = LayerApplier(root: root)
-            applier.convertWhiteouts = false
-            applier.preserveOwnership = copyUIDGID
-            applier.noOverwriteDirNonDir = noOverwriteDirNonDir
-            try applier.apply(&reader, rootFd: dir)
+            try await Blocking.run("berth-cp", cancellable: { cancel in
+                let fd = open(archive, O_RDONLY | O_CLOEXEC)
+                guard fd >= 0 else { throw BerthError.system("open \(archive): \(Syscall.errnoText())") }
+                defer { close(fd) }
+                var reader = TarReader(GuardedReader(FileRangeReader(fd: fd), limit: Int64.max, cancel: cancel, what: "the archive"))
+                var applier = LayerApplier(root: root)
+                applier.convertWhiteouts = false
+                applier.preserveOwnership = copyUIDGID
+                applier.noOverwriteDirNonDir = noOverwriteDirNonDir
+                try applier.apply(&reader, rootFd: dir)
+            })
         }
     }
 }

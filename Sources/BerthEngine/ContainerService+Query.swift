@@ -187,6 +187,8 @@ extension ContainerService {
         let bytes = Array(try enc.encode(cfgFile))
         var refs: [String] = []
         if let repo, !repo.isEmpty { refs.append(repo + ((tag ?? "").isEmpty ? "" : ":" + tag!)) }
+        let chain = Digest.chainIDs(cfgFile.rootfs.diff_ids).last!
+        defer { Task { await images.unpin([chain]) } }
         let (id, _) = try await images.register(configBytes: bytes, references: refs)
         emit("commit", c, ["comment": comment ?? ""])
         return id

@@ -16,8 +16,12 @@ public struct EngineConfig: Sendable {
     public var execRoot: String
     public var logLimits: LogLimits
     public var registries: RegistryConfig
-    public init(dataRoot: String, execRoot: String, logLimits: LogLimits = .defaults, registries: RegistryConfig = RegistryConfig()) {
+    /// The most a layer or a compressed archive may expand to (`--max-decompressed-size`).
+    public var expansionLimit: Int64
+    public init(dataRoot: String, execRoot: String, logLimits: LogLimits = .defaults, registries: RegistryConfig = RegistryConfig(),
+                expansionLimit: Int64 = LayerStore.defaultExpansionLimit) {
         self.dataRoot = dataRoot; self.execRoot = execRoot; self.logLimits = logLimits; self.registries = registries
+        self.expansionLimit = expansionLimit
     }
 }
 
@@ -43,7 +47,7 @@ public final class Engine: Sendable {
         try FS.mkdirAll(config.dataRoot, mode: 0o711)
         try FS.mkdirAll(config.execRoot, mode: 0o711)
         store = try Store(path: config.dataRoot + "/berth.db")
-        imageStore = try ImageStore(dataRoot: config.dataRoot, store: store)
+        imageStore = try ImageStore(dataRoot: config.dataRoot, store: store, expansionLimit: config.expansionLimit)
         images = ImageService(images: imageStore)
         executor = try Executor(dataRoot: config.dataRoot, execRoot: config.execRoot, logDefaults: config.logLimits)
         events = EventService(store: store)

@@ -30,6 +30,13 @@ public struct ProgressSink: Sendable {
 
     public func finish() { continuation.finish() }
 
+    /// Runs `body` when the reader stops reading before the stream finished (the client left).
+    public func onAbandoned(_ body: @escaping @Sendable () -> Void) {
+        continuation.onTermination = { reason in
+            if case .cancelled = reason { body() }
+        }
+    }
+
     /// `[=====>      ]  1.234MB/5.678MB` as the docker CLI of old printed it.
     static func bar(current: Int64, total: Int64?) -> String {
         guard let total, total > 0 else { return human(current) }

@@ -146,22 +146,28 @@ public struct PullService: Sendable {
             downloads.append((task, path, file))
         }
         defer { for d in downloads { d?.task.cancel(); if let p = d?.path { unlink(p) } } }
-        var parent: Digest? = nil
-        for (i, l) in layers.enumerated() {
-            defer { parent = chains[i] }
-            guard let d = downloads[i] else { continue }
-            do {
-                try await extract(l, diffID: plan.diffIDs[i], parent: parent, path: d.path, growing: d.file, sink: sink)
-            } catch is DownloadRestarted {
+        // The client went away: downloads stop, and an unpack waiting for their bytes gives up.
+        let running = downloads
+        try await withTaskCancellationHandler {
+            var parent: Digest? = nil
+            for (i, l) in layers.enumerated() {
+                defer { parent = chains[i] }
+                guard let d = downloads[i] else { continue }
+                do {
+                    try await extract(l, diffID: plan.diffIDs[i], parent: parent, path: d.path, growing: d.file, sink: sink)
+                } catch is DownloadRestarted {
+                    try await d.task.value
+                    try await extract(l, diffID: plan.diffIDs[i], parent: parent, path: d.path, growing: nil, sink: sink)
+                } catch {
+                    // A download that failed explains more than the unpacking that read its bytes.
+                    if !Task.isCancelled, case .failure(let e) = await d.task.result { throw e }
+                    throw error
+                }
                 try await d.task.value
-                try await extract(l, diffID: plan.diffIDs[i], parent: parent, path: d.path, growing: nil, sink: sink)
-            } catch {
-                // A download that failed explains more than the unpacking that read its bytes.
-                if case .failure(let e) = await d.task.result { throw e }
-                throw error
+                sink.status("Pull complete", id: l.digest.short)
             }
-            try await d.task.value
-            sink.status("Pull complete", id: l.digest.short)
+        } onCancel: {
+            for d in running { d?.task.cancel(); d?.file.finish(CancellationError()) }
         }
         for (i, l) in layers.enumerated() {
             try? images.store.recordLayerBlob(LayerBlobRecord(diff_id: plan.diffIDs[i].description, digest: l.digest.description, media_type: l.mediaType,
@@ -240,7 +246,7 @@ public struct PullService: Sendable {
         let id = l.digest.short
         let layers = images.layers
         let total = l.size
-        try await Blocking.run("berth-extract") {
+        try await Blocking.run("berth-extract", cancellable: { cancel in
             let fd = open(path, O_RDONLY | O_CLOEXEC)
             guard fd >= 0 else { throw BerthError.system("open \(path): \(Syscall.errnoText())") }
             defer { close(fd) }
@@ -249,23 +255,23 @@ public struct PullService: Sendable {
                 if ticker.due() { sink.progress("Extracting", id: id, current: n, total: total) }
             }
             if let growing {
-                try Self.unpack(CountingReader(GrowingFileReader(fd: fd, file: growing), report: report), diffID, parent, layers)
+                try Self.unpack(CountingReader(GrowingFileReader(fd: fd, file: growing), report: report), diffID, parent, layers, cancel)
             } else {
-                try Self.unpack(CountingReader(FileRangeReader(fd: fd), report: report), diffID, parent, layers)
+                try Self.unpack(CountingReader(FileRangeReader(fd: fd), report: report), diffID, parent, layers, cancel)
             }
             sink.progress("Extracting", id: id, current: total, total: total)
-        }
+        })
     }
 
     /// Picks the decompressor from the stream's first bytes.
-    static func unpack<R: ByteReader>(_ reader: R, _ diffID: Digest, _ parent: Digest?, _ layers: LayerStore) throws {
+    static func unpack<R: ByteReader>(_ reader: R, _ diffID: Digest, _ parent: Digest?, _ layers: LayerStore, _ cancel: CancelFlag) throws {
         let peek = try PeekingReader(reader, peek: 4)
         if Compression.isGzip(peek.head) {
-            _ = try layers.ensure(diffID: diffID, parentChain: parent, reader: try GzipReader(peek))
+            _ = try layers.ensure(diffID: diffID, parentChain: parent, reader: try GzipReader(peek), cancel: cancel)
         } else if Compression.isZstd(peek.head) {
-            _ = try layers.ensure(diffID: diffID, parentChain: parent, reader: try ZstdReader(peek))
+            _ = try layers.ensure(diffID: diffID, parentChain: parent, reader: try ZstdReader(peek), cancel: cancel)
         } else {
-            _ = try layers.ensure(diffID: diffID, parentChain: parent, reader: peek)
+            _ = try layers.ensure(diffID: diffID, parentChain: parent, reader: peek, cancel: cancel)
         }
     }
 }

@@ -73,6 +73,14 @@ public struct ContainerLog: Sendable {
             if !full {
                 if pending[Int(stream)].isEmpty { pendingTime[Int(stream)] = ArraySlice(ts) }
                 pending[Int(stream)].append(contentsOf: text)
+                // A line without end is given out in 16 KiB messages, as dockerd splits them
+                // (without newlines, so the text reads back whole): a process that never ends
+                // its line cannot make berthd assemble it in memory.
+                while pending[Int(stream)].count >= Self.maxMessage {
+                    let msg = Array(pending[Int(stream)].prefix(Self.maxMessage)), t = Array(pendingTime[Int(stream)])
+                    pending[Int(stream)].removeFirst(Self.maxMessage)
+                    t.withUnsafeBufferPointer { tb in msg.withUnsafeBufferPointer { mb in emit(stream, ts: tb, text: mb, extra: [], newline: false) } }
+                }
                 return
             }
             if pending[Int(stream)].isEmpty {
@@ -86,7 +94,11 @@ public struct ContainerLog: Sendable {
             }
         }
 
-        mutating func emit(_ stream: UInt8, ts: UnsafeBufferPointer<UInt8>, text: UnsafeBufferPointer<UInt8>, extra: [UInt8]) {
+        /// Docker's largest log message; longer lines are split into messages of this size.
+        static let maxMessage = 16 * 1024
+
+        mutating func emit(_ stream: UInt8, ts: UnsafeBufferPointer<UInt8>, text: UnsafeBufferPointer<UInt8>, extra: [UInt8],
+                           newline: Bool = true) {
             var stamp: [UInt8] = []
             if o.since > 0 || o.until > 0 || o.timestamps {
                 guard let t = Timestamp.parseRFC3339(String(decoding: ts, as: UTF8.self)) else { return }
@@ -94,7 +106,7 @@ public struct ContainerLog: Sendable {
                 if o.until > 0 && t > o.until { return }
                 if o.timestamps { stamp = Array((Timestamp.rfc3339Fixed(nanos: t) + " ").utf8) }
             }
-            let size = stamp.count + (o.details ? 1 : 0) + text.count + 1
+            let size = stamp.count + (o.details ? 1 : 0) + text.count + (newline ? 1 : 0)
             if !o.tty {
                 // The stdcopy header, byte by byte: an array literal here would allocate per line.
                 let n = UInt32(size)
@@ -105,7 +117,7 @@ public struct ContainerLog: Sendable {
             out.append(contentsOf: stamp)
             if o.details { out.append(0x20) }
             out.append(contentsOf: text)
-            out.append(0x0a)
+            if newline { out.append(0x0a) }
         }
 
         mutating func take() -> [UInt8] {

@@ -6,8 +6,8 @@ import BerthSystem
 
 /// The table of contents of a tar file on disk: where each member's data lies, so layers can be
 /// read in place (no copy) once the manifest, which may come last, is known.
-public struct ArchiveIndex {
-    struct Member { let offset: Int64; let size: Int64; let link: String? }
+public struct ArchiveIndex: Sendable {
+    struct Member: Sendable { let offset: Int64; let size: Int64; let link: String? }
     let fd: Int32
     private(set) var members: [String: Member] = [:]
 

@@ -110,18 +110,23 @@ extension ImageStore {
         try w.finishData(size: size)
     }
 
-    /// `docker import`: a root filesystem tar (spooled at `path`) becomes a one-layer image.
-    public func importImage(path: String, reference: String?, config: ContainerConfig, message: String?) throws -> String {
-        let plain = try decompressedCopy(of: path)
-        defer { if plain != path { unlink(plain) } }
-        let fd = open(plain, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw BerthError.system("open \(plain): \(Syscall.errnoText())") }
-        defer { close(fd) }
-        var hashing = HashingReader(FileRangeReader(fd: fd))
-        var buf = [UInt8](repeating: 0, count: 1 << 20)
-        while try buf.withUnsafeMutableBytes({ try hashing.read(into: $0) }) > 0 {}
-        let diffID = hashing.digest
-        _ = try layers.ensure(diffID: diffID, parentChain: nil, reader: FileRangeReader(fd: fd))
+    /// `docker import`: a root filesystem tar (spooled at `path`) becomes a one-layer image. The
+    /// reading and unpacking run on a thread of their own and stop when the caller is cancelled.
+    public nonisolated func importImage(path: String, reference: String?, config: ContainerConfig, message: String?) async throws -> String {
+        if let reference { _ = try ImageReference(parse: reference) }
+        let diffID = try await Blocking.run("berth-import", cancellable: { cancel in
+            let plain = try self.decompressedCopy(of: path, cancel: cancel)
+            defer { if plain != path { unlink(plain) } }
+            let fd = open(plain, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { throw BerthError.system("open \(plain): \(Syscall.errnoText())") }
+            defer { close(fd) }
+            var hashing = HashingReader(GuardedReader(FileRangeReader(fd: fd), limit: Int64.max, cancel: cancel, what: "the archive"))
+            var buf = [UInt8](repeating: 0, count: 1 << 20)
+            while try buf.withUnsafeMutableBytes({ try hashing.read(into: $0) }) > 0 {}
+            let diffID = hashing.digest
+            _ = try self.layers.ensure(diffID: diffID, parentChain: nil, reader: FileRangeReader(fd: fd), cancel: cancel)
+            return diffID
+        })
         let now = Timestamp.rfc3339(nanos: Timestamp.nowNanos())
         var cfg = ImageConfigFile(rootfs: .init(type: "layers", diff_ids: [diffID]))
         cfg.architecture = ImageStore.arch
@@ -132,7 +137,8 @@ extension ImageStore {
         cfg.history = [.init(created: now, created_by: "", comment: message?.isEmpty == false ? message : "Imported from -")]
         let enc = JSONEncoder()
         enc.outputFormatting = [.sortedKeys]
-        return try register(configBytes: Array(try enc.encode(cfg)), references: reference.map { [$0] } ?? []).id
+        let bytes = Array(try enc.encode(cfg))
+        return try await register(configBytes: bytes, references: reference.map { [$0] } ?? []).id
     }
 
     /// `POST /images/prune`: dangling images (or, with `all`, every unused one) no container uses.

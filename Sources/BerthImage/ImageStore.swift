@@ -18,9 +18,9 @@ public actor ImageStore {
     nonisolated let tmp: String
     let log = Log.logger("images")
 
-    public init(dataRoot: String, store: Store) throws {
+    public init(dataRoot: String, store: Store, expansionLimit: Int64 = LayerStore.defaultExpansionLimit) throws {
         self.store = store
-        layers = try LayerStore(dataRoot: dataRoot, store: store)
+        layers = try LayerStore(dataRoot: dataRoot, store: store, expansionLimit: expansionLimit)
         blobRoot = dataRoot + "/blobs/sha256"
         tmp = dataRoot + "/tmp"
         try FS.mkdirAll(blobRoot, mode: 0o700)
@@ -129,22 +129,61 @@ public actor ImageStore {
     /// `POST /images/load`: a docker-save archive (manifest.json) or an OCI image layout (index.json).
     /// Returns the lines Docker prints.
     /// `progress` hears (short layer id, bytes read, layer size) while layers unpack.
-    public func load(archive path: String, progress: LoadProgress? = nil) throws -> [String] {
-        let plain = try decompressedCopy(of: path)
-        defer { if plain != path { unlink(plain) } }
-        let fd = open(plain, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw BerthError.system("open \(plain): \(Syscall.errnoText())") }
-        defer { close(fd) }
-        let index = try ArchiveIndex(fd: fd)
-        var out: [String] = []
-        // Every manifest and config is read and checked before the first layer is unpacked.
-        for image in try ArchiveContents.read(index) {
-            out += try loadOne(index, image, progress: progress)
+    ///
+    /// The archive is read and its layers unpacked on threads of their own; only registering the
+    /// images runs on the actor. Cancelling the calling task (the client went away) stops the
+    /// work at the next chunk, and what it staged is removed.
+    public nonisolated func load(archive path: String, progress: LoadProgress? = nil) async throws -> [String] {
+        let opened = try await Blocking.run("berth-load", cancellable: { cancel in try self.openArchive(path, cancel: cancel) })
+        defer { opened.close(original: path) }
+        let chains = opened.images.flatMap { Digest.chainIDs($0.config.rootfs.diff_ids) }
+        // Unpacked layers have rows but no image until they are registered: an rmi or prune
+        // meanwhile must not collect them.
+        await pin(chains)
+        do {
+            try await Blocking.run("berth-load", cancellable: { cancel in
+                for image in opened.images { try self.unpackLayers(opened.index, image, progress: progress, cancel: cancel) }
+            })
+            var out: [String] = []
+            for image in opened.images { out += try await registerLoaded(image) }
+            await unpin(chains)
+            return out
+        } catch {
+            await unpin(chains)
+            throw error
         }
-        return out
     }
 
-    private func loadOne(_ index: ArchiveIndex, _ image: ArchiveContents.Image, progress: LoadProgress?) throws -> [String] {
+    /// An archive opened for loading: its plain (decompressed) file, table of contents and images.
+    struct OpenedArchive: Sendable {
+        let plain: String
+        let index: ArchiveIndex
+        let images: [ArchiveContents.Image]
+        func close(original: String) {
+            Glibc.close(index.fd)
+            if plain != original { unlink(plain) }
+        }
+    }
+
+    nonisolated func openArchive(_ path: String, cancel: CancelFlag) throws -> OpenedArchive {
+        let plain = try decompressedCopy(of: path, cancel: cancel)
+        let fd = open(plain, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            if plain != path { unlink(plain) }
+            throw BerthError.system("open \(plain): \(Syscall.errnoText())")
+        }
+        do {
+            let index = try ArchiveIndex(fd: fd)
+            // Every manifest and config is read and checked before the first layer is unpacked.
+            return OpenedArchive(plain: plain, index: index, images: try ArchiveContents.read(index))
+        } catch {
+            close(fd)
+            if plain != path { unlink(plain) }
+            throw error
+        }
+    }
+
+    nonisolated func unpackLayers(_ index: ArchiveIndex, _ image: ArchiveContents.Image, progress: LoadProgress?, cancel: CancelFlag) throws {
         var parent: Digest? = nil
         for (diffID, member) in zip(image.config.rootfs.diff_ids, image.layerMembers) {
             let magic = try index.magic(member)
@@ -155,12 +194,15 @@ public actor ImageStore {
                 if let progress, ticker.due() || n == total { progress(id, n, total) }
             }
             let rec = Compression.isGzip(magic)
-                ? try layers.ensure(diffID: diffID, parentChain: parent, reader: try GzipReader(raw))
+                ? try layers.ensure(diffID: diffID, parentChain: parent, reader: try GzipReader(raw), cancel: cancel)
                 : Compression.isZstd(magic)
-                ? try layers.ensure(diffID: diffID, parentChain: parent, reader: try ZstdReader(raw))
-                : try layers.ensure(diffID: diffID, parentChain: parent, reader: raw)
+                ? try layers.ensure(diffID: diffID, parentChain: parent, reader: try ZstdReader(raw), cancel: cancel)
+                : try layers.ensure(diffID: diffID, parentChain: parent, reader: raw, cancel: cancel)
             parent = try rec.chain
         }
+    }
+
+    func registerLoaded(_ image: ArchiveContents.Image) throws -> [String] {
         let (id, renamed) = try register(configBytes: image.configBytes, references: image.tags)
         var lines: [String] = []
         for (ref, old) in renamed {
@@ -171,8 +213,9 @@ public actor ImageStore {
         return lines
     }
 
-    /// `path` itself when it is not gzip-compressed, else a decompressed copy beside it.
-    nonisolated func decompressedCopy(of path: String) throws -> String {
+    /// `path` itself when it is not gzip-compressed, else a decompressed copy beside it, stopped
+    /// at the expansion limit or when `cancel` is raised (the partial copy is removed).
+    nonisolated func decompressedCopy(of path: String, cancel: CancelFlag?) throws -> String {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw BerthError.system("open \(path): \(Syscall.errnoText())") }
         defer { close(fd) }
@@ -183,12 +226,18 @@ public actor ImageStore {
         let ofd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard ofd >= 0 else { throw BerthError.system("create \(out): \(Syscall.errnoText())") }
         defer { close(ofd) }
-        var reader = try GzipReader(FileRangeReader(fd: fd))
-        var buf = [UInt8](repeating: 0, count: 1 << 20)
-        while true {
-            let n = try buf.withUnsafeMutableBytes { try reader.read(into: $0) }
-            if n == 0 { break }
-            try buf.withUnsafeBytes { try Syscall.writeAll(ofd, UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+        do {
+            var reader = GuardedReader(try GzipReader(FileRangeReader(fd: fd)), limit: layers.expansionLimit, cancel: cancel,
+                                       what: "the archive")
+            var buf = [UInt8](repeating: 0, count: 1 << 20)
+            while true {
+                let n = try buf.withUnsafeMutableBytes { try reader.read(into: $0) }
+                if n == 0 { break }
+                try buf.withUnsafeBytes { try Syscall.writeAll(ofd, UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+            }
+        } catch {
+            unlink(out)
+            throw error
         }
         return out
     }
@@ -279,20 +328,31 @@ public actor ImageStore {
 
     // MARK: commit
 
-    /// Turns an overlay upper dir into a new layer on top of `base`; returns the new diff id.
-    public func commitLayer(upperDir: String, excluded: Set<String>, parentChain: Digest?) throws -> Digest {
+    /// Turns an overlay upper dir into a new layer on top of `parentChain`; returns the new diff
+    /// id. Blocking (the caller runs it on a thread of its own); the new layer is pinned until
+    /// `unpin`, since no image names it yet.
+    public nonisolated func commitLayer(upperDir: String, excluded: Set<String>, parentChain: Digest?) async throws -> Digest {
         let path = tmp + "/commit-" + Identifier.random64().prefix(16)
         let fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw BerthError.system("create \(path): \(Syscall.errnoText())") }
         defer { close(fd); unlink(path) }
-        var archiver = DirectoryArchiver(root: upperDir)
-        archiver.overlayUpper = true
-        archiver.excluded = excluded
-        var writer = TarWriter(HashingWriter(FDWriter(fd: fd)))
-        try archiver.write(to: &writer)
-        try writer.finish()
-        let diffID = writer.sink.digest
-        _ = try layers.ensure(diffID: diffID, parentChain: parentChain, reader: FileRangeReader(fd: fd))
+        let diffID = try await Blocking.run("berth-commit") {
+            var archiver = DirectoryArchiver(root: upperDir)
+            archiver.overlayUpper = true
+            archiver.excluded = excluded
+            var writer = TarWriter(HashingWriter(FDWriter(fd: fd)))
+            try archiver.write(to: &writer)
+            try writer.finish()
+            return writer.sink.digest
+        }
+        let chain = parentChain.map { Digest.chainIDs([$0, diffID]).last! } ?? diffID
+        await pin([chain])
+        do {
+            _ = try await Blocking.run("berth-commit") { try self.layers.ensure(diffID: diffID, parentChain: parentChain, reader: FileRangeReader(fd: fd)) }
+        } catch {
+            await unpin([chain])
+            throw error
+        }
         return diffID
     }
 }

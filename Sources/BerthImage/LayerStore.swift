@@ -18,12 +18,19 @@ public struct LayerStore: Sendable {
     public let root: String
     let tmp: String
     let store: Store
+    /// The most bytes a layer may unpack to (its uncompressed tar), so a small compressed layer
+    /// cannot fill the disk (`--max-decompressed-size`).
+    public let expansionLimit: Int64
     let log = Log.logger("layers")
 
-    public init(dataRoot: String, store: Store) throws {
+    /// Default for `expansionLimit`: 64 GiB.
+    public static let defaultExpansionLimit: Int64 = 64 << 30
+
+    public init(dataRoot: String, store: Store, expansionLimit: Int64 = LayerStore.defaultExpansionLimit) throws {
         root = dataRoot + "/layers"
         tmp = dataRoot + "/tmp"
         self.store = store
+        self.expansionLimit = expansionLimit
         try FS.mkdirAll(root, mode: 0o700)
         try FS.mkdirAll(tmp, mode: 0o700)
     }
@@ -36,19 +43,22 @@ public struct LayerStore: Sendable {
     /// The layer as it arrived (uncompressed tar), for `docker save`.
     public func tarPath(_ chainID: Digest) -> String { root + "/" + chainID.hex + "/layer.tar" }
 
-    /// Unpacks a layer stream unless the chain already exists. The stream must be an uncompressed tar.
-    public func ensure<R: ByteReader>(diffID: Digest, parentChain: Digest?, reader: R) throws -> LayerRecord {
+    /// Unpacks a layer stream unless the chain already exists. The stream must be an uncompressed
+    /// tar; it is read through a guard that stops it at `expansionLimit` bytes or when `cancel`
+    /// is raised. Loads and pulls of the same layer may run at once: each stages in a directory
+    /// of its own, and the first to finish is kept.
+    public func ensure<R: ByteReader>(diffID: Digest, parentChain: Digest?, reader: R, cancel: CancelFlag? = nil) throws -> LayerRecord {
         let chain = parentChain.map { Digest.chainIDs([$0, diffID]).last! } ?? diffID
         if let l = try store.layer(chain.description), FS.exists(diffPath(chain)) { return l }
         let hex = chain.hex
-        let staging = tmp + "/layer-" + hex
-        FS.removeAll(staging)
+        let staging = tmp + "/layer-" + hex + "-" + String(Identifier.random64().prefix(8))
         try FS.mkdirAll(staging + "/diff", mode: 0o755)
         let teeFd = open(staging + "/layer.tar", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard teeFd >= 0 else { throw BerthError.system("create \(staging)/layer.tar: \(Syscall.errnoText())") }
         defer { close(teeFd) }
         do {
-            var hashing = HashingReader(TeeReader(reader, fd: teeFd))
+            let guarded = GuardedReader(reader, limit: expansionLimit, cancel: cancel, what: "layer \(diffID.short)")
+            var hashing = HashingReader(TeeReader(guarded, fd: teeFd))
             var tar = TarReader(hashing)
             let size = try LayerApplier(root: staging + "/diff").apply(&tar)
             hashing = try Self.drain(tar)
@@ -60,8 +70,8 @@ public struct LayerStore: Sendable {
                                   parent_chain_id: parentChain?.description, size: size,
                                   created: Timestamp.nowNanos())
             try store.insertLayer(rec)
-            try finish(hex)
-            return rec
+            try finish(hex, staging: staging)
+            return (try store.layer(chain.description)) ?? rec
         } catch {
             FS.removeAll(staging)
             throw error
@@ -74,10 +84,15 @@ public struct LayerStore: Sendable {
         return try t.takeSource()
     }
 
-    func finish(_ hex: String) throws {
+    /// Moves a verified staging directory into place, unless another unpack of the same layer
+    /// got there first.
+    func finish(_ hex: String, staging: String) throws {
         let dst = root + "/" + hex
-        if FS.exists(dst) { FS.removeAll(tmp + "/layer-" + hex); return }
-        try Syscall.call("rename layer \(hex)") { rename(tmp + "/layer-" + hex, dst) }
+        if FS.exists(dst) { FS.removeAll(staging); return }
+        if rename(staging, dst) != 0 {
+            if FS.exists(dst) { FS.removeAll(staging); return }
+            throw BerthError.system("rename layer \(hex): \(Syscall.errnoText())")
+        }
     }
 
     /// Removes the directories of layers whose rows were deleted.
@@ -102,7 +117,9 @@ public struct LayerStore: Sendable {
             let hex = chain.hex
             known.insert(hex)
             if !FS.exists(root + "/" + hex) {
-                if FS.exists(tmp + "/layer-" + hex) { try finish(hex) }
+                // A row is written only after its staging directory was verified: finish the rename.
+                let staged = ((try? FileManager.default.contentsOfDirectory(atPath: tmp)) ?? []).first { $0.hasPrefix("layer-" + hex + "-") }
+                if let staged { try finish(hex, staging: tmp + "/" + staged) }
                 else { log.warning("layer \(hex) has no data; it will be refetched or its images are broken") }
             }
         }

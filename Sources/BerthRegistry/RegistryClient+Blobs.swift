@@ -60,8 +60,8 @@ extension RegistryClient {
 extension RegistryClient {
     /// Uploads a blob as it is produced: one PATCH streaming `chunks` (chunked encoding), then the
     /// closing PUT with the digest, which `digest` gives once the stream has ended.
-    public func uploadStreaming(_ chunks: AsyncStream<[UInt8]>, progress: @escaping @Sendable (Int64) -> Void,
-                                digest: @Sendable () throws -> Digest) async throws {
+    public func uploadStreaming<Chunks: AsyncSequence & Sendable>(_ chunks: Chunks, progress: @escaping @Sendable (Int64) -> Void,
+                                digest: @Sendable () throws -> Digest) async throws where Chunks.Element == [UInt8] {
         let start = try await send(.POST, "/blobs/uploads/", headers: [("Content-Length", "0")])
         guard start.status == .accepted, let location = start.headers.first(name: "Location") else { throw await failure(start) }
         _ = try? await start.body.collect(upTo: 1 << 16)

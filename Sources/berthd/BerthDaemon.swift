@@ -44,6 +44,15 @@ struct BerthDaemon: AsyncParsableCommand {
     @Option(name: .customLong("log-opt"), help: "Default container log limits as dockerd takes them: max-size=SIZE (64m), max-file=N (5) (repeatable)")
     var logOpt: [String] = []
 
+    @Option(name: .customLong("max-decompressed-size"), help: "The most a compressed layer or archive may expand to when loaded, imported or pulled (64GiB)")
+    var maxDecompressedSize = "64GiB"
+
+    @Option(name: .customLong("http-header-timeout"), help: "Seconds a client may take to send a request head before the connection is closed (30)")
+    var httpHeaderTimeout = 30
+
+    @Option(name: .customLong("http-idle-timeout"), help: "Seconds a kept-alive connection may wait for its next request (300)")
+    var httpIdleTimeout = 300
+
     func run() async throws {
         let level = Logger.Level(rawValue: logLevel) ?? .info
         LoggingSystem.bootstrap { label in
@@ -63,13 +72,19 @@ struct BerthDaemon: AsyncParsableCommand {
         }
         let logLimits: LogLimits
         do { logLimits = try LogLimits.defaults.applying(logOptions) } catch { throw ValidationError("--log-opt: \(error)") }
+        guard let expansionLimit = LogLimits.parseSize(maxDecompressedSize), expansionLimit > 0 else {
+            throw ValidationError("--max-decompressed-size: invalid size '\(maxDecompressedSize)'")
+        }
+        guard httpHeaderTimeout > 0, httpIdleTimeout > 0 else { throw ValidationError("timeouts must be positive") }
         try PidFile.claim(pidfile)
         defer { unlink(pidfile) }
 
         let engine = try Engine(config: EngineConfig(dataRoot: dataRoot, execRoot: execRoot, logLimits: logLimits,
-                                                       registries: RegistryConfig(mirrors: registryMirror, insecure: insecureRegistry)))
+                                                       registries: RegistryConfig(mirrors: registryMirror, insecure: insecureRegistry),
+                                                       expansionLimit: expansionLimit))
         try await engine.start()
-        let server = HTTPServer(router: APIRoutes.make(engine: engine))
+        let server = HTTPServer(router: APIRoutes.make(engine: engine), headTimeout: .seconds(httpHeaderTimeout),
+                                idleTimeout: .seconds(httpIdleTimeout))
         for a in listen { try await server.bind(a) }
         log.info("berthd \(ServerInfo.version) ready", metadata: ["data-root": "\(dataRoot)", "exec-root": "\(execRoot)"])
 

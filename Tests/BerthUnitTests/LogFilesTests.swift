@@ -153,4 +153,27 @@ import Testing
         while let chunk = await it.next() { out.append(chunk) }
         #expect(Self.text(out) == ["one\n", "two-a-b\n"])
     }
+
+    /// A line that never ends comes out in 16 KiB messages (as dockerd splits them), which read
+    /// back as the whole text: berthd never assembles an unbounded line.
+    @Test func endlessLineIsSplitIn16KiBMessages() throws {
+        let dir = "/tmp/berth-unit-logl-" + String(Identifier.random64().prefix(8))
+        try FS.mkdirAll(dir)
+        defer { FS.removeAll(dir) }
+        let files = LogFiles(current: dir + "/ctr.log")
+        var log = ""
+        var expected = ""
+        for i in 0..<40 {
+            let piece = String(repeating: Character(String(UnicodeScalar(UInt8(97 + i % 26)))), count: 1000)
+            log += "2026-11-29T10:00:00.000000000+00:00 stdout P \(piece)\n"
+            expected += piece
+        }
+        log += "2026-11-29T10:00:00.000000000+00:00 stdout F end\n"
+        expected += "end\n"
+        try FS.write(files.current, log)
+        let messages = Self.text(ContainerLog(files: files).read(options: ContainerLog.Options()).chunks)
+        #expect(messages.count == 3)
+        #expect(messages.allSatisfy { $0.utf8.count <= 16 * 1024 + 1 })
+        #expect(messages.joined() == expected)
+    }
 }

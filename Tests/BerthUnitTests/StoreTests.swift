@@ -77,13 +77,13 @@ import Testing
         let hex = String(repeating: "a", count: 64)
         // A crash between the commit and the rename: the row exists, the data is still staged.
         try s.insertLayer(LayerRecord(chain_id: "sha256:" + hex, diff_id: "sha256:" + hex, parent_chain_id: nil, size: 0, created: 1))
-        try FS.mkdirAll(d + "/tmp/layer-" + hex + "/diff")
-        try FS.write(d + "/tmp/layer-" + hex + "/diff/f", "x")
+        try FS.mkdirAll(d + "/tmp/layer-" + hex + "-0a1b2c3d/diff")
+        try FS.write(d + "/tmp/layer-" + hex + "-0a1b2c3d/diff/f", "x")
         // A directory no row names (a crash after deleting a row).
         try FS.mkdirAll(d + "/layers/" + String(repeating: "b", count: 64) + "/diff")
         try layers.reconcile()
         #expect(FS.exists(layers.diffPath(try Digest(hex: hex)) + "/f"))
         #expect(!FS.exists(d + "/layers/" + String(repeating: "b", count: 64)))
-        #expect(!FS.exists(d + "/tmp/layer-" + hex))
+        #expect(!FS.exists(d + "/tmp/layer-" + hex + "-0a1b2c3d"))
     }
 }
