@@ -29,7 +29,10 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     /// The client half-closed: close once what it sent is answered.
     private var closeWhenDone = false
 
-    init(router: Router) { self.router = router }
+    /// Plain TCP: refuse Hosts that are DNS names (see `HostGuard`).
+    let guardHost: Bool
+
+    init(router: Router, guardHost: Bool = false) { self.router = router; self.guardHost = guardHost }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let part = unwrapInboundIn(data)
@@ -53,7 +56,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             let keepAlive = head.isKeepAlive
             let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
             let ctx = NIOLoopBound(context, eventLoop: context.eventLoop)
-            task = Self.spawn(head: head, body: body, channel: channel, router: router, keepAlive: keepAlive) {
+            let guardHost = self.guardHost
+            task = Self.spawn(head: head, body: body, channel: channel, router: router, keepAlive: keepAlive, guardHost: guardHost) {
                 channel.eventLoop.execute { handler.value.requestFinished(ctx.value) }
             }
         case .body(let buf):
@@ -108,9 +112,9 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     // MARK: serving (off the event loop)
 
     static func spawn(head: HTTPRequestHead, body: RequestBody, channel: any Channel, router: Router,
-                      keepAlive: Bool, done: @escaping @Sendable () -> Void) -> Task<Void, Never> {
+                      keepAlive: Bool, guardHost: Bool, done: @escaping @Sendable () -> Void) -> Task<Void, Never> {
         Task {
-            await serve(head: head, body: body, channel: channel, router: router, keepAlive: keepAlive)
+            await serve(head: head, body: body, channel: channel, router: router, keepAlive: keepAlive, guardHost: guardHost)
             done()
         }
     }
@@ -120,8 +124,11 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         ("Server", "Berth/\(ServerInfo.version) (linux)"),
     ]
 
-    static func serve(head: HTTPRequestHead, body: RequestBody, channel: any Channel, router: Router, keepAlive: Bool) async {
-        var response = await router.handle(head: head, body: body)
+    static func serve(head: HTTPRequestHead, body: RequestBody, channel: any Channel, router: Router, keepAlive: Bool,
+                      guardHost: Bool = false) async {
+        var response = guardHost && !HostGuard.allows(head.headers.first(name: "Host"))
+            ? ErrorMapping.response(BerthError(.forbidden, "Host \"\(head.headers.first(name: "Host") ?? "")\" refused: on a plain TCP listener berthd answers only requests addressed to an IP address or localhost"))
+            : await router.handle(head: head, body: body)
         for (k, v) in standardHeaders where !response.headers.contains(name: k) { response.headers.add(name: k, value: v) }
         do {
             switch response.body {

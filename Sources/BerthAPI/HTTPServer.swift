@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 import Synchronization
 
 /// Where berthd listens: `tcp://HOST:PORT` or `unix:///path`.
@@ -64,8 +65,15 @@ public final class HTTPServer: Sendable {
         group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
     }
 
-    public func bind(_ address: ListenAddress) async throws {
+    /// Listens on `address`; with `tls`, every connection starts with a TLS handshake. A plain
+    /// TCP listener answers only requests whose Host is an IP address or localhost, so a web page
+    /// that a browser loads cannot reach it through a DNS name (rebinding).
+    public func bind(_ address: ListenAddress, tls: ServerTLS? = nil) async throws {
         let router = self.router
+        let sslContext = try tls?.context()
+        var guardHost = false
+        if case .tcp = address, tls == nil { guardHost = true }
+        let checkHost = guardHost
         let (headTimeout, idleTimeout) = (self.headTimeout, self.idleTimeout)
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
@@ -74,11 +82,12 @@ public final class HTTPServer: Sendable {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
+                    if let sslContext { try sync.addHandler(NIOSSLServerHandler(context: sslContext)) }
                     try sync.addHandler(ConnectionTimeouts(headTimeout: headTimeout, idleTimeout: idleTimeout), name: ConnectionTimeouts.name)
                     try sync.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes)),
                                         name: HTTPConnectionHandler.decoderName)
                     try sync.addHandler(HTTPResponseEncoder(), name: HTTPConnectionHandler.encoderName)
-                    try sync.addHandler(HTTPConnectionHandler(router: router), name: HTTPConnectionHandler.handlerName)
+                    try sync.addHandler(HTTPConnectionHandler(router: router, guardHost: checkHost), name: HTTPConnectionHandler.handlerName)
                 }
             }
         let channel: any Channel
@@ -96,7 +105,7 @@ public final class HTTPServer: Sendable {
             throw BerthError.system("cannot listen on \(address): \(error)")
         }
         channels.withLock { $0.append(channel) }
-        log.info("API listening on \(address)")
+        log.info("API listening on \(address)\(tls == nil ? "" : tls!.verifyClients ? " (TLS, client certificates required)" : " (TLS)")")
     }
 
     /// Closes the listeners; connections in progress finish on their own.

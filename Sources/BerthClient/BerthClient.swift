@@ -15,6 +15,9 @@ public struct BerthClient: Sendable {
 
     public init(address: DaemonAddress) { http = HTTPClient(address: address) }
 
+    /// Over mutual TLS (a daemon started with `--tlsverify`); fails when the files cannot be read.
+    public init(address: DaemonAddress, tls: ClientTLS) throws { http = try HTTPClient(address: address, tls: tls) }
+
     func check(_ r: HTTPReply) throws -> HTTPReply {
         guard (200..<300).contains(r.status) || r.status == 304 else {
             let msg = (try? JSONDecoder().decode(ErrorResponse.self, from: Data(r.body)).message) ?? r.text

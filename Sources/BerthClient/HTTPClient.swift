@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 
 /// Where a Berth (or Docker) daemon listens.
 public enum DaemonAddress: Sendable {
@@ -26,13 +27,43 @@ public struct HTTPReply: Sendable {
     public var text: String { String(decoding: body, as: UTF8.self) }
 }
 
+/// Mutual TLS to a daemon started with `--tlsverify`: the CA that signed its certificate, and
+/// this client's certificate and key (the files `DOCKER_CERT_PATH` holds).
+public struct ClientTLS: Sendable {
+    public var ca: String
+    public var certificate: String
+    public var key: String
+
+    public init(ca: String, certificate: String, key: String) { self.ca = ca; self.certificate = certificate; self.key = key }
+
+    /// `ca.pem`, `cert.pem` and `key.pem` in `dir`, as the docker CLI reads them.
+    public init(certPath dir: String) { self.init(ca: dir + "/ca.pem", certificate: dir + "/cert.pem", key: dir + "/key.pem") }
+
+    func context() throws -> NIOSSLContext {
+        var c = TLSConfiguration.makeClientConfiguration()
+        c.minimumTLSVersion = .tlsv12
+        c.trustRoots = .file(ca)
+        c.certificateChain = try NIOSSLCertificate.fromPEMFile(certificate).map { .certificate($0) }
+        c.privateKey = .privateKey(try NIOSSLPrivateKey(file: key, format: .pem))
+        return try NIOSSLContext(configuration: c)
+    }
+}
+
 /// A minimal HTTP/1.1 client over SwiftNIO: one connection per request, whole bodies.
 public final class HTTPClient: Sendable {
     let address: DaemonAddress
     let group: MultiThreadedEventLoopGroup
+    let tls: NIOSSLContext?
 
     public init(address: DaemonAddress) {
         self.address = address
+        tls = nil
+        group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    }
+
+    public init(address: DaemonAddress, tls: ClientTLS) throws {
+        self.address = address
+        self.tls = try tls.context()
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     }
 
@@ -41,19 +72,34 @@ public final class HTTPClient: Sendable {
     public func request(_ method: HTTPMethod, _ path: String, body: [UInt8]? = nil,
                         headers: [(String, String)] = []) async throws -> HTTPReply {
         let promise = group.next().makePromise(of: HTTPReply.self)
+        let tls = self.tls
+        // SNI and name checks take a DNS name; an IP address is checked against the certificate's IPs.
+        var serverName: String? = nil
+        if case .tcp(let h, _) = address, !h.allSatisfy({ $0.isHexDigit || $0 == "." || $0 == ":" }) { serverName = h }
         let bootstrap = ClientBootstrap(group: group).channelInitializer { ch in
             ch.eventLoop.makeCompletedFuture {
+                if let tls { try ch.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: tls, serverHostname: serverName)) }
                 try ch.pipeline.syncOperations.addHTTPClientHandlers()
                 try ch.pipeline.syncOperations.addHandler(ReplyCollector(promise: promise))
             }
         }
         let channel: any Channel
-        switch address {
-        case .tcp(let h, let p): channel = try await bootstrap.connect(host: h, port: p).get()
-        case .unix(let path): channel = try await bootstrap.connect(unixDomainSocketPath: path).get()
+        do {
+            switch address {
+            case .tcp(let h, let p): channel = try await bootstrap.connect(host: h, port: p).get()
+            case .unix(let path): channel = try await bootstrap.connect(unixDomainSocketPath: path).get()
+            }
+        } catch {
+            promise.fail(error)
+            throw error
         }
         var h = HTTPHeaders()
-        h.add(name: "Host", value: "berth")
+        if !headers.contains(where: { $0.0.lowercased() == "host" }) {
+            switch address {
+            case .tcp(let host, let port): h.add(name: "Host", value: (host.contains(":") ? "[\(host)]" : host) + ":\(port)")
+            case .unix: h.add(name: "Host", value: "localhost")
+            }
+        }
         h.add(name: "Connection", value: "close")
         for (k, v) in headers { h.add(name: k, value: v) }
         if let body { h.add(name: "Content-Length", value: String(body.count)) }

@@ -12,13 +12,39 @@ import Foundation
 import Logging
 
 @main
-struct BerthDaemon: AsyncParsableCommand {
+struct Berthd: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "berthd",
-        abstract: "Berth: a container engine that serves the Docker Engine API.")
+        abstract: "Berth: a container engine that serves the Docker Engine API.",
+        subcommands: [BerthDaemon.self, TLSCommand.self],
+        defaultSubcommand: BerthDaemon.self)
+}
 
-    @Option(name: [.customShort("H"), .customLong("host")], help: "Listen address (repeatable): tcp://HOST:PORT or unix:///PATH")
+struct BerthDaemon: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run the daemon (what `berthd` does without a subcommand).")
+
+    @Option(name: [.customShort("H"), .customLong("host")], help: "Listen address (repeatable): unix:///PATH or tcp://HOST:PORT (default unix:///run/berth/berth.sock)")
     var hosts: [String] = []
+
+    @Option(name: [.customShort("G"), .customLong("group")], help: "Group of the unix socket (mode 0660); root's when the group does not exist")
+    var group = "docker"
+
+    @Flag(name: .customLong("tls"), help: "Serve TCP listeners over TLS (implied by --tlsverify)")
+    var tls = false
+
+    @Flag(name: .customLong("tlsverify"), help: "Serve TCP listeners over TLS and require client certificates signed by --tlscacert")
+    var tlsVerify = false
+
+    @Option(name: .customLong("tlscacert"), help: "CA that client certificates must chain to")
+    var tlsCACert = "/etc/berth/tls/ca.pem"
+
+    @Option(name: .customLong("tlscert"), help: "The server's TLS certificate")
+    var tlsCert = "/etc/berth/tls/server-cert.pem"
+
+    @Option(name: .customLong("tlskey"), help: "The server's TLS key")
+    var tlsKey = "/etc/berth/tls/server-key.pem"
 
     @Option(name: .long, help: "Root of persistent state (images, containers, database)")
     var dataRoot = "/var/lib/berth"
@@ -61,10 +87,12 @@ struct BerthDaemon: AsyncParsableCommand {
             return h
         }
         let log = Log.logger("daemon")
-        let listen = try (hosts.isEmpty ? ["unix:///run/berth/berth.sock", "tcp://127.0.0.1:2375"] : hosts).map(ListenAddress.init(parse:))
-        for a in listen where !a.isLoopback && !insecureTcp {
-            throw ValidationError("refusing to listen on \(a) without TLS: anyone who can reach it controls this host as root. Use a loopback address or unix socket, or pass --insecure-tcp if you really mean it.")
+        let listen = try (hosts.isEmpty ? ["unix:///run/berth/berth.sock"] : hosts).map(ListenAddress.init(parse:))
+        for a in listen where !a.isLoopback && !tlsVerify && !insecureTcp {
+            throw ValidationError("refusing to listen on \(a) without --tlsverify: anyone who can reach it controls this host as root. Use --tlsverify with client certificates (berthd tls init makes them), a loopback address or the unix socket, or pass --insecure-tcp if you really mean it.")
         }
+        let serverTLS: ServerTLS? = tls || tlsVerify
+            ? ServerTLS(certificate: tlsCert, key: tlsKey, ca: tlsVerify ? tlsCACert : nil, verifyClients: tlsVerify) : nil
         var logOptions: [String: String] = [:]
         for o in logOpt {
             guard let eq = o.firstIndex(of: "=") else { throw ValidationError("--log-opt wants KEY=VALUE, got \(o)") }
@@ -85,7 +113,16 @@ struct BerthDaemon: AsyncParsableCommand {
         try await engine.start()
         let server = HTTPServer(router: APIRoutes.make(engine: engine), headTimeout: .seconds(httpHeaderTimeout),
                                 idleTimeout: .seconds(httpIdleTimeout))
-        for a in listen { try await server.bind(a) }
+        let gid = getgrnam(group)?.pointee.gr_gid
+        for a in listen {
+            switch a {
+            case .tcp:
+                try await server.bind(a, tls: serverTLS)
+            case .unix(let path):
+                try await server.bind(a)
+                if let gid { chown(path, 0, gid) } else if group != "docker" { log.warning("group \(group) not found; the socket stays root's") }
+            }
+        }
         log.info("berthd \(ServerInfo.version) ready", metadata: ["data-root": "\(dataRoot)", "exec-root": "\(execRoot)"])
 
         await ShutdownSignal.wait()
@@ -122,5 +159,38 @@ enum ShutdownSignal {
         }
         for await _ in stream { break }
         sources.forEach { $0.cancel() }
+    }
+}
+
+/// `berthd tls init`: certificates for remote access over mutual TLS.
+struct TLSCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "tls", abstract: "Certificates for remote access.",
+                                                    subcommands: [TLSInit.self])
+}
+
+struct TLSInit: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "init",
+        abstract: "Write a CA, a server and a client certificate for `berthd --tlsverify` and `docker --tlsverify`.")
+
+    @Option(name: .long, help: "Name clients use to reach this host (repeatable)")
+    var hostname: [String] = []
+
+    @Option(name: .long, help: "IP address clients use to reach this host (repeatable)")
+    var ip: [String] = []
+
+    @Option(name: .long, help: "Where to write them")
+    var dir = "/etc/berth/tls"
+
+    func run() throws {
+        let names = hostname.isEmpty ? [ProcessInfo.processInfo.hostName] : hostname
+        let p = try CertificateAuthority.initialise(dir: dir, hostnames: names, ips: ip)
+        print("""
+        Wrote a CA and certificates to \(p.dir) (keys 0600).
+        Start berthd with:  berthd -H unix:///run/berth/berth.sock -H tcp://0.0.0.0:2376 --tlsverify \\
+                              --tlscacert \(p.ca) --tlscert \(p.serverCert) --tlskey \(p.serverKey)
+        Copy \(p.clientDir) to the client, then:
+          export DOCKER_HOST=tcp://\(ip.first ?? names[0]):2376 DOCKER_TLS_VERIFY=1 DOCKER_CERT_PATH=<that directory>
+        """)
     }
 }

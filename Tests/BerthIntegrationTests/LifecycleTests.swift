@@ -114,9 +114,10 @@ import Testing
         try await withDaemon(extraArgs: ["--log-opt", "max-size=4k", "--log-opt", "max-file=3"]) { d in
             try await d.loadBusybox()
             // About 50 bytes a line on disk: 300 lines fill four files of 4 KiB and begin a fifth.
-            // The writer is paced like a real program's output, not one burst.
+            // The writer is paced like a real program's output, not one burst (with room for a busy CI
+            // machine: berthd must file each full log before the next one fills, README "Running berthd").
             let script = "while [ ! -e /tmp/go ]; do sleep 0.05; done; i=0; "
-                + "while [ $i -lt 300 ]; do i=$((i+1)); echo line$i; [ $((i % 10)) = 0 ] && sleep 0.02; done"
+                + "while [ $i -lt 300 ]; do i=$((i+1)); echo line$i; [ $((i % 10)) = 0 ] && sleep 0.05; done"
             let id = try await d.docker("run", "-d", "--name", "it-rot", "busybox", "sh", "-c", script)
                 .stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
             let conn = try HijackTests.RawConn(path: d.socket)
