@@ -14,9 +14,11 @@
 #   skopeo          an independent registry client the tests cross-check with
 #   apache2-utils   htpasswd (bcrypt) for the registry's basic-auth test
 #   openssl         keys and certificates for the token-auth test
+#   gcc, libc6-dev  the confinement test builds a static probe (keyctl, unshare) to run in a container
+#   curl            the TLS test checks that plain HTTP gets nothing from a TLS port
 set -euo pipefail
 need=()
-for pkg in runc conmon busybox-static libsqlite3-dev libzstd-dev tini iproute2 procps util-linux docker-registry skopeo apache2-utils openssl; do
+for pkg in runc conmon busybox-static libsqlite3-dev libzstd-dev tini iproute2 procps util-linux docker-registry skopeo apache2-utils openssl gcc libc6-dev curl; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 command -v docker >/dev/null 2>&1 || need+=(docker.io)

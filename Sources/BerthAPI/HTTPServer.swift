@@ -108,9 +108,9 @@ public final class HTTPServer: Sendable {
         log.info("API listening on \(address)\(tls == nil ? "" : tls!.verifyClients ? " (TLS, client certificates required)" : " (TLS)")")
     }
 
-    /// Closes the listeners; connections in progress finish on their own.
+    /// Closes the listeners. The event loops stay up for the connections still open (their
+    /// requests may still write an answer); berthd exits right after, which ends them.
     public func shutdown() async {
         for c in channels.withLock({ $0 }) { try? await c.close().get() }
-        try? await group.shutdownGracefully()
     }
 }

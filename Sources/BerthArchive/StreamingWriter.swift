@@ -10,13 +10,13 @@ import Synchronization
 public final class StreamingWriter: ByteWriter, @unchecked Sendable {
     private var buffer: [UInt8] = []
     private let continuation: AsyncStream<[UInt8]>.Continuation
-    private let slots: DispatchSemaphore
+    private let slots: Slots
     private let cancelled = Atomic<Bool>(false)
     static let chunkSize = 256 * 1024
 
     init(continuation: AsyncStream<[UInt8]>.Continuation, maxPending: Int) {
         self.continuation = continuation
-        slots = DispatchSemaphore(value: maxPending)
+        slots = Slots(maxPending)
         buffer.reserveCapacity(Self.chunkSize)
     }
 
@@ -27,17 +27,17 @@ public final class StreamingWriter: ByteWriter, @unchecked Sendable {
 
     func flush() throws {
         guard !buffer.isEmpty else { return }
-        slots.wait()
+        slots.acquire()
         if cancelled.load(ordering: .acquiring) { throw BerthError.unavailable("the reader went away") }
         continuation.yield(buffer)
         buffer.removeAll(keepingCapacity: true)
     }
 
-    func consumed() { slots.signal() }
+    func consumed() { slots.release() }
 
     func cancel() {
         guard !cancelled.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        slots.signal()
+        slots.open()
     }
 
     /// Runs `produce` writing a tar; the stream ends when it returns (an error ends it early).
@@ -100,5 +100,30 @@ public struct ChunkStream: AsyncSequence, Sendable {
             holding = chunk != nil
             return chunk
         }
+    }
+}
+
+/// A counting gate for the producer: `acquire` waits while `count` chunks are out unread;
+/// `open` lets every waiter through for good (the reader left). Unlike a semaphore it may be
+/// released with chunks still out.
+final class Slots: @unchecked Sendable {
+    private let cond = NSCondition()
+    private var free: Int
+    private var opened = false
+
+    init(_ count: Int) { free = count }
+
+    func acquire() {
+        cond.lock(); defer { cond.unlock() }
+        while free == 0 && !opened { cond.wait() }
+        free -= 1
+    }
+
+    func release() {
+        cond.lock(); free += 1; cond.signal(); cond.unlock()
+    }
+
+    func open() {
+        cond.lock(); opened = true; cond.broadcast(); cond.unlock()
     }
 }

@@ -111,6 +111,7 @@ public actor ContainerService {
             throw BerthError.invalid("Minimum memoryswap limit should be larger than memory limit, see usage")
         }
         try ResourceRules.check(hc)
+        try ConfinementRules.check(hc)
         let mode = hc.NetworkMode ?? ""
         if !["", "default", "bridge", "none", "host"].contains(mode) {
             throw BerthError.notFound("network \(mode) not found")
@@ -152,11 +153,10 @@ public actor ContainerService {
 
     /// Fields Berth accepts but does not act on yet, reported in `Warnings` instead of failing.
     nonisolated static func unsupportedWarnings(_ body: ContainerCreateBody) -> [String] {
-        let unsupported = ["Binds", "Mounts", "PortBindings", "PublishAllPorts", "VolumesFrom", "Links", "Devices",
+        let unsupported = ["Binds", "Mounts", "PortBindings", "PublishAllPorts", "VolumesFrom", "Links",
                            "DeviceRequests", "BlkioWeight", "BlkioWeightDevice", "BlkioDeviceReadBps",
                            "BlkioDeviceWriteBps", "BlkioDeviceReadIOps", "BlkioDeviceWriteIOps", "CpuRealtimePeriod",
-                           "CpuRealtimeRuntime", "SecurityOpt", "StorageOpt", "UsernsMode", "Isolation",
-                           "VolumeDriver", "Init"]
+                           "CpuRealtimeRuntime", "StorageOpt", "UsernsMode", "Isolation", "VolumeDriver"]
         var out: [String] = []
         for k in unsupported {
             if let v = body.rawHostConfig[k], !v.isZero { out.append("\(k) is not supported by Berth yet and was ignored") }

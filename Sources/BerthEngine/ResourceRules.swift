@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import BerthExecutor
 import BerthModels
 import BerthSystem
 
@@ -55,6 +56,30 @@ public enum ResourceRules {
         }
         for u in hc.Ulimits ?? [] where u.Soft > u.Hard && u.Hard >= 0 {
             throw BerthError.invalid("ulimit soft limit must be less than or equal to hard limit: \(u.Soft) > \(u.Hard)")
+        }
+    }
+}
+
+/// What dockerd refuses in a container's confinement options, checked at create so a bad value
+/// is a 400 then rather than a failed start later.
+public enum ConfinementRules {
+    public static func check(_ hc: HostConfig) throws {
+        _ = try SecurityOptions.parse(hc.SecurityOpt ?? [])
+        for c in (hc.CapAdd ?? []) + (hc.CapDrop ?? []) {
+            let n = Capabilities.normalise(c)
+            guard n == "ALL" || Capabilities.all.contains(n) else {
+                throw BerthError.invalid("invalid \((hc.CapAdd ?? []).contains(c) ? "CapAdd" : "CapDrop"): unknown capability: \"\(n)\"")
+            }
+        }
+        if hc.Privileged != true {
+            _ = try ContainerDevices.resolve(hc.Devices ?? [])
+            for r in hc.DeviceCgroupRules ?? [] { _ = try ContainerDevices.parseRule(r) }
+        }
+        let network = hc.NetworkMode ?? ""
+        try Sysctls.check(hc.Sysctls ?? [:], hostNetwork: network == "host", hostIPC: (hc.IpcMode ?? "") == "host")
+        if hc.Init == true { _ = try InitBinary.find() }
+        for u in hc.Ulimits ?? [] where SpecBuilder.rlimitName(u.Name) == nil {
+            throw BerthError.invalid("invalid ulimit type: \(u.Name)")
         }
     }
 }

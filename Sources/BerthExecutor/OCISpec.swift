@@ -51,6 +51,36 @@ public struct OCISpec: Codable, Sendable {
         public var maskedPaths: [String]
         public var readonlyPaths: [String]
         public var sysctl: [String: String]?
+        public var seccomp: Seccomp?
+        public var devices: [Device]?
+    }
+    public struct Seccomp: Codable, Sendable {
+        public var defaultAction: String
+        public var defaultErrnoRet: UInt32?
+        public var architectures: [String]
+        public var syscalls: [SeccompRule]
+    }
+    public struct SeccompRule: Codable, Sendable {
+        public var names: [String]
+        public var action: String
+        public var errnoRet: UInt32?
+        public var args: [SeccompArg]?
+    }
+    public struct SeccompArg: Codable, Sendable {
+        public var index: UInt32
+        public var value: UInt64
+        public var valueTwo: UInt64?
+        public var op: String
+    }
+    /// A device node runc creates in the container.
+    public struct Device: Codable, Sendable, Equatable {
+        public var path: String
+        public var type: String
+        public var major: Int64
+        public var minor: Int64
+        public var fileMode: UInt32?
+        public var uid: UInt32?
+        public var gid: UInt32?
     }
     public struct Namespace: Codable, Sendable { public var type: String; public var path: String? }
     public struct Resources: Codable, Sendable {
@@ -62,7 +92,17 @@ public struct OCISpec: Codable, Sendable {
             self.devices = devices; self.memory = memory; self.cpu = cpu; self.pids = pids
         }
     }
-    public struct DeviceRule: Codable, Sendable { public var allow: Bool; public var access: String }
+    /// A device cgroup rule: `type` a, c or b (nil: all), major/minor nil for any.
+    public struct DeviceRule: Codable, Sendable, Equatable {
+        public var allow: Bool
+        public var type: String?
+        public var major: Int64?
+        public var minor: Int64?
+        public var access: String
+        public init(allow: Bool, type: String? = nil, major: Int64? = nil, minor: Int64? = nil, access: String) {
+            self.allow = allow; self.type = type; self.major = major; self.minor = minor; self.access = access
+        }
+    }
     public struct Memory: Codable, Sendable {
         public var limit: Int64?
         public var reservation: Int64?

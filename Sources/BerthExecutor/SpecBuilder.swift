@@ -45,6 +45,9 @@ public enum SpecBuilder {
         "rttime": "RLIMIT_RTTIME", "sigpending": "RLIMIT_SIGPENDING", "stack": "RLIMIT_STACK",
     ]
 
+    /// `nofile` → `RLIMIT_NOFILE`, nil for a name Docker does not know.
+    public static func rlimitName(_ docker: String) -> String? { rlimitNames[docker] }
+
     static func hardLimit(_ name: String) -> UInt64 {
         // Resource numbers from asm-generic/resource.h.
         let numbers: [String: UInt32] = ["RLIMIT_CPU": 0, "RLIMIT_FSIZE": 1, "RLIMIT_DATA": 2, "RLIMIT_STACK": 3,
@@ -110,8 +113,8 @@ public enum SpecBuilder {
             .init("/dev", type: "tmpfs", source: "tmpfs", options: ["nosuid", "strictatime", "mode=755", "size=65536k"]),
             .init("/dev/pts", type: "devpts", source: "devpts",
                   options: ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]),
-            .init("/sys", type: "sysfs", source: "sysfs", options: ["nosuid", "noexec", "nodev", "ro"]),
-            .init("/sys/fs/cgroup", type: "cgroup", source: "cgroup", options: ["ro", "nosuid", "noexec", "nodev"]),
+            .init("/sys", type: "sysfs", source: "sysfs", options: ["nosuid", "noexec", "nodev", privileged ? "rw" : "ro"]),
+            .init("/sys/fs/cgroup", type: "cgroup", source: "cgroup", options: [privileged ? "rw" : "ro", "nosuid", "noexec", "nodev"]),
             .init("/dev/mqueue", type: "mqueue", source: "mqueue", options: ["nosuid", "noexec", "nodev"]),
             .init("/dev/shm", type: "tmpfs", source: "shm", options: ["nosuid", "noexec", "nodev", "mode=1777", "size=\(shmSize)"]),
             .init("/etc/resolv.conf", type: "bind", source: paths.resolvConf, options: ["rbind", "rprivate"]),
@@ -131,6 +134,33 @@ public enum SpecBuilder {
 
         var resources = resources(hc)
         resources.devices = [.init(allow: false, access: "rwm")]
+        var devices: [OCISpec.Device] = []
+        if privileged {
+            devices = ContainerDevices.allHostDevices()
+            resources.devices.append(.init(allow: true, access: "rwm"))
+        } else {
+            let given = try ContainerDevices.resolve(hc.Devices ?? [])
+            devices = given.devices
+            resources.devices += given.rules
+            resources.devices += try (hc.DeviceCgroupRules ?? []).map(ContainerDevices.parseRule)
+        }
+
+        let security = try SecurityOptions.parse(hc.SecurityOpt ?? [])
+        var seccomp: OCISpec.Seccomp? = nil
+        if !privileged {
+            switch security.seccomp {
+            case .dockerDefault: seccomp = SeccompProfile.dockerDefault.oci(capabilities: caps)
+            case .custom(let p): seccomp = p.oci(capabilities: caps)
+            case .unconfined: seccomp = nil
+            }
+        }
+
+        // --init: docker-init (tini) as PID 1, reaping and passing signals on to the command.
+        var args = req.args
+        if hc.Init == true {
+            mounts.append(.init(InitBinary.mountPoint, type: "bind", source: try InitBinary.find(), options: ["bind", "ro"]))
+            args = [InitBinary.mountPoint, "--"] + args
+        }
 
         // What dockerd adds to every process's environment: PATH when the image has none, HOSTNAME, TERM.
         var env = req.env
@@ -145,16 +175,16 @@ public enum SpecBuilder {
             process: .init(terminal: req.tty, consoleSize: nil,
                            user: .init(uid: user.uid, gid: user.gid,
                                        additionalGids: user.additionalGids.isEmpty ? nil : user.additionalGids, umask: nil),
-                           args: req.args, env: env, cwd: req.workingDir.isEmpty ? "/" : req.workingDir,
+                           args: args, env: env, cwd: req.workingDir.isEmpty ? "/" : req.workingDir,
                            capabilities: .init(bounding: caps, effective: caps, permitted: caps, inheritable: nil, ambient: nil),
-                           rlimits: clamped, noNewPrivileges: false,
-                           oomScoreAdj: (hc.OomScoreAdj ?? 0) > 0 ? hc.OomScoreAdj : nil),
+                           rlimits: clamped, noNewPrivileges: security.noNewPrivileges,
+                           oomScoreAdj: (hc.OomScoreAdj ?? 0) != 0 ? hc.OomScoreAdj : nil),
             root: .init(path: paths.rootfs, readonly: hc.ReadonlyRootfs ?? false),
             hostname: netMode == "host" ? nil : req.hostname,
             mounts: mounts,
             linux: .init(resources: resources,
                          cgroupsPath: "/berth/" + req.id, namespaces: namespaces,
                          maskedPaths: privileged ? [] : maskedPaths, readonlyPaths: privileged ? [] : readonlyPaths,
-                         sysctl: hc.Sysctls))
+                         sysctl: hc.Sysctls, seccomp: seccomp, devices: devices.isEmpty ? nil : devices))
     }
 }

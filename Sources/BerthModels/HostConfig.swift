@@ -16,8 +16,8 @@ public struct HostConfig: Codable, Sendable, Equatable {
     public var CpuRealtimeRuntime: Int64?
     public var CpusetCpus: String?
     public var CpusetMems: String?
-    public var Devices: JSONValue?
-    public var DeviceCgroupRules: JSONValue?
+    public var Devices: [DeviceMapping]?
+    public var DeviceCgroupRules: [String]?
     public var DeviceRequests: JSONValue?
     public var KernelMemoryTCP: Int64?
     public var MemoryReservation: Int64?
@@ -95,6 +95,16 @@ public struct HostConfig: Codable, Sendable, Equatable {
         ConsoleSize = ConsoleSize ?? [0, 0]; Runtime = (Runtime ?? "").isEmpty ? "runc" : Runtime
         Isolation = Isolation ?? ""; VolumeDriver = VolumeDriver ?? ""; ContainerIDFile = ContainerIDFile ?? ""
         Cgroup = Cgroup ?? ""; CgroupParent = CgroupParent ?? ""
+    }
+}
+
+/// `--device /dev/sda:/dev/xvda:rwm`
+public struct DeviceMapping: Codable, Sendable, Equatable {
+    public var PathOnHost: String
+    public var PathInContainer: String?
+    public var CgroupPermissions: String?
+    public init(PathOnHost: String, PathInContainer: String? = nil, CgroupPermissions: String? = nil) {
+        self.PathOnHost = PathOnHost; self.PathInContainer = PathInContainer; self.CgroupPermissions = CgroupPermissions
     }
 }
 

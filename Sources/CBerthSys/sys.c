@@ -10,6 +10,7 @@
 #include <sys/syscall.h>
 #include <sys/xattr.h>
 #include <sys/sysmacros.h>
+#include <malloc.h>
 #include <linux/openat2.h>
 
 int berth_set_child_subreaper(void) { return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); }
@@ -53,3 +54,16 @@ int berth_spawn_addchdir(posix_spawn_file_actions_t *fa, const char *path) { ret
 int berth_fsetxattr(int fd, const char *n, const void *v, size_t s, int f) { return fsetxattr(fd, n, v, s, f); }
 ssize_t berth_fgetxattr(int fd, const char *n, void *v, size_t s) { return fgetxattr(fd, n, v, s); }
 int berth_spawn_addclosefrom(posix_spawn_file_actions_t *fa, int from) { return posix_spawn_file_actions_addclosefrom_np(fa, from); }
+
+int berth_x32_abi_available(void) {
+#if defined(__x86_64__)
+    /* getpid with the x32 bit: ENOSYS when the kernel has no x32 ABI. */
+    long r = syscall(0x40000000 | SYS_getpid);
+    return r < 0 ? 0 : 1;
+#else
+    return 0;
+#endif
+}
+
+int berth_malloc_trim(void) { return malloc_trim(0); }
+int berth_malloc_arena_max(int n) { return mallopt(M_ARENA_MAX, n); }

@@ -166,4 +166,25 @@ import Testing
             try await d.client.removeContainer(id, force: true)
         }
     }
+
+    /// A client that leaves in the middle of `docker save` or `export` stops the producer, and
+    /// berthd goes on (the producer's gate must allow being dropped with chunks unread).
+    @Test func streamsStopWhenTheClientLeaves() async throws {
+        try await withDaemon { d in
+            try await d.loadBusybox()
+            _ = try await d.client.createContainer(name: "leaver", image: "busybox", cmd: ["true"])
+            for path in ["/images/busybox/get", "/containers/leaver/export"] {
+                for _ in 0..<3 {
+                    let conn = try HijackTests.RawConn(path: d.socket)
+                    try conn.send("GET \(path) HTTP/1.1\r\nHost: x\r\n\r\n")
+                    let (head, _) = conn.readHead()
+                    #expect(head.hasPrefix("HTTP/1.1 200"), "\(head)")
+                    shutdown(conn.fd, Int32(SHUT_RDWR))
+                }
+            }
+            #expect(try await d.client.ping() == "OK")
+            #expect(try await d.docker("save", "-o", d.root + "/whole.tar", "busybox").status == 0)
+            #expect(FS.fileSize(d.root + "/whole.tar") > 1 << 20)
+        }
+    }
 }

@@ -82,6 +82,10 @@ final class TestDaemon: @unchecked Sendable {
 
     /// Runs the real docker CLI against this daemon.
     func docker(_ args: String..., input: String? = nil) async throws -> Subprocess.Result {
+        try await docker(args, input: input)
+    }
+
+    func docker(_ args: [String], input: String? = nil) async throws -> Subprocess.Result {
         var env = ProcessInfo.processInfo.environment
         env["DOCKER_HOST"] = dockerHost
         env["DOCKER_CLI_HINTS"] = "false"
@@ -109,7 +113,7 @@ final class TestDaemon: @unchecked Sendable {
                 if f.count > 4, f[4].hasPrefix(root) { umount2(String(f[4]), Int32(MNT_DETACH)) }
             }
         }
-        FS.removeAll(root)
+        if ProcessInfo.processInfo.environment["BERTH_KEEP_TEST_DIRS"] == nil { FS.removeAll(root) }
     }
 }
 

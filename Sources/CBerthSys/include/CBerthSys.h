@@ -25,6 +25,11 @@ int berth_openat2(int dirfd, const char *path, int flags, int mode, uint64_t res
 int berth_spawn_addchdir(posix_spawn_file_actions_t *fa, const char *path);
 /* Closes every descriptor from `from` up in the child (glibc 2.34+). */
 int berth_spawn_addclosefrom(posix_spawn_file_actions_t *fa, int from);
+/* glibc's malloc: give free heap pages back to the kernel; cap the number of arenas. */
+int berth_malloc_trim(void);
+int berth_malloc_arena_max(int n);
+/* 1 when the kernel runs x32-ABI syscalls (CONFIG_X86_X32_ABI), else 0. */
+int berth_x32_abi_available(void);
 #define BERTH_O_PATH 010000000
 #define BERTH_AT_EMPTY_PATH 0x1000
 #define BERTH_RESOLVE_IN_ROOT 0x10
