@@ -42,7 +42,7 @@ public final class StreamingWriter: ByteWriter, @unchecked Sendable {
 
     /// Runs `produce` writing a tar; the stream ends when it returns (an error ends it early).
     /// `onEnd` runs on the producer's thread once it is done with its input (unmounting it).
-    public static func stream(maxPending: Int = 4, onEnd: (@Sendable () -> Void)? = nil,
+    public static func stream(maxPending: Int = 8, onEnd: (@Sendable () -> Void)? = nil,
                               _ produce: @escaping @Sendable (inout TarWriter<StreamingWriter>) throws -> Void) -> ChunkStream {
         bytes(maxPending: maxPending, onEnd: onEnd) { writer in
             var tar = TarWriter(writer)
@@ -53,7 +53,7 @@ public final class StreamingWriter: ByteWriter, @unchecked Sendable {
 
     /// Runs `produce` with the writer itself (any byte stream); the stream ends when it returns.
     /// Its outcome is the caller's to carry (an error ends the stream early).
-    public static func bytes(maxPending: Int = 4, onEnd: (@Sendable () -> Void)? = nil,
+    public static func bytes(maxPending: Int = 8, onEnd: (@Sendable () -> Void)? = nil,
                              _ produce: @escaping @Sendable (StreamingWriter) throws -> Void) -> ChunkStream {
         let (raw, cont) = AsyncStream.makeStream(of: [UInt8].self)
         let writer = StreamingWriter(continuation: cont, maxPending: maxPending)

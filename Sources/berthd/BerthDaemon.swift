@@ -80,6 +80,7 @@ struct BerthDaemon: AsyncParsableCommand {
     var httpIdleTimeout = 300
 
     func run() async throws {
+        MemoryReclaim.limitArenas()
         let level = Logger.Level(rawValue: logLevel) ?? .info
         LoggingSystem.bootstrap { label in
             var h = StreamLogHandler.standardError(label: label)
@@ -125,7 +126,9 @@ struct BerthDaemon: AsyncParsableCommand {
         }
         log.info("berthd \(ServerInfo.version) ready", metadata: ["data-root": "\(dataRoot)", "exec-root": "\(execRoot)"])
 
+        let reclaim = Task.detached(priority: .background) { await MemoryReclaim.every(.seconds(30)) }
         await ShutdownSignal.wait()
+        reclaim.cancel()
         log.info("shutting down; containers keep running")
         await server.shutdown()
     }
