@@ -35,7 +35,7 @@ extension RegistryClient {
     public func manifest(_ ref: String) async throws -> FetchedManifest {
         let resp = try await send(.GET, "/manifests/" + ref, headers: [("Accept", MediaType.acceptedManifests.joined(separator: ", "))])
         guard resp.status == .ok else { throw await failure(resp) }
-        let bytes = Array(buffer: try await resp.body.collect(upTo: 8 << 20))
+        let bytes = try await Self.collect(resp, limit: ImageLimits.json, what: "manifest \(ref)")
         let digest = Digest.sha256(bytes)
         if ref.hasPrefix("sha256:") && ref != digest.description {
             throw RegistryUnreachable(method: "Get", url: baseURL + "/v2/" + repository + "/manifests/" + ref,
@@ -55,7 +55,7 @@ extension RegistryClient {
     public func smallBlob(_ digest: Digest) async throws -> [UInt8] {
         let resp = try await send(.GET, "/blobs/" + digest.description)
         guard resp.status == .ok else { throw await failure(resp) }
-        let bytes = Array(buffer: try await resp.body.collect(upTo: 64 << 20))
+        let bytes = try await Self.collect(resp, limit: ImageLimits.json, what: "image config \(digest)")
         guard Digest.sha256(bytes) == digest else {
             throw RegistryUnreachable(method: "Get", url: baseURL + "/v2/" + repository + "/blobs/" + digest.description,
                                       reason: "digest mismatch: the registry sent other content than \(digest)")
@@ -86,6 +86,12 @@ extension RegistryClient {
         return false
     }
 
+    /// A whole response body of at most `limit` bytes; a larger one is the registry's fault, said plainly.
+    static func collect(_ resp: HTTPClientResponse, limit: Int, what: String) async throws -> [UInt8] {
+        do { return Array(buffer: try await resp.body.collect(upTo: limit)) }
+        catch is NIOTooManyBytesError { throw BerthError.invalid("the registry's \(what) is larger than \(limit >> 20) MiB") }
+    }
+
     static func appendQuery(_ url: String, _ q: String) -> String { url + (url.contains("?") ? "&" : "?") + q }
 
     /// `PUT /v2/<repo>/manifests/<ref>`; returns the digest the registry reports (or the computed one).
@@ -107,7 +113,7 @@ extension RegistryClient {
             let resp = if let next { try await send(.GET, "", absolute: absolute(next)) }
                        else { try await send(.GET, "/tags/list?n=1000") }
             guard resp.status == .ok else { throw await failure(resp) }
-            let body = Array(buffer: try await resp.body.collect(upTo: 16 << 20))
+            let body = try await Self.collect(resp, limit: 16 << 20, what: "tag list")
             out += (try? JSONDecoder().decode(Page.self, from: Data(body)))?.tags ?? []
             next = resp.headers.first(name: "Link").flatMap { link in
                 guard link.contains("rel=\"next\""), let a = link.firstIndex(of: "<"), let b = link.firstIndex(of: ">"), a < b else { return nil }
