@@ -9,29 +9,6 @@ import Foundation
 
 /// Pause, unpause and live resource updates.
 extension ContainerService {
-    public func pause(_ ref: String) async throws {
-        let c = try resolve(ref)
-        try await locks.with(c.id) {
-            guard let cur = try self.store.container(c.id) else { throw BerthError.notFound("No such container: \(ref)") }
-            if cur.status == "paused" { throw BerthError.conflict("Container \(c.id) is already paused") }
-            guard cur.status == "running" else { throw BerthError.conflict("Container \(c.id) is not running") }
-            try await self.executor.runc.pause(c.id)
-            try self.store.updateContainer(c.id) { $0.status = "paused" }
-            self.emit("pause", cur)
-        }
-    }
-
-    public func unpause(_ ref: String) async throws {
-        let c = try resolve(ref)
-        try await locks.with(c.id) {
-            guard let cur = try self.store.container(c.id) else { throw BerthError.notFound("No such container: \(ref)") }
-            guard cur.status == "paused" else { throw BerthError.conflict("Container \(c.id) is not paused") }
-            try await self.executor.runc.resume(c.id)
-            try self.store.updateContainer(c.id) { $0.status = "running" }
-            self.emit("unpause", cur)
-        }
-    }
-
     /// Resizes the container's terminal through the monitor's control fifo (`1 H W`).
     public nonisolated func resize(_ ref: String, height: Int, width: Int) throws {
         let c = try resolve(ref)
@@ -71,7 +48,13 @@ extension ContainerService {
             if let v = u.CpusetCpus, !v.isEmpty { hc.CpusetCpus = v }
             if let v = u.CpusetMems, !v.isEmpty { hc.CpusetMems = v }
             if let v = u.PidsLimit, v != 0 { hc.PidsLimit = v }
-            if let r = u.RestartPolicy, let n = r.Name, !n.isEmpty { hc.RestartPolicy = r }
+            if let r = u.RestartPolicy, let n = r.Name, !n.isEmpty {
+                let rule = try RestartRule(r)
+                if rule.kind != .no && hc.AutoRemove == true {
+                    throw BerthError.invalid("Restart policy cannot be updated because AutoRemove is enabled for the container")
+                }
+                hc.RestartPolicy = r
+            }
             try ResourceRules.check(hc)
             if cur.status == "running" || cur.status == "paused" {
                 try await self.executor.update(c.id, SpecBuilder.resources(hc))

@@ -7,7 +7,7 @@ import Foundation
 
 extension ContainerService {
     nonisolated func state(_ c: ContainerRecord) -> ContainerState {
-        ContainerState(Status: c.status, Running: isRunning(c), Paused: c.status == "paused",
+        ContainerState(Status: c.status, Running: ContainerStatus(stored: c.status).reportsRunning, Paused: c.status == "paused",
                        Restarting: c.status == "restarting", OOMKilled: c.oom_killed, Dead: c.status == "dead",
                        Pid: Int(c.pid), ExitCode: Int(c.exit_code), Error: c.error,
                        StartedAt: c.started_at > 0 ? Timestamp.rfc3339(nanos: c.started_at) : Timestamp.zero,
@@ -110,7 +110,7 @@ extension ContainerService {
             throw BerthError.invalid("invalid filter 'status=\(s)'")
         }
         var rows = try store.containerList()  // newest first
-        func isRunning(_ c: ContainerListRow) -> Bool { c.status == "running" || c.status == "paused" }
+        func isRunning(_ c: ContainerListRow) -> Bool { ContainerStatus(stored: c.status).reportsRunning }
         if filters.values.isEmpty {  // plain `docker ps [-a]`
             if !all { rows = rows.filter(isRunning) }
             if let limit, limit > 0 { rows = Array(rows.prefix(limit)) }

@@ -10,7 +10,7 @@ extension ContainerService {
     /// What the API needs before answering an attach: the container exists; Tty picks the framing.
     public nonisolated func attachTarget(_ ref: String) throws -> (id: String, tty: Bool, openStdin: Bool) {
         let c = try resolve(ref)
-        if c.status == "paused" { throw BerthError.conflict("You cannot attach to a paused container, unpause it first") }
+        try check(c, .attach)
         let config = decode(ContainerConfig.self, c.config) ?? ContainerConfig()
         return (c.id, config.Tty ?? false, config.OpenStdin ?? false)
     }
@@ -68,10 +68,7 @@ extension ContainerService {
 
     public func createExec(_ ref: String, config: ExecConfig) throws -> String {
         let c = try resolve(ref)
-        guard c.status == "running" || c.status == "paused" else {
-            throw BerthError.conflict("Container \(c.id) is not running")
-        }
-        if c.status == "paused" { throw BerthError.conflict("Container \(c.id) is paused, unpause the container before exec") }
+        try check(c, .exec)
         guard let cmd = config.Cmd, !cmd.isEmpty else { throw BerthError.invalid("No exec command specified") }
         let id = Identifier.random64()
         try store.insertExec(ExecRecord(id: id, container_id: c.id, config: try JSONEncoder().encode(config),
@@ -93,10 +90,10 @@ extension ContainerService {
             throw BerthError.notFound("No such exec instance: \(id)")
         }
         if e.running || e.exit_code != nil { throw BerthError.conflict("Error: Exec command \(id) has already run") }
-        guard let c = try store.container(e.container_id), isRunning(c) else {
+        guard let c = try store.container(e.container_id) else {
             throw BerthError.conflict("Container \(e.container_id) is not running")
         }
-        if c.status == "paused" { throw BerthError.conflict("Container \(c.id) is paused, unpause the container before exec") }
+        try check(c, .exec)
         let proc = try executor.execProcess(containerID: c.id, args: cfg.Cmd ?? [], env: cfg.Env ?? [], user: cfg.User,
                                             workingDir: cfg.WorkingDir, tty: cfg.Tty ?? false, privileged: cfg.Privileged ?? false)
         let p = try executor.exec(containerID: c.id, execID: id, process: proc, attachStdin: cfg.AttachStdin ?? false)

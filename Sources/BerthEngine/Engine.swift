@@ -68,35 +68,23 @@ public final class Engine: Sendable {
         await reconcileContainers()
     }
 
-    /// Start-up pass: running containers whose monitor is alive stay running; those that exited
-    /// while berthd was away get their real exit code; half-removed ones are finished.
+    /// Start-up pass: running containers whose monitor is alive stay running; the others go
+    /// through the state machine (`ContainerService.reconcile`): exits recorded, restart policies
+    /// applied, waiting restarts scheduled again, half-removed containers finished.
     func reconcileContainers() async {
         guard let all = try? store.allContainers() else { return }
         for c in all {
-            switch c.status {
-            case "running", "paused", "restarting":
+            let status = ContainerStatus(stored: c.status)
+            if status.hasProcess || status == .restarting, let hc = try? JSONDecoder().decode(HostConfig.self, from: c.host_config) {
                 // Files a log switch made while berthd was away, and keeps watching.
-                if let hc = try? JSONDecoder().decode(HostConfig.self, from: c.host_config) {
-                    executor.resumeLogRotation(c.id, hc)
-                }
-                if executor.exitStatus(c.id) != nil {
-                    await containers.handleExit(c.id)
-                } else if c.monitor_pid > 0 && Self.isMonitor(Int32(c.monitor_pid)) {
-                    log.info("container \(c.id.prefix(12)) still running (pid \(c.pid))")
-                } else {
-                    log.warning("container \(c.id.prefix(12)) lost its monitor; marking it exited")
-                    _ = try? store.updateContainer(c.id) { r in
-                        r.status = "exited"; r.exit_code = 255; r.pid = 0; r.finished_at = Timestamp.nowNanos()
-                        r.error = "container monitor exited unexpectedly"
-                    }
-                    await executor.cleanup(c.id)
-                }
-            case "removing":
-                await executor.remove(c.id)
-                try? store.deleteContainer(c.id)
-            default:
+                executor.resumeLogRotation(c.id, hc)
+            }
+            let alive = c.monitor_pid > 0 && Self.isMonitor(Int32(c.monitor_pid))
+            if status.hasProcess && alive && executor.exitStatus(c.id) == nil {
+                log.info("container \(c.id.prefix(12)) still running (pid \(c.pid))")
                 continue
             }
+            await containers.reconcile(c, monitorAlive: alive)
         }
     }
 
@@ -120,8 +108,8 @@ public final class Engine: Sendable {
 
     public func info() throws -> SystemInfo {
         let all = try store.allContainers()
-        let running = all.filter { $0.status == "running" }.count
-        let paused = all.filter { $0.status == "paused" }.count
+        let running = all.filter { $0.status == ContainerStatus.running.rawValue || $0.status == ContainerStatus.restarting.rawValue }.count
+        let paused = all.filter { $0.status == ContainerStatus.paused.rawValue }.count
         var osName = "Linux"
         if let os = try? String(contentsOfFile: "/etc/os-release", encoding: .utf8),
            let line = os.split(separator: "\n").first(where: { $0.hasPrefix("PRETTY_NAME=") }) {

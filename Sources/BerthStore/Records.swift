@@ -84,6 +84,12 @@ public struct ContainerRecord: Codable, Sendable, FetchableRecord, PersistableRe
     /// Incremented at every start, so an exit report of an earlier run is recognised.
     public var run_generation: Int64
     public var network_mode: String
+    /// A user stopped it: `unless-stopped` does not bring it back.
+    public var manually_stopped: Bool
+    /// The delay of the last policy restart, in milliseconds.
+    public var backoff_ms: Int64
+    /// When a scheduled policy restart is due (nanoseconds since the epoch), 0 for none.
+    public var restart_at: Int64
 
     public init(id: String, name: String, image_id: String, image_name: String, created: Int64, config: Data,
                 host_config: Data, command: String, labels: String) {
@@ -91,7 +97,7 @@ public struct ContainerRecord: Codable, Sendable, FetchableRecord, PersistableRe
         self.created = created; self.config = config; self.host_config = host_config; self.command = command
         self.labels = labels; status = "created"; pid = 0; monitor_pid = 0; exit_code = 0; oom_killed = false
         error = ""; started_at = 0; finished_at = 0; restart_count = 0; run_generation = 0
-        network_mode = "bridge"
+        network_mode = "bridge"; manually_stopped = false; backoff_ms = 0; restart_at = 0
     }
 }
 

@@ -114,6 +114,16 @@ public enum Schema {
                 t.primaryKey(["diff_id", "digest", "repository"])
             }
         }
+        m.registerMigration("v5-lifecycle") { db in
+            // Restart policies: whether a user stopped the container, the last restart delay (it
+            // doubles while runs stay short), and when a scheduled restart is due (so a berthd
+            // killed during the delay picks it up again).
+            try db.alter(table: "containers") { t in
+                t.add(column: "manually_stopped", .boolean).notNull().defaults(to: false)
+                t.add(column: "backoff_ms", .integer).notNull().defaults(to: 0)
+                t.add(column: "restart_at", .integer).notNull().defaults(to: 0)
+            }
+        }
         return m
     }
 }

@@ -94,7 +94,7 @@ import Testing
     }
 
     @Test func slowRequestHeadsAreCutOff() async throws {
-        try await withDaemon(extraArgs: ["--http-header-timeout", "1"]) { d in
+        try await withDaemon(extraArgs: ["--http-header-timeout", "3"]) { d in
             let conn = try HijackTests.RawConn(path: d.socket)
             try conn.send("GET /_ping HTTP/1.1\r\nHost: x\r\n")  // and nothing more
             let start = ContinuousClock.now
