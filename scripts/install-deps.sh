@@ -16,12 +16,16 @@
 #   openssl         keys and certificates for the token-auth test
 #   gcc, libc6-dev  the confinement test builds a static probe (keyctl, unshare) to run in a container
 #   curl            the TLS test checks that plain HTTP gets nothing from a TLS port
+#   python docker   the Docker SDK for Python (PyPI `docker`), which a test drives berthd with
 set -euo pipefail
 need=()
 for pkg in runc conmon busybox-static libsqlite3-dev libzstd-dev tini iproute2 procps util-linux docker-registry skopeo apache2-utils openssl gcc libc6-dev curl; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 command -v docker >/dev/null 2>&1 || need+=(docker.io)
+if ! python3 -c "import docker" >/dev/null 2>&1; then
+  python3 -m pip install -q docker >&2 || need+=(python3-docker)
+fi
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive

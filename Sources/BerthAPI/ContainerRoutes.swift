@@ -160,6 +160,34 @@ enum ContainerRoutes {
                                         stdout: wantOut, stderr: wantErr, tty: tty, detachKeys: keys)
             })
         }
+        r.add(.GET, "/containers/{id}/attach/ws") { req in
+            let upgrade = req.headers["Upgrade"].contains { $0.lowercased() == "websocket" }
+            guard upgrade, let key = req.headers.first(name: "Sec-WebSocket-Key") else {
+                throw BerthError.invalid("websocket upgrade required")
+            }
+            let target = try svc.attachTarget(req.param("id"))
+            let wantIn = req.flag("stdin"), wantOut = req.flag("stdout"), wantErr = req.flag("stderr")
+            let stream = req.flag("stream"), logs = req.flag("logs")
+            // API 1.42 and later carry the output in binary frames, earlier ones in text frames.
+            let opcode: WebSocket.Opcode = req.apiVersion >= APIVersion(major: 1, minor: 42) ? .binary : .text
+            return Response(status: .switchingProtocols,
+                            headers: ["Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Accept": WebSocket.accept(key: key)],
+                            body: .hijack { conn in
+                if logs {
+                    var o = ContainerLog.Options()
+                    o.stdout = wantOut; o.stderr = wantErr
+                    if let (_, chunks) = try? svc.logs(target.id, options: o, follow: false, framed: false) {
+                        for await chunk in chunks where !chunk.isEmpty { try? await conn.write(WebSocket.encode(opcode, chunk)) }
+                    }
+                }
+                guard stream, let session = await svc.openAttach(target.id) else {
+                    try? await conn.write(WebSocket.encode(.close, [0x03, 0xe8]))
+                    return
+                }
+                await StreamFormat.pumpWebSocket(session: session, conn: conn, stdin: wantIn && target.openStdin,
+                                                 stdout: wantOut, stderr: wantErr, opcode: opcode)
+            })
+        }
         r.add(.POST, "/commit") { req in
             guard let c = req.q("container"), !c.isEmpty else { throw BerthError.invalid("No container specified") }
             let override = try await req.json(ContainerConfig?.self, empty: .some(nil))
@@ -206,6 +234,45 @@ enum StreamFormat {
             do { try await conn.write(tty ? chunk.bytes : StdCopy.frame(stream: chunk.stream, chunk.bytes)) } catch { break }
         }
         input?.cancel()
+        session.close()
+    }
+
+    /// Attach over a websocket: the output, raw (no stdcopy), one frame per chunk; the client's
+    /// data frames go to stdin; a close frame ends the session; pings are answered.
+    static func pumpWebSocket(session: any StdioSession, conn: any HijackedStream, stdin: Bool, stdout: Bool, stderr: Bool,
+                              opcode: WebSocket.Opcode) async {
+        let input = Task {
+            var decoder = WebSocket.Decoder()
+            for await chunk in conn.input {
+                guard let frames = try? decoder.feed(chunk) else {
+                    try? await conn.write(WebSocket.encode(.close, [0x03, 0xea]))  // 1002 protocol error
+                    break
+                }
+                for f in frames {
+                    switch f.opcode {
+                    case .text, .binary, .continuation:
+                        if stdin && !f.payload.isEmpty { await session.writeStdin(f.payload) }
+                    case .ping:
+                        try? await conn.write(WebSocket.encode(.pong, f.payload))
+                    case .close:
+                        try? await conn.write(WebSocket.encode(.close, [0x03, 0xe8]))
+                        session.close()
+                        await conn.close()
+                        return
+                    case .pong:
+                        continue
+                    }
+                }
+            }
+            if stdin { session.closeStdin() }
+        }
+        for await chunk in session.output {
+            if chunk.stream == 1 && !stdout { continue }
+            if chunk.stream == 2 && !stderr { continue }
+            do { try await conn.write(WebSocket.encode(opcode, chunk.bytes)) } catch { break }
+        }
+        try? await conn.write(WebSocket.encode(.close, [0x03, 0xe8]))  // 1000: the container's output ended
+        input.cancel()
         session.close()
     }
 

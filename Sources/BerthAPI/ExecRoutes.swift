@@ -21,9 +21,11 @@ enum ExecRoutes {
                     for await _ in process.output {}
                     _ = await svc.finishExec(id, process)
                 }
-                return try .json([String: String]())
+                return Response(status: .ok)  // dockerd answers a detached start with an empty body
             }
-            let tty = cfg.Tty ?? false
+            // The framing follows the start request's Tty, as dockerd's does (the Python SDK sends
+            // Tty false for a TTY exec and reads stdcopy frames); the docker CLI sends the exec's.
+            let tty = start.Tty ?? false
             let keys = (cfg.DetachKeys ?? "").isEmpty ? DetachKeys.dockerDefault : try DetachKeys(spec: cfg.DetachKeys!)
             return Response(headers: ["Content-Type": StreamFormat.contentType(tty: tty, version: req.apiVersion)],
                             body: .hijack { conn in

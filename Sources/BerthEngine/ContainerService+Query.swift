@@ -175,7 +175,8 @@ extension ContainerService {
         cfgFile.rootfs.diff_ids.append(diffID)
         cfgFile.config = config
         cfgFile.container = c.id
-        cfgFile.container_config = nil
+        // As dockerd: the container's own configuration at commit time.
+        cfgFile.container_config = decode(ContainerConfig.self, c.config)
         cfgFile.created = now
         cfgFile.author = author ?? ""
         cfgFile.comment = comment ?? ""
@@ -189,7 +190,7 @@ extension ContainerService {
         if let repo, !repo.isEmpty { refs.append(repo + ((tag ?? "").isEmpty ? "" : ":" + tag!)) }
         let chain = Digest.chainIDs(cfgFile.rootfs.diff_ids).last!
         defer { Task { await images.unpin([chain]) } }
-        let (id, _) = try await images.register(configBytes: bytes, references: refs)
+        let (id, _) = try await images.register(configBytes: bytes, references: refs, parent: c.image_id)
         emit("commit", c, ["comment": comment ?? ""])
         return id
     }

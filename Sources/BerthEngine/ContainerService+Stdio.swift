@@ -48,12 +48,16 @@ extension ContainerService {
 
     /// The container's log in Docker's stream format (`options.tty` is set from the container),
     /// read as the caller pulls it; with `follow`, live until the container stops.
-    public nonisolated func logs(_ ref: String, options: ContainerLog.Options, follow: Bool) throws
+    /// `framed` false gives the raw text whatever the container's Tty (a websocket attach).
+    public nonisolated func logs(_ ref: String, options: ContainerLog.Options, follow: Bool, framed: Bool = true) throws
         -> (tty: Bool, chunks: ContainerLog.Chunks) {
         let c = try resolve(ref)
+        if !LogLimits.readable(decode(HostConfig.self, c.host_config)?.LogConfig) {
+            throw BerthError.notImplemented("configured logging driver does not support reading")
+        }
         let config = decode(ContainerConfig.self, c.config) ?? ContainerConfig()
         var o = options
-        o.tty = config.Tty ?? false
+        o.tty = !framed || (config.Tty ?? false)
         let store = self.store
         let id = c.id
         let live: ContainerLog.Follow? = follow && isRunning(c)

@@ -170,9 +170,6 @@ public actor ContainerService {
         for k in unsupported {
             if let v = body.rawHostConfig[k], !v.isZero { out.append("\(k) is not supported by Berth yet and was ignored") }
         }
-        if let t = body.hostConfig.LogConfig?.Type, !LogLimits.fileDrivers.contains(t) {
-            out.append("logging driver \(t) is not supported by Berth; the container logs to a file (k8s-file)")
-        }
         if let v = body.config.Healthcheck, !v.isZero { out.append("Healthcheck is not supported by Berth yet and was ignored") }
         return out
     }

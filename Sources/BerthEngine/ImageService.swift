@@ -23,7 +23,8 @@ public struct ImageService: Sendable {
         return ImageInspect(
             Id: img.id, RepoTags: tags, RepoDigests: digests, Parent: img.parent_id, Comment: cfg.comment ?? "",
             Created: cfg.created ?? Timestamp.zero, DockerVersion: cfg.docker_version ?? "", Author: cfg.author ?? "",
-            Config: cfg.config ?? ContainerConfig(), Architecture: cfg.architecture ?? ImageStore.arch,
+            Config: cfg.config ?? ContainerConfig(), Container: (cfg.container ?? "").isEmpty ? nil : cfg.container,
+            ContainerConfig: cfg.container_config, Architecture: cfg.architecture ?? ImageStore.arch,
             Variant: cfg.variant, Os: cfg.os ?? "linux", Size: img.size, GraphDriver: GraphDriver(Name: "overlay2", Data: data),
             RootFS: .init(Type: cfg.rootfs.type, Layers: cfg.rootfs.diff_ids.map(\.description)),
             Metadata: .init(LastTagTime: img.last_tag_time > 0 ? Timestamp.rfc3339(nanos: img.last_tag_time) : Timestamp.zero))

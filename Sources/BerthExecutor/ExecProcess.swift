@@ -13,6 +13,8 @@ public final class ExecProcess: StdioSession {
     private let pid: pid_t
     private let exitTask: Task<Int32, Never>
     public let pidFile: String
+    /// The first bytes runc wrote, kept to tell why a process never started.
+    private let early: EarlyBytes
 
     /// The pty master, for TTY execs (runc hands it over on the console socket).
     private let master: LockedFD?
@@ -27,6 +29,8 @@ public final class ExecProcess: StdioSession {
 
     private init(pipeRunc runc: Runc, containerID: String, process: OCISpec.Process, workDir: String, attachStdin: Bool) throws {
         master = nil
+        let early = EarlyBytes()
+        self.early = early
         pidFile = workDir + "/pid"
         let specPath = try Self.writeSpec(process, workDir: workDir)
         let out = try Syscall.pipe(), err = try Syscall.pipe()
@@ -53,6 +57,7 @@ public final class ExecProcess: StdioSession {
                     let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
                     if n < 0 && errno == EINTR { continue }
                     if n <= 0 { break }
+                    if stream == 2 { early.keep(buf[0..<n]) }
                     c.yield(OutputChunk(stream: stream, bytes: Array(buf[0..<n])))
                 }
                 Glibc.close(fd)
@@ -68,6 +73,8 @@ public final class ExecProcess: StdioSession {
     /// code is lost without a subreaper; so runc runs in the foreground with a pty of ours as its
     /// stdio (raw mode) and relays to the container's own pty. Resizes go through ours.
     private init(ttyRunc runc: Runc, containerID: String, process: OCISpec.Process, workDir: String) throws {
+        let early = EarlyBytes()
+        self.early = early
         pidFile = workDir + "/pid"
         let specPath = try Self.writeSpec(process, workDir: workDir)
         var m: Int32 = -1, slave: Int32 = -1
@@ -107,6 +114,7 @@ public final class ExecProcess: StdioSession {
                 if n < 0 && errno == EINTR { continue }
                 if n <= 0 { break }  // EIO once the process is gone
                 var chunk = Array(b[0..<n])
+                early.keep(chunk[...])
                 while !pendingEcho.isEmpty, let first = chunk.first {
                     if first == pendingEcho[0] { chunk.removeFirst(); pendingEcho.removeFirst() }
                     else { pendingEcho = [] }
@@ -143,8 +151,16 @@ public final class ExecProcess: StdioSession {
         Int32((try? String(contentsOfFile: pidFile, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 0
     }
 
-    /// Waits for the process; runc exec returns the process's exit status.
-    public func wait() async -> Int32 { await exitTask.value }
+    /// Waits for the process; runc exec returns the process's exit status. When the process never
+    /// started, the code is dockerd's: 127 for a command not found, 126 for one not executable.
+    public func wait() async -> Int32 {
+        let code = await exitTask.value
+        guard code == 255, processPid == 0 else { return code }
+        let why = early.text
+        if why.contains("executable file not found") || why.contains("no such file or directory") { return 127 }
+        if why.contains("permission denied") { return 126 }
+        return code
+    }
 
     public func writeStdin(_ bytes: [UInt8]) async {
         let f = master ?? stdinFd
@@ -163,6 +179,17 @@ final class LockedFD: @unchecked Sendable {
     func withFD<T>(_ body: (Int32) -> T) -> T { lock.lock(); defer { lock.unlock() }; return body(fd) }
     func closeFD() { lock.lock(); if fd >= 0 { Glibc.close(fd); fd = -1 }; lock.unlock() }
     deinit { if fd >= 0 { Glibc.close(fd) } }
+}
+
+/// Up to 4 KiB of a stream's first bytes.
+final class EarlyBytes: @unchecked Sendable {
+    private var bytes: [UInt8] = []
+    private let lock = NSLock()
+    func keep(_ b: ArraySlice<UInt8>) {
+        lock.lock(); defer { lock.unlock() }
+        if bytes.count < 4096 { bytes += b.prefix(4096 - bytes.count) }
+    }
+    var text: String { lock.lock(); defer { lock.unlock() }; return String(decoding: bytes, as: UTF8.self) }
 }
 
 final class LockedCounter: @unchecked Sendable {

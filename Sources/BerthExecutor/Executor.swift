@@ -85,11 +85,12 @@ public final class Executor: Sendable {
             do {
                 created = try await monitor.create(paths: p, name: name,
                                                    options: .init(tty: req.tty, stdin: req.openStdin, stdinOnce: req.stdinOnce,
-                                                                  logSizeMax: limits.maxSize))
+                                                                  logSizeMax: limits.maxSize,
+                                                                  keepLog: LogLimits.readable(req.hostConfig.LogConfig)))
             } catch let e as BerthError {
                 throw Self.classifyCreateError(e.message)
             }
-            logRotator.track(p, limits: limits)
+            if LogLimits.readable(req.hostConfig.LogConfig) { logRotator.track(p, limits: limits) }
             await beforeStart(created.pid, created.monitorPid)
             do {
                 try await runc.start(req.id)

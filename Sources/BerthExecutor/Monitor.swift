@@ -17,8 +17,10 @@ public struct Monitor: Sendable {
         public var stdinOnce: Bool
         /// conmon starts a new log file when the current one would pass this; 0 for never.
         public var logSizeMax: Int64
-        public init(tty: Bool, stdin: Bool, stdinOnce: Bool, logSizeMax: Int64) {
-            self.tty = tty; self.stdin = stdin; self.stdinOnce = stdinOnce; self.logSizeMax = logSizeMax
+        /// False for the `none` log driver: conmon keeps no log.
+        public var keepLog: Bool
+        public init(tty: Bool, stdin: Bool, stdinOnce: Bool, logSizeMax: Int64, keepLog: Bool = true) {
+            self.tty = tty; self.stdin = stdin; self.stdinOnce = stdinOnce; self.logSizeMax = logSizeMax; self.keepLog = keepLog
         }
     }
 
@@ -42,9 +44,9 @@ public struct Monitor: Sendable {
         var args = [binary, "--api-version", "1", "-c", paths.id, "-u", paths.socketName, "-n", name,
                     "-r", runcPath, "--runtime-arg", "--root", "--runtime-arg", runc.root,
                     "-b", paths.bundle, "-p", paths.pidFile, "-P", paths.conmonPidFile,
-                    "-l", "k8s-file:" + paths.log, "--exit-dir", paths.execRoot + "/exits", "-0", paths.persist,
+                    "-l", options.keepLog ? "k8s-file:" + paths.log : "none:", "--exit-dir", paths.execRoot + "/exits", "-0", paths.persist,
                     "--socket-dir-path", paths.execRoot + "/sock", "--log-level", "error"]
-        if options.logSizeMax > 0 { args += ["--log-size-max", String(options.logSizeMax)] }
+        if options.logSizeMax > 0 && options.keepLog { args += ["--log-size-max", String(options.logSizeMax)] }
         if options.tty { args.append("-t") }
         if options.stdin { args.append("-i") }
         if options.stdin && !options.stdinOnce { args.append("--leave-stdin-open") }

@@ -31,6 +31,7 @@ public enum FuzzTargets {
         FuzzTarget(name: "http", run: http),
         FuzzTarget(name: "json", run: json),
         FuzzTarget(name: "config", run: config),
+        FuzzTarget(name: "websocket", run: websocket),
     ]
 
     public static func named(_ name: String) -> FuzzTarget? { all.first { $0.name == name } }
@@ -149,5 +150,23 @@ public enum FuzzTargets {
         _ = ContainerService.argv(merged)
         _ = ContainerService.commandLine(merged)
         _ = try? JSONEncoder().encode(merged)
+    }
+
+    /// The websocket frame decoder of attach/ws, fed in pieces of every size.
+    @Sendable static func websocket(_ data: [UInt8]) {
+        var whole = WebSocket.Decoder()
+        let frames = (try? whole.feed(data)) ?? []
+        var pieces = WebSocket.Decoder()
+        var again: [WebSocket.Frame] = []
+        var failed = false
+        var i = 0, step = 1
+        while i < data.count && !failed {
+            let end = min(data.count, i + step)
+            do { again += try pieces.feed(Array(data[i..<end])) } catch { failed = true }
+            i = end
+            step = step % 7 + 1
+        }
+        if !failed && again != frames { fatalError("websocket: frames differ when fed in pieces") }
+        for f in frames { _ = WebSocket.encode(f.opcode, f.payload) }
     }
 }

@@ -101,7 +101,7 @@ public actor ImageStore {
 
     /// Stores a config blob and registers an image over already-present layers.
     @discardableResult
-    public func register(configBytes: [UInt8], references: [String]) throws -> (id: String, renamed: [(String, String)]) {
+    public func register(configBytes: [UInt8], references: [String], parent: String = "") throws -> (id: String, renamed: [(String, String)]) {
         let id = Digest.sha256(configBytes)
         let cfg = try ImageConfigFile.decode(configBytes, what: "image config")
         let chains = Digest.chainIDs(cfg.rootfs.diff_ids)
@@ -121,7 +121,7 @@ public actor ImageStore {
             refs.append(ImageRefRecord(reference: ref.familiar, image_id: id.description, kind: ref.digest == nil ? "tag" : "digest", created: now))
         }
         let rec = ImageRecord(id: id.description, config: Data(configBytes), created: created, size: size, last_tag_time: refs.isEmpty ? 0 : now,
-                              parent_id: "")
+                              parent_id: parent)
         try store.putImage(rec, layers: chains.map(\.description), references: refs)
         return (id.description, renamed)
     }

@@ -84,7 +84,7 @@ public struct HostConfig: Codable, Sendable, Equatable {
         KernelMemoryTCP = KernelMemoryTCP ?? 0; CpuCount = CpuCount ?? 0; CpuPercent = CpuPercent ?? 0
         IOMaximumIOps = IOMaximumIOps ?? 0; IOMaximumBandwidth = IOMaximumBandwidth ?? 0
         if NetworkMode == nil || NetworkMode == "" || NetworkMode == "default" { NetworkMode = "bridge" }
-        if LogConfig == nil || LogConfig?.Type == "" { LogConfig = BerthModels.LogConfig(Type: "k8s-file", Config: LogConfig?.Config ?? [:]) }
+        if LogConfig == nil || LogConfig?.Type == "" { LogConfig = BerthModels.LogConfig(Type: "json-file", Config: LogConfig?.Config ?? [:]) }
         RestartPolicy = RestartPolicy ?? BerthModels.RestartPolicy(Name: "no", MaximumRetryCount: 0)
         AutoRemove = AutoRemove ?? false; Privileged = Privileged ?? false
         PublishAllPorts = PublishAllPorts ?? false; ReadonlyRootfs = ReadonlyRootfs ?? false

@@ -47,6 +47,9 @@ public struct ImageInspect: Codable, Sendable {
     public var DockerVersion: String
     public var Author: String
     public var Config: ContainerConfig
+    /// The container an image was committed from, and its configuration then.
+    public var Container: String?
+    public var ContainerConfig: ContainerConfig?
     public var Architecture: String
     public var Variant: String?
     public var Os: String
@@ -68,11 +71,13 @@ public struct ImageInspect: Codable, Sendable {
 
     public init(Id: String, RepoTags: [String], RepoDigests: [String], Parent: String, Comment: String,
                 Created: String, DockerVersion: String, Author: String, Config: ContainerConfig,
+                Container: String? = nil, ContainerConfig: ContainerConfig? = nil,
                 Architecture: String, Variant: String?, Os: String, Size: Int64, GraphDriver: GraphDriver,
                 RootFS: RootFS, Metadata: Metadata) {
         self.Id = Id; self.RepoTags = RepoTags; self.RepoDigests = RepoDigests; self.Parent = Parent
         self.Comment = Comment; self.Created = Created; self.DockerVersion = DockerVersion; self.Author = Author
-        self.Config = Config; self.Architecture = Architecture; self.Variant = Variant; self.Os = Os
+        self.Config = Config; self.Container = Container; self.ContainerConfig = ContainerConfig
+        self.Architecture = Architecture; self.Variant = Variant; self.Os = Os
         self.Size = Size; self.GraphDriver = GraphDriver; self.RootFS = RootFS; self.Metadata = Metadata
     }
 }

@@ -120,4 +120,42 @@ import Testing
             #expect(head.contains("Content-Type: application/vnd.docker.raw-stream"))
         }
     }
+
+    /// attach/ws: the upgrade, the container's output in frames, stdin from the client's frames,
+    /// and a close answered by a close.
+    @Test func websocketAttach() async throws {
+        try await withDaemon { d in
+            try await d.loadBusybox()
+            let created = try await d.client.http.request(.POST, "/containers/create",
+                                                          body: Array(#"{"Image":"busybox","Cmd":["cat"],"OpenStdin":true}"#.utf8),
+                                                          headers: [("Content-Type", "application/json")])
+            let id = try JSONDecoder().decode(ContainerCreateResponse.self, from: Data(created.body)).Id
+            let conn = try RawConn(path: d.socket)
+            try conn.send("GET /v1.47/containers/\(id)/attach/ws?stream=1&stdin=1&stdout=1 HTTP/1.1\r\nHost: x\r\n"
+                          + "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                          + "Sec-WebSocket-Version: 13\r\n\r\n")
+            let (head, _) = conn.readHead()
+            #expect(head.hasPrefix("HTTP/1.1 101"), "\(head)")
+            #expect(head.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo="), "\(head)")
+            try await d.client.startContainer(id)
+            let mask: [UInt8] = [1, 2, 3, 4]
+            let text = Array("over ws\n".utf8)
+            let frame = [0x82, 0x80 | UInt8(text.count)] + mask + text.enumerated().map { $0.element ^ mask[$0.offset & 3] }
+            try frame.withUnsafeBytes { try Syscall.writeAll(conn.fd, $0) }
+            // The echo comes back in a binary frame (API 1.47).
+            var got: [UInt8] = []
+            var buf = [UInt8](repeating: 0, count: 4096)
+            while got.count < 2 + text.count {
+                let n = read(conn.fd, &buf, buf.count)
+                if n <= 0 { break }
+                got += buf[0..<n]
+            }
+            #expect(got.count >= 2 && got[0] == 0x82 && Array(got.dropFirst(2).prefix(text.count)) == text, "\(got)")
+            let close: [UInt8] = [0x88, 0x82] + mask + [0x03 ^ 1, 0xe8 ^ 2]
+            try close.withUnsafeBytes { try Syscall.writeAll(conn.fd, $0) }
+            let rest = conn.readToEOF()
+            #expect(rest.first == 0x88, "\(rest)")
+            try await d.client.removeContainer(id, force: true)
+        }
+    }
 }
