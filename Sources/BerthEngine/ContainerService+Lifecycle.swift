@@ -82,6 +82,7 @@ extension ContainerService {
                 await self.connectPendingAttachers(id)
             }
             emit("start", c)
+            startHealth(id, fresh: true)
         } catch {
             let e = BerthError.wrap(error)
             let code = Executor.exitCode(forStartError: e.message)
@@ -112,6 +113,7 @@ extension ContainerService {
             r.exit_code = Int64(code); r.oom_killed = oom; r.finished_at = at; r.pid = 0
             if let error { r.error = error }
         }), !o.actions.isEmpty else { return }
+        stopHealth(c.id)
         if oom { emit("oom", c) }
         if o.actions.contains(.emit("die")) { emit("die", c, ["exitCode": String(code)]) }
         let restarting = ContainerStatus(stored: rec.status) == .restarting
@@ -333,6 +335,7 @@ extension ContainerService {
     func removeLocked(_ id: String) async throws {
         guard let c = try store.container(id) else { return }
         cancelRestartTimer(id)
+        stopHealth(id)
         try apply(id, .remove(force: true))
         await executor.remove(id)
         do { try store.deleteContainer(id) } catch {
@@ -375,6 +378,9 @@ extension ContainerService {
     /// away is recorded through the state machine (its policy may restart it), a monitor that
     /// died counts as an exit, a restart that was waiting is scheduled again, and a stopped
     /// container whose policy says so is started, as dockerd does when it comes up.
+    /// A container still running when berthd came back: its probes go on.
+    public func resumeHealth(_ id: String) { startHealth(id, fresh: false) }
+
     public func reconcile(_ c: ContainerRecord, monitorAlive: Bool) async {
         switch ContainerStatus(stored: c.status) {
         case .running, .paused:

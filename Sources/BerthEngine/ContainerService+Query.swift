@@ -11,7 +11,8 @@ extension ContainerService {
                        Restarting: c.status == "restarting", OOMKilled: c.oom_killed, Dead: c.status == "dead",
                        Pid: Int(c.pid), ExitCode: Int(c.exit_code), Error: c.error,
                        StartedAt: c.started_at > 0 ? Timestamp.rfc3339(nanos: c.started_at) : Timestamp.zero,
-                       FinishedAt: c.finished_at > 0 ? Timestamp.rfc3339(nanos: c.finished_at) : Timestamp.zero)
+                       FinishedAt: c.finished_at > 0 ? Timestamp.rfc3339(nanos: c.finished_at) : Timestamp.zero,
+                       Health: c.health.isEmpty ? nil : decode(HealthState.self, Data(c.health.utf8)))
     }
 
     /// `GET /containers/{id}/json`, from the database only.
@@ -47,7 +48,7 @@ extension ContainerService {
         switch c.status {
         case "running", "paused":
             let up = "Up " + HumanDuration.string(seconds: (now - c.started_at) / 1_000_000_000)
-            return c.status == "paused" ? up + " (Paused)" : up
+            return c.status == "paused" ? up + " (Paused)" : up + HealthRules.psSuffix(c.health)
         case "restarting":
             return "Restarting (\(c.exit_code)) " + HumanDuration.string(seconds: (now - c.finished_at) / 1_000_000_000) + " ago"
         case "removing": return "Removal In Progress"
@@ -109,6 +110,9 @@ extension ContainerService {
         for s in filters["status"] where !["created", "restarting", "running", "removing", "paused", "exited", "dead"].contains(s) {
             throw BerthError.invalid("invalid filter 'status=\(s)'")
         }
+        for h in filters["health"] where !["starting", "healthy", "unhealthy", "none"].contains(h) {
+            throw BerthError.invalid("Unrecognised filter value for health: \(h)")
+        }
         var rows = try store.containerList()  // newest first
         func isRunning(_ c: ContainerListRow) -> Bool { ContainerStatus(stored: c.status).reportsRunning }
         if filters.values.isEmpty {  // plain `docker ps [-a]`
@@ -136,6 +140,7 @@ extension ContainerService {
                 if !filters["exited"].contains(String(c.exit_code)) { return false }
             }
             if filters.has("ancestor") && !ancestors.contains(c.image_id) { return false }
+            if filters.has("health") && !filters["health"].contains(c.health ?? "none") { return false }
             if let b = beforeTime, c.created >= b { return false }
             if let s = sinceTime, c.created <= s { return false }
             if filters.has("label") || filters.has("label!") {

@@ -38,6 +38,8 @@ public actor ContainerService {
     var removeWaiters: [String: [CheckedContinuation<ExitInfo, Never>]] = [:]
     /// Policy restarts waiting for their delay, by container.
     var restartTimers: [String: Task<Void, Never>] = [:]
+    /// Health check loops, by container (one task each; no thread of their own).
+    var healthTasks: [String: Task<Void, Never>] = [:]
     var pendingAttach: [String: [UInt64: CheckedContinuation<(any StdioSession)?, Never>]] = [:]
     var execSessions: [String: ExecProcess] = [:]
     var nextToken: UInt64 = 1
@@ -117,6 +119,7 @@ public actor ContainerService {
         }
         try ResourceRules.check(hc)
         try ConfinementRules.check(hc)
+        try HealthRules.check(body.config.Healthcheck)
         let restart = try RestartRule(hc.RestartPolicy)
         if restart.kind != .no && hc.AutoRemove == true {
             throw BerthError.invalid("can't create 'AutoRemove' container with restart policy")
@@ -170,7 +173,6 @@ public actor ContainerService {
         for k in unsupported {
             if let v = body.rawHostConfig[k], !v.isZero { out.append("\(k) is not supported by Berth yet and was ignored") }
         }
-        if let v = body.config.Healthcheck, !v.isZero { out.append("Healthcheck is not supported by Berth yet and was ignored") }
         return out
     }
 
@@ -196,7 +198,7 @@ public actor ContainerService {
         if (c.WorkingDir ?? "").isEmpty { c.WorkingDir = image.WorkingDir ?? "" }
         if c.Volumes == nil { c.Volumes = image.Volumes }
         if (c.StopSignal ?? "").isEmpty { c.StopSignal = image.StopSignal }
-        if c.Healthcheck == nil { c.Healthcheck = image.Healthcheck }
+        c.Healthcheck = HealthRules.merge(user.Healthcheck, image: image.Healthcheck)
         if c.OnBuild == nil { c.OnBuild = image.OnBuild }
         if c.Shell == nil { c.Shell = image.Shell }
         c.Domainname = c.Domainname ?? ""

@@ -82,6 +82,7 @@ public final class Engine: Sendable {
             let alive = c.monitor_pid > 0 && Self.isMonitor(Int32(c.monitor_pid))
             if status.hasProcess && alive && executor.exitStatus(c.id) == nil {
                 log.info("container \(c.id.prefix(12)) still running (pid \(c.pid))")
+                await containers.resumeHealth(c.id)
                 continue
             }
             await containers.reconcile(c, monitorAlive: alive)

@@ -13,7 +13,7 @@ public struct ContainerConfig: Codable, Sendable, Equatable {
     public var StdinOnce: Bool?
     public var Env: [String]?
     public var Cmd: [String]?
-    public var Healthcheck: JSONValue?
+    public var Healthcheck: HealthcheckConfig?
     public var ArgsEscaped: Bool?
     public var Image: String?
     public var Volumes: [String: EmptyObject]?
@@ -49,7 +49,7 @@ public struct ContainerConfig: Codable, Sendable, Equatable {
         StdinOnce = try c.decodeIfPresent(Bool.self, forKey: .StdinOnce)
         Env = try c.decodeIfPresent([String].self, forKey: .Env)
         Cmd = try Self.stringOrList(c, .Cmd)
-        Healthcheck = try c.decodeIfPresent(JSONValue.self, forKey: .Healthcheck)
+        Healthcheck = try c.decodeIfPresent(HealthcheckConfig.self, forKey: .Healthcheck)
         ArgsEscaped = try c.decodeIfPresent(Bool.self, forKey: .ArgsEscaped)
         Image = try c.decodeIfPresent(String.self, forKey: .Image)
         Volumes = try c.decodeIfPresent([String: EmptyObject].self, forKey: .Volumes)
@@ -68,5 +68,41 @@ public struct ContainerConfig: Codable, Sendable, Equatable {
     private static func stringOrList(_ c: KeyedDecodingContainer<CodingKeys>, _ k: CodingKeys) throws -> [String]? {
         if let s = try? c.decodeIfPresent(String.self, forKey: k) { return [s] }
         return try c.decodeIfPresent([String].self, forKey: k)
+    }
+}
+
+/// `HEALTHCHECK` / `--health-*`: durations in nanoseconds, zero meaning the default.
+/// `Test` is `["NONE"]`, `["CMD", arg…]`, `["CMD-SHELL", command]`, or empty to inherit.
+public struct HealthcheckConfig: Codable, Sendable, Equatable {
+    public var Test: [String]?
+    public var Interval: Int64?
+    public var Timeout: Int64?
+    public var StartPeriod: Int64?
+    public var StartInterval: Int64?
+    public var Retries: Int?
+    public init(Test: [String]? = nil, Interval: Int64? = nil, Timeout: Int64? = nil, StartPeriod: Int64? = nil,
+                StartInterval: Int64? = nil, Retries: Int? = nil) {
+        self.Test = Test; self.Interval = Interval; self.Timeout = Timeout; self.StartPeriod = StartPeriod
+        self.StartInterval = StartInterval; self.Retries = Retries
+    }
+}
+
+/// `State.Health` of container inspect.
+public struct HealthState: Codable, Sendable, Equatable {
+    public var Status: String
+    public var FailingStreak: Int
+    public var Log: [HealthLogEntry]
+    public init(Status: String, FailingStreak: Int = 0, Log: [HealthLogEntry] = []) {
+        self.Status = Status; self.FailingStreak = FailingStreak; self.Log = Log
+    }
+}
+
+public struct HealthLogEntry: Codable, Sendable, Equatable {
+    public var Start: String
+    public var End: String
+    public var ExitCode: Int
+    public var Output: String
+    public init(Start: String, End: String, ExitCode: Int, Output: String) {
+        self.Start = Start; self.End = End; self.ExitCode = ExitCode; self.Output = Output
     }
 }

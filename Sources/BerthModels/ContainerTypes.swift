@@ -52,9 +52,11 @@ public struct ContainerState: Codable, Sendable {
     public var Error: String
     public var StartedAt: String
     public var FinishedAt: String
+    public var Health: HealthState?
 
     public init(Status: String, Running: Bool, Paused: Bool, Restarting: Bool, OOMKilled: Bool, Dead: Bool,
-                Pid: Int, ExitCode: Int, Error: String, StartedAt: String, FinishedAt: String) {
+                Pid: Int, ExitCode: Int, Error: String, StartedAt: String, FinishedAt: String, Health: HealthState? = nil) {
+        self.Health = Health
         self.Status = Status; self.Running = Running; self.Paused = Paused; self.Restarting = Restarting
         self.OOMKilled = OOMKilled; self.Dead = Dead; self.Pid = Pid; self.ExitCode = ExitCode
         self.Error = Error; self.StartedAt = StartedAt; self.FinishedAt = FinishedAt

@@ -124,6 +124,12 @@ public enum Schema {
                 t.add(column: "restart_at", .integer).notNull().defaults(to: 0)
             }
         }
+        m.registerMigration("v6-health") { db in
+            // The health check state (State.Health as JSON), "" for a container without one.
+            try db.alter(table: "containers") { t in
+                t.add(column: "health", .text).notNull().defaults(to: "")
+            }
+        }
         return m
     }
 }

@@ -1,0 +1,52 @@
+import BerthExecutor
+import BerthModels
+import BerthStore
+import BerthSystem
+import Foundation
+
+/// Health checks: one task per running container with a probe, sleeping between probes; each
+/// probe is one `runc exec` (`Executor.probe`). Results go through `HealthRules.record`, the state
+/// is stored with the container (inspect, ps, the health filter read it) and a change of status
+/// is a `health_status: …` event. A berthd restart re-arms the probes of running containers.
+extension ContainerService {
+    /// Starts probing after the container started; `fresh` begins at "starting" (a start), else
+    /// the stored state goes on (berthd came back).
+    func startHealth(_ id: String, fresh: Bool) {
+        stopHealth(id)
+        guard let c = try? store.container(id), let config = decode(ContainerConfig.self, c.config),
+              let probe = HealthRules.probe(config.Healthcheck) else { return }
+        var state = HealthState(Status: "starting")
+        if !fresh, !c.health.isEmpty, let stored = decode(HealthState.self, Data(c.health.utf8)) { state = stored }
+        if fresh { saveHealth(id, state) }
+        let generation = c.run_generation
+        healthTasks[id] = Task { [executor, store] in
+            while !Task.isCancelled {
+                guard let cur = try? store.container(id), cur.run_generation == generation,
+                      ContainerStatus(stored: cur.status).hasProcess else { return }
+                let since = (Timestamp.nowNanos() - cur.started_at) / 1_000_000
+                try? await Task.sleep(for: .milliseconds(HealthRules.delayMs(probe, sinceStartMs: since, state: state)))
+                guard !Task.isCancelled, let now = try? store.container(id), now.run_generation == generation,
+                      ContainerStatus(stored: now.status) == .running else {
+                    if Task.isCancelled { return }
+                    continue  // paused: no probe until it runs again
+                }
+                let start = Timestamp.nowNanos()
+                let r = await executor.probe(containerID: id, argv: probe.argv, timeoutMs: probe.timeoutMs)
+                guard !Task.isCancelled else { return }
+                let changed = HealthRules.record(&state, probe: probe, exitCode: r.exitCode, output: r.output,
+                                                 start: start, end: Timestamp.nowNanos(), containerStarted: now.started_at)
+                self.saveHealth(id, state)
+                if changed { self.emit("health_status: " + state.Status, now) }
+            }
+        }
+    }
+
+    func stopHealth(_ id: String) {
+        healthTasks.removeValue(forKey: id)?.cancel()
+    }
+
+    nonisolated func saveHealth(_ id: String, _ state: HealthState) {
+        guard let json = try? JSONEncoder().encode(state) else { return }
+        _ = try? store.updateContainer(id) { $0.health = String(decoding: json, as: UTF8.self) }
+    }
+}
