@@ -18,14 +18,16 @@ extension ContainerService {
         var state = HealthState(Status: "starting")
         if !fresh, !c.health.isEmpty, let stored = decode(HealthState.self, Data(c.health.utf8)) { state = stored }
         if fresh { saveHealth(id, state) }
+        liveHealth.withLock { $0[id] = state }
+        try? executor.prepareProbe(containerID: id, argv: probe.argv)
         let generation = c.run_generation
         healthTasks[id] = Task { [executor, store] in
             while !Task.isCancelled {
-                guard let cur = try? store.container(id), cur.run_generation == generation,
+                guard let cur = try? store.containerRun(id), cur.generation == generation,
                       ContainerStatus(stored: cur.status).hasProcess else { return }
-                let since = (Timestamp.nowNanos() - cur.started_at) / 1_000_000
+                let since = (Timestamp.nowNanos() - cur.startedAt) / 1_000_000
                 try? await Task.sleep(for: .milliseconds(HealthRules.delayMs(probe, sinceStartMs: since, state: state)))
-                guard !Task.isCancelled, let now = try? store.container(id), now.run_generation == generation,
+                guard !Task.isCancelled, let now = try? store.containerRun(id), now.generation == generation,
                       ContainerStatus(stored: now.status) == .running else {
                     if Task.isCancelled { return }
                     continue  // paused: no probe until it runs again
@@ -34,15 +36,28 @@ extension ContainerService {
                 let r = await executor.probe(containerID: id, argv: probe.argv, timeoutMs: probe.timeoutMs)
                 guard !Task.isCancelled else { return }
                 let changed = HealthRules.record(&state, probe: probe, exitCode: r.exitCode, output: r.output,
-                                                 start: start, end: Timestamp.nowNanos(), containerStarted: now.started_at)
-                self.saveHealth(id, state)
-                if changed { self.emit("health_status: " + state.Status, now) }
+                                                 start: start, end: Timestamp.nowNanos(), containerStarted: now.startedAt)
+                let snapshot = state
+                self.liveHealth.withLock { $0[id] = snapshot }
+                // The store keeps the status (ps, the health filter, a restart); the log of the
+                // last results is read from memory, so a probe costs no write unless it changed.
+                if changed {
+                    self.saveHealth(id, state)
+                    if let c = try? store.container(id) { self.emit("health_status: " + state.Status, c) }
+                }
             }
         }
     }
 
     func stopHealth(_ id: String) {
         healthTasks.removeValue(forKey: id)?.cancel()
+        if let last = liveHealth.withLock({ $0.removeValue(forKey: id) }) { saveHealth(id, last) }
+    }
+
+    /// The health state as inspect shows it: the live one while probes run, else the stored one.
+    nonisolated func health(_ c: ContainerRecord) -> HealthState? {
+        if let live = liveHealth.withLock({ $0[c.id] }) { return live }
+        return c.health.isEmpty ? nil : decode(HealthState.self, Data(c.health.utf8))
     }
 
     nonisolated func saveHealth(_ id: String, _ state: HealthState) {

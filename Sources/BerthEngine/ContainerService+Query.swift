@@ -12,7 +12,7 @@ extension ContainerService {
                        Pid: Int(c.pid), ExitCode: Int(c.exit_code), Error: c.error,
                        StartedAt: c.started_at > 0 ? Timestamp.rfc3339(nanos: c.started_at) : Timestamp.zero,
                        FinishedAt: c.finished_at > 0 ? Timestamp.rfc3339(nanos: c.finished_at) : Timestamp.zero,
-                       Health: c.health.isEmpty ? nil : decode(HealthState.self, Data(c.health.utf8)))
+                       Health: health(c))
     }
 
     /// `GET /containers/{id}/json`, from the database only.

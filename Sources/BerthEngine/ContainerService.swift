@@ -40,6 +40,8 @@ public actor ContainerService {
     var restartTimers: [String: Task<Void, Never>] = [:]
     /// Health check loops, by container (one task each; no thread of their own).
     var healthTasks: [String: Task<Void, Never>] = [:]
+    /// The newest health state of containers being probed (the store has their status).
+    nonisolated let liveHealth = Mutex<[String: HealthState]>([:])
     var pendingAttach: [String: [UInt64: CheckedContinuation<(any StdioSession)?, Never>]] = [:]
     var execSessions: [String: ExecProcess] = [:]
     var nextToken: UInt64 = 1

@@ -155,11 +155,17 @@ public final class ExecProcess: StdioSession {
     /// started, the code is dockerd's: 127 for a command not found, 126 for one not executable.
     public func wait() async -> Int32 {
         let code = await exitTask.value
-        guard code == 255, processPid == 0 else { return code }
-        let why = early.text
-        if why.contains("executable file not found") || why.contains("no such file or directory") { return 127 }
-        if why.contains("permission denied") { return 126 }
-        return code
+        guard code == 255 else { return code }
+        return Int32(Self.startFailureCode(early.text) ?? Int(code))
+    }
+
+    /// runc's report that the command could not be started (it then exits 255), as dockerd's
+    /// exit codes: 127 for a command not found, 126 for one that cannot be executed.
+    static func startFailureCode(_ text: String) -> Int? {
+        guard text.contains("unable to start container process") || text.contains("exec failed") else { return nil }
+        if text.contains("executable file not found") || text.contains("no such file or directory") { return 127 }
+        if text.contains("permission denied") { return 126 }
+        return nil
     }
 
     public func writeStdin(_ bytes: [UInt8]) async {

@@ -14,14 +14,23 @@ extension Executor {
         public let output: String
     }
 
+    /// Writes the probe's process spec once per run of the container (`exec/<id>/health`);
+    /// every probe of that run reuses it.
+    public func prepareProbe(containerID: String, argv: [String]) throws {
+        let process = try execProcess(containerID: containerID, args: argv, env: [], user: nil, workingDir: nil,
+                                      tty: false, privileged: false)
+        _ = try ExecProcess.writeSpec(process, workDir: probeDir(containerID))
+    }
+
+    func probeDir(_ containerID: String) -> String { execRoot + "/exec/" + containerID + "/health" }
+
     public func probe(containerID: String, argv: [String], timeoutMs: Int64) async -> ProbeResult {
-        let workDir = execRoot + "/exec/" + containerID + "/health-" + String(Identifier.random64().prefix(8))
-        defer { FS.removeAll(workDir) }
+        let workDir = probeDir(containerID)
         do {
-            let process = try execProcess(containerID: containerID, args: argv, env: [], user: nil, workingDir: nil,
-                                          tty: false, privileged: false)
-            let spec = try ExecProcess.writeSpec(process, workDir: workDir)
+            let spec = workDir + "/process.json"
+            if !FS.exists(spec) { try prepareProbe(containerID: containerID, argv: argv) }
             let pidFile = workDir + "/pid"
+            unlink(pidFile)
             let out = try Syscall.pipe()
             let runcArgs = [Monitor.which(runc.binary) ?? runc.binary, "--root", runc.root, "exec", "--process", spec,
                             "--pid-file", pidFile, containerID]
@@ -42,11 +51,7 @@ extension Executor {
                 }
                 var code = Int(Subprocess.waitStatus(pid))
                 let text = String(decoding: kept, as: UTF8.self)
-                if code == 255 && !FS.exists(pidFile) {
-                    // The command never started: dockerd's codes for "not found" and "not executable".
-                    if text.contains("executable file not found") || text.contains("no such file or directory") { code = 127 }
-                    else if text.contains("permission denied") { code = 126 }
-                }
+                if code == 255, let c = ExecProcess.startFailureCode(text) { code = c }
                 return ProbeResult(exitCode: code, output: text)
             }
         } catch {

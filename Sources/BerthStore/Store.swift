@@ -173,6 +173,15 @@ public final class Store: Sendable {
     public func container(_ id: String) throws -> ContainerRecord? {
         try rd { try ContainerRecord.fetchOne($0.cachedStatement(sql: "SELECT * FROM containers WHERE id = ?"), arguments: [id]) }
     }
+    /// Just a container's status, run generation and start time (what a health probe checks
+    /// each time), without reading its configuration.
+    public func containerRun(_ id: String) throws -> (status: String, generation: Int64, startedAt: Int64)? {
+        try rd { db in
+            guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT status, run_generation, started_at FROM containers WHERE id = ?"),
+                                             arguments: [id]) else { return nil }
+            return (row[0], row[1], row[2])
+        }
+    }
     public func container(named name: String) throws -> ContainerRecord? {
         try rd { try ContainerRecord.fetchOne($0.cachedStatement(sql: "SELECT * FROM containers WHERE name = ?"), arguments: [name]) }
     }
