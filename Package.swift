@@ -49,9 +49,10 @@ let package = Package(
             .product(name: "CompressNIO", package: "compress-nio"),
             .product(name: "NIOCore", package: "swift-nio"),
         ], swiftSettings: strict),
-        // OCI bundle, runc, conmon monitor, overlay root filesystems, cgroups.
+        // The container runtime: the ContainerRuntime seam, OCI bundle, runc, conmon monitor,
+        // overlay root filesystems, cgroups. No Docker wire types here.
         .target(name: "BerthExecutor", dependencies: [
-            "BerthSystem", "BerthModels", "CBerthSys",
+            "BerthSystem", "CBerthSys",
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
         // Distribution protocol client: manifests, blobs, uploads, token and basic auth, registry config.

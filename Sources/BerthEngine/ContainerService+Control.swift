@@ -9,15 +9,11 @@ import Foundation
 
 /// Pause, unpause and live resource updates.
 extension ContainerService {
-    /// Resizes the container's terminal through the monitor's control fifo (`1 H W`).
+    /// Resizes the container's terminal.
     public nonisolated func resize(_ ref: String, height: Int, width: Int) throws {
         let c = try resolve(ref)
         guard isRunning(c), height > 0, width > 0 else { return }
-        let fd = open(executor.paths(c.id).ctlFifo, O_WRONLY | O_NONBLOCK | O_CLOEXEC)
-        guard fd >= 0 else { return }
-        defer { close(fd) }
-        let msg = Array("1 \(height) \(width)\n".utf8)
-        _ = msg.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        runtime.resize(c.id, height: height, width: width)
     }
 
     /// `POST /containers/{id}/update`: resources applied with `runc update` when running, and recorded.
@@ -57,7 +53,7 @@ extension ContainerService {
             }
             try ResourceRules.check(hc)
             if cur.status == "running" || cur.status == "paused" {
-                try await self.executor.update(c.id, SpecBuilder.resources(hc))
+                try await self.runtime.update(c.id, ResourceMapping.resources(hc))
             }
             let encoded = try JSONEncoder().encode(hc)
             try self.store.updateContainer(c.id) { $0.host_config = encoded }

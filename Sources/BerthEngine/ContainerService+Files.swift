@@ -13,19 +13,19 @@ import Foundation
 extension ContainerService {
     public nonisolated func changes(_ ref: String) throws -> [FilesystemChange] {
         let c = try resolve(ref)
-        return ContainerFiles.changes(upper: executor.paths(c.id).upper, lowers: try images.layerPaths(c.image_id),
-                                      excluded: ContainerPaths.generatedFiles)
+        return ContainerFiles.changes(upper: runtime.paths(c.id).upper, lowers: try images.layerPaths(c.image_id),
+                                      excluded: ContainerPaths.generatedFiles).map { FilesystemChange(Path: $0.path, Kind: $0.kind) }
     }
 
     /// The merged root filesystem, mounted for the duration of `body` when the container is not running.
     func withRootFS<T: Sendable>(_ id: String, _ body: @Sendable (String) async throws -> T) async throws -> T {
         guard let c = try store.container(id) else { throw BerthError.notFound("No such container: \(id)") }
-        if isRunning(c) { return try await body(executor.paths(id).rootfs) }
+        if isRunning(c) { return try await body(runtime.paths(id).rootfs) }
         return try await locks.with(id) {
-            let root = try self.executor.mountRootFS(id, layers: try self.images.layerPaths(c.image_id))
+            let root = try self.runtime.mountRootFS(id, layers: try self.images.layerPaths(c.image_id))
             defer {
                 if let cur = try? self.store.container(id), !(cur.status == "running" || cur.status == "paused") {
-                    RootFS.unmount(root)
+                    self.runtime.unmountRootFS(id)
                 }
             }
             return try await body(root)
@@ -38,11 +38,11 @@ extension ContainerService {
         async throws -> ChunkStream {
         guard let c = try store.container(id) else { throw BerthError.notFound("No such container: \(id)") }
         let running = isRunning(c)
-        let root = running ? executor.paths(id).rootfs : try executor.mountRootFS(id, layers: try images.layerPaths(c.image_id))
-        let store = self.store
+        let root = running ? runtime.paths(id).rootfs : try runtime.mountRootFS(id, layers: try images.layerPaths(c.image_id))
+        let store = self.store, runtime = self.runtime
         return StreamingWriter.stream(onEnd: {
             if !running, let cur = try? store.container(id), !(cur.status == "running" || cur.status == "paused") {
-                RootFS.unmount(root)
+                runtime.unmountRootFS(id)
             }
         }) { w in try produce(root, &w) }
     }

@@ -19,9 +19,9 @@ extension ContainerService {
         if !fresh, !c.health.isEmpty, let stored = decode(HealthState.self, Data(c.health.utf8)) { state = stored }
         if fresh { saveHealth(id, state) }
         liveHealth.withLock { $0[id] = state }
-        try? executor.prepareProbe(containerID: id, argv: probe.argv)
+        try? runtime.prepareProbe(containerID: id, argv: probe.argv)
         let generation = c.run_generation
-        healthTasks[id] = Task { [executor, store] in
+        healthTasks[id] = Task { [runtime, store] in
             while !Task.isCancelled {
                 guard let cur = try? store.containerRun(id), cur.generation == generation,
                       ContainerStatus(stored: cur.status).hasProcess else { return }
@@ -33,7 +33,7 @@ extension ContainerService {
                     continue  // paused: no probe until it runs again
                 }
                 let start = Timestamp.nowNanos()
-                let r = await executor.probe(containerID: id, argv: probe.argv, timeoutMs: probe.timeoutMs)
+                let r = await runtime.probe(containerID: id, argv: probe.argv, timeoutMs: probe.timeoutMs)
                 guard !Task.isCancelled else { return }
                 let changed = HealthRules.record(&state, probe: probe, exitCode: r.exitCode, output: r.output,
                                                  start: start, end: Timestamp.nowNanos(), containerStarted: now.startedAt)

@@ -66,21 +66,19 @@ extension ContainerService {
         guard let config = decode(ContainerConfig.self, c.config), let hc = decode(HostConfig.self, c.host_config) else {
             throw BerthError.system("container \(id) has an unreadable configuration")
         }
-        let req = RunRequest(id: id, args: Self.argv(config), env: config.Env ?? [], workingDir: config.WorkingDir ?? "",
-                             user: config.User ?? "", tty: config.Tty ?? false, openStdin: config.OpenStdin ?? false,
-                             stdinOnce: config.StdinOnce ?? false, hostname: config.Hostname ?? String(id.prefix(12)),
-                             domainname: config.Domainname ?? "", hostConfig: hc,
-                             layers: try images.layerPaths(c.image_id))
+        let spec = try ContainerSpecs.make(id: id, name: c.name, config: config, hostConfig: hc,
+                                           layers: try images.layerPaths(c.image_id), logDefaults: logDefaults)
         let generation = c.run_generation + 1
         do {
-            _ = try await executor.start(req, name: c.name) { pid, monitorPid in
+            let hooks = StartHooks(created: { pid, monitorPid in
                 _ = try? self.apply(id, .launched) { r in
                     r.pid = Int64(pid); r.monitor_pid = Int64(monitorPid)
                     r.started_at = Timestamp.nowNanos(); r.finished_at = 0; r.exit_code = 0; r.error = ""
                     r.oom_killed = false; r.run_generation = generation; r.restart_at = 0
                 }
                 await self.connectPendingAttachers(id)
-            }
+            })
+            _ = try await runtime.start(spec, hooks: hooks)
             emit("start", c)
             startHealth(id, fresh: true)
         } catch {
@@ -101,7 +99,7 @@ extension ContainerService {
     /// Called when the monitor wrote an exit file (inotify) and by reconciliation.
     public func handleExit(_ id: String) async {
         guard let c = try? store.container(id), ContainerStatus(stored: c.status).hasProcess else { return }
-        guard let st = executor.exitStatus(id) else { return }
+        guard let st = runtime.exitStatus(id) else { return }
         await recordExit(c, code: Int(st.code), oom: st.oom, at: st.at, error: nil)
     }
 
@@ -124,7 +122,7 @@ extension ContainerService {
 
     func afterExit(_ id: String, generation: Int64, actions: [ContainerLifecycle.Action]) async {
         guard let c = try? store.container(id), c.run_generation == generation, !isRunning(c) else { return }
-        if actions.contains(.teardown) { await executor.cleanup(id) }
+        if actions.contains(.teardown) { await runtime.teardown(id) }
         for a in actions {
             switch a {
             case .scheduleRestart(let ms): scheduleRestart(id, afterMs: ms)
@@ -224,12 +222,12 @@ extension ContainerService {
         }
         let secs = timeout ?? config.StopTimeout ?? 10
         let pid = Int32(c.pid)
-        if c.status == ContainerStatus.paused.rawValue { try? await executor.runc.resume(id) }
+        if c.status == ContainerStatus.paused.rawValue { try? await runtime.resume(id) }
         if sig != SIGKILL && secs != 0 {
             let t = token()
             let waiter = Task { await self.waitNextExitToken(id, t, timeout: secs < 0 ? nil : .seconds(secs)) }
             await Task.yield()
-            Syscall.kill(pid, sig)
+            runtime.signal(pid, sig)
             if await waiter.value != nil { return .stopped }
         }
         try await killAndWait(id, pid: pid)
@@ -241,7 +239,7 @@ extension ContainerService {
         let t = token()
         let waiter = Task { await self.waitNextExitToken(id, t, timeout: .seconds(30)) }
         await Task.yield()
-        Syscall.kill(pid, SIGKILL)
+        runtime.signal(pid, SIGKILL)
         if await waiter.value == nil {
             throw BerthError.system("container \(id) did not exit after SIGKILL")
         }
@@ -269,11 +267,11 @@ extension ContainerService {
                 self.emit("kill", cur, ["signal": String(sig)])
                 return
             }
-            if cur.status == ContainerStatus.paused.rawValue && sig == SIGKILL { try? await self.executor.runc.resume(c.id) }
+            if cur.status == ContainerStatus.paused.rawValue && sig == SIGKILL { try? await self.runtime.resume(c.id) }
             self.emit("kill", cur, ["signal": String(sig)])
             if sig == SIGKILL {
                 try await self.killAndWait(c.id, pid: Int32(cur.pid))
-            } else if !Syscall.kill(Int32(cur.pid), sig) {
+            } else if !runtime.signal(Int32(cur.pid), sig) {
                 throw BerthError.conflict("Cannot kill container: \(ref): Container \(c.id) is not running")
             }
         }
@@ -283,7 +281,7 @@ extension ContainerService {
         let c = try resolve(ref)
         try await locks.with(c.id) {
             _ = try await self.stopLocked(c.id, timeout: timeout, signal: signal)
-            await self.executor.cleanup(c.id)
+            await self.runtime.teardown(c.id)
             let (o, _) = try self.apply(c.id, .start)
             if o.actions.contains(.launch) {
                 await self.cancelRestartTimer(c.id)
@@ -300,7 +298,7 @@ extension ContainerService {
         try await locks.with(c.id) {
             guard let cur = try self.store.container(c.id) else { throw BerthError.notFound("No such container: \(ref)") }
             try self.check(cur, .pause)
-            try await self.executor.runc.pause(c.id)
+            try await self.runtime.pause(c.id)
             try self.apply(c.id, .pause)
             self.emit("pause", cur)
         }
@@ -311,7 +309,7 @@ extension ContainerService {
         try await locks.with(c.id) {
             guard let cur = try self.store.container(c.id) else { throw BerthError.notFound("No such container: \(ref)") }
             try self.check(cur, .unpause)
-            try await self.executor.runc.resume(c.id)
+            try await self.runtime.resume(c.id)
             try self.apply(c.id, .unpause)
             self.emit("unpause", cur)
         }
@@ -337,7 +335,7 @@ extension ContainerService {
         cancelRestartTimer(id)
         stopHealth(id)
         try apply(id, .remove(force: true))
-        await executor.remove(id)
+        await runtime.remove(id)
         do { try store.deleteContainer(id) } catch {
             _ = try? apply(id, .removeFailed) { $0.error = "removal failed: \(error)" }
             throw error
@@ -359,7 +357,7 @@ extension ContainerService {
             let labels = decode([String: String].self, Data(c.labels.utf8)) ?? [:]
             if filters.has("label") && !Filters.labelsMatch(filters["label"], labels) { continue }
             if filters.has("label!") && Filters.labelsMatch(filters["label!"], labels) { continue }
-            let size = FS.diskUsage(executor.paths(c.id).upper)
+            let size = FS.diskUsage(runtime.paths(c.id).upper)
             do {
                 try await locks.with(c.id) {
                     guard let cur = try self.store.container(c.id), !ContainerStatus(stored: cur.status).reportsRunning else { return }
@@ -384,7 +382,7 @@ extension ContainerService {
     public func reconcile(_ c: ContainerRecord, monitorAlive: Bool) async {
         switch ContainerStatus(stored: c.status) {
         case .running, .paused:
-            if executor.exitStatus(c.id) != nil {
+            if runtime.exitStatus(c.id) != nil {
                 await handleExit(c.id)
             } else if !monitorAlive {
                 log.warning("container \(c.id.prefix(12)) lost its monitor; handling it as an exit")

@@ -21,7 +21,7 @@ extension ContainerService {
         let config = decode(ContainerConfig.self, c.config) ?? ContainerConfig()
         let hc = decode(HostConfig.self, c.host_config) ?? HostConfig()
         let argv = Self.argv(config)
-        let p = executor.paths(c.id)
+        let p = runtime.paths(c.id)
         let lowers = ((try? images.layerPaths(c.image_id)) ?? []).reversed().joined(separator: ":")
         let mode = hc.NetworkMode ?? "bridge"
         let nets: [String: EndpointSettings] = [mode: EndpointSettings(networkID: mode)]
@@ -100,7 +100,7 @@ extension ContainerService {
         var s = ContainerSummary(Id: c.id, Names: ["/" + c.name], Image: c.image_name, ImageID: c.image_id,
                                  Command: c.command, Created: c.created / 1_000_000_000, Labels: labels,
                                  State: c.status, Status: status, NetworkMode: c.network_mode)
-        if size { s.SizeRw = FS.diskUsage(executor.paths(c.id).upper) }
+        if size { s.SizeRw = FS.diskUsage(runtime.paths(c.id).upper) }
         return s
     }
 
@@ -162,8 +162,8 @@ extension ContainerService {
         let c = try resolve(ref)
         // A running container is frozen while its layer is read, so the layer is consistent.
         let freeze = pause && c.status == "running"
-        if freeze { try await executor.runc.pause(c.id) }
-        defer { if freeze { Task { try? await self.executor.runc.resume(c.id) } } }
+        if freeze { try await runtime.pause(c.id) }
+        defer { if freeze { Task { try? await self.runtime.resume(c.id) } } }
         let base = try images.store.image(c.image_id).map { try images.config($0) }
         guard var cfgFile = base else { throw BerthError.notFound("No such image: \(c.image_id)") }
         var config = override ?? decode(ContainerConfig.self, c.config) ?? ContainerConfig()
@@ -172,9 +172,9 @@ extension ContainerService {
         }
         try CommitChanges.apply(changes, to: &config)
         config.Hostname = nil; config.Image = nil
-        try executor.prepareLayer(c.id)
+        try runtime.prepareLayer(c.id)
         let parent = Digest.chainIDs(cfgFile.rootfs.diff_ids).last
-        let diffID: Digest = try await images.commitLayer(upperDir: executor.paths(c.id).upper,
+        let diffID: Digest = try await images.commitLayer(upperDir: runtime.paths(c.id).upper,
                                                   excluded: ContainerPaths.generatedFiles, parentChain: parent)
         let now = Timestamp.rfc3339(nanos: Timestamp.nowNanos())
         cfgFile.rootfs.diff_ids.append(diffID)

@@ -20,7 +20,7 @@ extension ContainerService {
     public func openAttach(_ id: String) async -> (any StdioSession)? {
         if let c = try? store.container(id) { emit("attach", c) }
         if let c = try? store.container(id), c.status == "running" {
-            return try? executor.attach(id)
+            return try? runtime.attach(id)
         }
         let t = token()
         return await withTaskCancellationHandler {
@@ -36,7 +36,7 @@ extension ContainerService {
 
     func connectPendingAttachers(_ id: String) {
         for (_, c) in pendingAttach.removeValue(forKey: id) ?? [:] {
-            c.resume(returning: try? executor.attach(id))
+            c.resume(returning: try? runtime.attach(id))
         }
     }
 
@@ -52,7 +52,7 @@ extension ContainerService {
     public nonisolated func logs(_ ref: String, options: ContainerLog.Options, follow: Bool, framed: Bool = true) throws
         -> (tty: Bool, chunks: ContainerLog.Chunks) {
         let c = try resolve(ref)
-        if !LogLimits.readable(decode(HostConfig.self, c.host_config)?.LogConfig) {
+        if !LogOptions.readable(decode(HostConfig.self, c.host_config)?.LogConfig) {
             throw BerthError.notImplemented("configured logging driver does not support reading")
         }
         let config = decode(ContainerConfig.self, c.config) ?? ContainerConfig()
@@ -61,11 +61,11 @@ extension ContainerService {
         let store = self.store
         let id = c.id
         let live: ContainerLog.Follow? = follow && isRunning(c)
-            ? ContainerLog.Follow(exitFile: executor.paths(c.id).exitFile) {
+            ? ContainerLog.Follow(exitFile: runtime.paths(c.id).exitFile) {
                 guard let cur = try? store.container(id) else { return true }
                 return !(cur.status == "running" || cur.status == "paused")
             } : nil
-        return (o.tty, ContainerLog(files: executor.logFiles(c.id)).chunks(options: o, follow: live))
+        return (o.tty, ContainerLog(files: runtime.logFiles(c.id)).chunks(options: o, follow: live))
     }
 
     // MARK: exec
@@ -89,7 +89,7 @@ extension ContainerService {
     }
 
     /// Starts an exec; the caller streams the session's output and then calls `finishExec`.
-    public func startExec(_ id: String) async throws -> ExecProcess {
+    public func startExec(_ id: String) async throws -> any ExecSession {
         guard let e = try store.exec(id), let cfg = decode(ExecConfig.self, e.config) else {
             throw BerthError.notFound("No such exec instance: \(id)")
         }
@@ -98,9 +98,9 @@ extension ContainerService {
             throw BerthError.conflict("Container \(e.container_id) is not running")
         }
         try check(c, .exec)
-        let proc = try executor.execProcess(containerID: c.id, args: cfg.Cmd ?? [], env: cfg.Env ?? [], user: cfg.User,
-                                            workingDir: cfg.WorkingDir, tty: cfg.Tty ?? false, privileged: cfg.Privileged ?? false)
-        let p = try executor.exec(containerID: c.id, execID: id, process: proc, attachStdin: cfg.AttachStdin ?? false)
+        let spec = ExecSpec(args: cfg.Cmd ?? [], env: cfg.Env ?? [], user: cfg.User, workingDir: cfg.WorkingDir,
+                            tty: cfg.Tty ?? false, privileged: cfg.Privileged ?? false, attachStdin: cfg.AttachStdin ?? false)
+        let p = try runtime.exec(c.id, execID: id, spec)
         execSessions[id] = p
         try store.updateExec(id) { $0.running = true }
         emit("exec_start: " + (cfg.Cmd ?? []).joined(separator: " "), c, ["execID": id])
@@ -108,7 +108,7 @@ extension ContainerService {
     }
 
     /// Waits for the exec'd process and records its exit code (before the client reads it).
-    public func finishExec(_ id: String, _ p: ExecProcess) async -> Int32 {
+    public func finishExec(_ id: String, _ p: any ExecSession) async -> Int32 {
         let pid = p.processPid
         let code = await p.wait()
         execSessions[id] = nil

@@ -27,7 +27,9 @@ struct ListCacheEntry: Sendable {
 public actor ContainerService {
     nonisolated let store: Store
     nonisolated let images: ImageStore
-    nonisolated let executor: Executor
+    nonisolated let runtime: any ContainerRuntime
+    /// The daemon's log limits (`--log-opt`), under each container's own.
+    nonisolated let logDefaults: LogLimits
     nonisolated let events: EventService
     let locks = ContainerLocks()
     let log = Log.logger("containers")
@@ -43,15 +45,16 @@ public actor ContainerService {
     /// The newest health state of containers being probed (the store has their status).
     nonisolated let liveHealth = Mutex<[String: HealthState]>([:])
     var pendingAttach: [String: [UInt64: CheckedContinuation<(any StdioSession)?, Never>]] = [:]
-    var execSessions: [String: ExecProcess] = [:]
+    var execSessions: [String: any ExecSession] = [:]
     var nextToken: UInt64 = 1
     /// Encoded list rows, reused while the row and its status text are unchanged.
     nonisolated let listCache = Mutex<[String: ListCacheEntry]>([:])
 
-    init(store: Store, images: ImageStore, executor: Executor, events: EventService) {
+    init(store: Store, images: ImageStore, runtime: any ContainerRuntime, logDefaults: LogLimits, events: EventService) {
         self.store = store
+        self.logDefaults = logDefaults
         self.images = images
-        self.executor = executor
+        self.runtime = runtime
         self.events = events
     }
 
@@ -131,7 +134,7 @@ public actor ContainerService {
             throw BerthError.notFound("network \(mode) not found")
         }
         hc.applyDefaults()
-        _ = try executor.logLimits(hc)
+        _ = try LogOptions.limits(hc.LogConfig, defaults: logDefaults)
         warnings += Self.unsupportedWarnings(body)
         if mode == "host" { config.Hostname = ProcessInfo.processInfo.hostName }
 

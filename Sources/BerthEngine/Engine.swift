@@ -35,31 +35,33 @@ public final class Engine: Sendable {
     public let store: Store
     public let imageStore: ImageStore
     public let images: ImageService
-    public let executor: Executor
+    /// What runs containers: `Executor` (runc) unless a test passes its own.
+    public let runtime: any ContainerRuntime
     public let containers: ContainerService
     public let events: EventService
     public let pulls: PullService
     public let pushes: PushService
     let log = Log.logger("engine")
 
-    public init(config: EngineConfig) throws {
+    public init(config: EngineConfig, runtime: (any ContainerRuntime)? = nil) throws {
         self.config = config
         try FS.mkdirAll(config.dataRoot, mode: 0o711)
         try FS.mkdirAll(config.execRoot, mode: 0o711)
         store = try Store(path: config.dataRoot + "/berth.db")
         imageStore = try ImageStore(dataRoot: config.dataRoot, store: store, expansionLimit: config.expansionLimit)
         images = ImageService(images: imageStore)
-        executor = try Executor(dataRoot: config.dataRoot, execRoot: config.execRoot, logDefaults: config.logLimits)
+        self.runtime = try runtime ?? Executor(dataRoot: config.dataRoot, execRoot: config.execRoot)
         events = EventService(store: store)
         pulls = PullService(images: imageStore, registries: config.registries, events: events)
         pushes = PushService(images: imageStore, registries: config.registries, events: events)
-        containers = ContainerService(store: store, images: imageStore, executor: executor, events: events)
+        containers = ContainerService(store: store, images: imageStore, runtime: self.runtime,
+                                      logDefaults: config.logLimits, events: events)
     }
 
     /// Watches monitor exit files, then brings the store in line with what really runs.
     public func start() async throws {
         let svc = containers
-        _ = try FileWatcher.shared.watch(executor.exitDirectory, mask: UInt32(IN_CLOSE_WRITE) | UInt32(IN_MOVED_TO)) { name in
+        _ = try FileWatcher.shared.watch(runtime.exitDirectory, mask: UInt32(IN_CLOSE_WRITE) | UInt32(IN_MOVED_TO)) { name in
             guard name.count == 64, Identifier.isHex(name) else { return }
             Task { await svc.handleExit(name) }
         }
@@ -75,23 +77,19 @@ public final class Engine: Sendable {
         guard let all = try? store.allContainers() else { return }
         for c in all {
             let status = ContainerStatus(stored: c.status)
-            if status.hasProcess || status == .restarting, let hc = try? JSONDecoder().decode(HostConfig.self, from: c.host_config) {
+            if status.hasProcess || status == .restarting, let hc = try? JSONDecoder().decode(HostConfig.self, from: c.host_config),
+               let logSpec = try? LogOptions.spec(hc.LogConfig, defaults: config.logLimits) {
                 // Files a log switch made while berthd was away, and keeps watching.
-                executor.resumeLogRotation(c.id, hc)
+                runtime.resumeLogRotation(c.id, logSpec)
             }
-            let alive = c.monitor_pid > 0 && Self.isMonitor(Int32(c.monitor_pid))
-            if status.hasProcess && alive && executor.exitStatus(c.id) == nil {
+            let alive = c.monitor_pid > 0 && runtime.monitorAlive(Int32(c.monitor_pid))
+            if status.hasProcess && alive && runtime.exitStatus(c.id) == nil {
                 log.info("container \(c.id.prefix(12)) still running (pid \(c.pid))")
                 await containers.resumeHealth(c.id)
                 continue
             }
             await containers.reconcile(c, monitorAlive: alive)
         }
-    }
-
-    static func isMonitor(_ pid: Int32) -> Bool {
-        guard let cmd = try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8) else { return false }
-        return cmd.hasPrefix("conmon")
     }
 
     // MARK: system

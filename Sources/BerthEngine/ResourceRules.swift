@@ -72,13 +72,13 @@ public enum ConfinementRules {
             }
         }
         if hc.Privileged != true {
-            _ = try ContainerDevices.resolve(hc.Devices ?? [])
+            _ = try ContainerDevices.resolve(ContainerSpecs.deviceRequests(hc))
             for r in hc.DeviceCgroupRules ?? [] { _ = try ContainerDevices.parseRule(r) }
         }
         let network = hc.NetworkMode ?? ""
         try Sysctls.check(hc.Sysctls ?? [:], hostNetwork: network == "host", hostIPC: (hc.IpcMode ?? "") == "host")
         if hc.Init == true { _ = try InitBinary.find() }
-        for u in hc.Ulimits ?? [] where SpecBuilder.rlimitName(u.Name) == nil {
+        for u in hc.Ulimits ?? [] where ContainerSpecs.rlimitNames[u.Name] == nil {
             throw BerthError.invalid("invalid ulimit type: \(u.Name)")
         }
     }

@@ -1,10 +1,16 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import BerthModels
 import BerthSystem
 import CBerthSys
 import Foundation
+
+/// One entry of `docker diff`: kind 0 changed, 1 added, 2 deleted.
+public struct FileChange: Sendable, Equatable {
+    public var path: String
+    public var kind: Int
+    public init(path: String, kind: Int) { self.path = path; self.kind = kind }
+}
 
 /// File-level views of a container: changes against its image, and paths resolved inside its root.
 public enum ContainerFiles {
@@ -13,8 +19,8 @@ public enum ContainerFiles {
     /// when something under it is, so the executor's own /etc mount targets do not show.
     /// The upper dir belongs to a possibly running container, so the walk goes through directory
     /// descriptors and never follows a symlink (a swapped directory cannot list a host one).
-    public static func changes(upper: String, lowers: [String], excluded: Set<String>) -> [FilesystemChange] {
-        var out: [FilesystemChange] = []
+    public static func changes(upper: String, lowers: [String], excluded: Set<String>) -> [FileChange] {
+        var out: [FileChange] = []
         func inLower(_ rel: String) -> Bool { lowers.contains { FS.exists($0 + "/" + rel) } }
         @discardableResult
         func walk(_ dirFd: Int32, _ rel: String, added: Bool) -> Bool {
@@ -26,7 +32,7 @@ public enum ContainerFiles {
                 guard fstatat(dirFd, n, &st, AT_SYMLINK_NOFOLLOW) == 0 else { continue }
                 let fmt = st.st_mode & S_IFMT
                 if fmt == S_IFCHR && st.st_rdev == 0 {
-                    out.append(FilesystemChange(Path: "/" + r, Kind: 2)); any = true; continue
+                    out.append(FileChange(path: "/" + r, kind: 2)); any = true; continue
                 }
                 let isAdded = added || !inLower(r)
                 if fmt == S_IFDIR {
@@ -35,11 +41,11 @@ public enum ContainerFiles {
                     let childChanged = sub >= 0 ? walk(sub, r, added: isAdded) : false
                     Syscall.closeQuietly(sub)
                     if isAdded || childChanged {
-                        out.insert(FilesystemChange(Path: "/" + r, Kind: isAdded ? 1 : 0), at: index)
+                        out.insert(FileChange(path: "/" + r, kind: isAdded ? 1 : 0), at: index)
                         any = true
                     }
                 } else {
-                    out.append(FilesystemChange(Path: "/" + r, Kind: isAdded ? 1 : 0)); any = true
+                    out.append(FileChange(path: "/" + r, kind: isAdded ? 1 : 0)); any = true
                 }
             }
             return any

@@ -7,7 +7,7 @@ import Foundation
 
 /// A process started in a running container with `runc exec`, its stdio on pipes held by berthd.
 /// (Exec sessions do not outlive berthd; containers do.)
-public final class ExecProcess: StdioSession {
+public final class ExecProcess: ExecSession {
     public let output: AsyncStream<OutputChunk>
     private let stdinFd: LockedFD
     private let pid: pid_t

@@ -1,27 +1,24 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import BerthModels
 import BerthSystem
 import Foundation
 import Logging
 
-/// Runs containers on this host: root filesystem, OCI bundle, monitor, runc.
-/// Holds no per-container state in memory; everything is on disk or in the monitor.
-public final class Executor: Sendable {
+/// The container runtime of this host (`ContainerRuntime`): root filesystem, OCI bundle,
+/// monitor (conmon), runc. Holds no per-container state in memory; everything is on disk or in
+/// the monitor.
+public final class Executor: ContainerRuntime {
     public let dataRoot: String
     public let execRoot: String
     public let runc: Runc
     public let monitor: Monitor
-    /// The daemon's log limits; a container's `LogConfig` options override them.
-    public let logDefaults: LogLimits
     let logRotator = LogRotator()
     let log = Log.logger("executor")
 
-    public init(dataRoot: String, execRoot: String, logDefaults: LogLimits = .defaults) throws {
+    public init(dataRoot: String, execRoot: String) throws {
         self.dataRoot = dataRoot
         self.execRoot = execRoot
-        self.logDefaults = logDefaults
         runc = Runc(root: execRoot + "/runc")
         monitor = Monitor(runc: runc)
         for d in [dataRoot + "/containers", execRoot + "/runc", execRoot + "/containers", execRoot + "/exits",
@@ -57,50 +54,53 @@ public final class Executor: Sendable {
         return p.rootfs
     }
 
-    /// Starts a container; `beforeStart` runs after the monitor created it and before its process
-    /// runs, so attached clients see every byte.
-    public func start(_ req: RunRequest, name: String, beforeStart: @Sendable (_ pid: Int32, _ monitorPid: Int32) async -> Void)
-        async throws -> (pid: Int32, monitorPid: Int32) {
-        let p = paths(req.id)
+    /// The start pipeline (`ContainerRuntime`): prepare, create, attach, setup, start.
+    public func start(_ spec: ContainerSpec, hooks: StartHooks) async throws -> (pid: Int32, monitorPid: Int32) {
+        let p = paths(spec.id)
         try FS.mkdirAll(p.bundle, mode: 0o700)
-        let rootfs = try mountRootFS(req.id, layers: req.layers)
+        // prepare: the root filesystem, the /etc files, the user, the bundle
+        let rootfs = try mountRootFS(spec.id, layers: spec.layers)
         do {
-            try writeEtcFiles(req, p)
-            let user = try UserResolver.resolve(req.user, rootfs: rootfs, groupAdd: req.hostConfig.GroupAdd ?? [])
-            if !req.workingDir.isEmpty && req.workingDir != "/" {
-                try RootFS.mkdirConfined(root: rootfs, path: req.workingDir, uid: user.uid, gid: user.gid)
+            try FS.write(p.hostname, spec.etc.hostname)
+            try FS.write(p.hosts, spec.etc.hosts)
+            try FS.write(p.resolvConf, spec.etc.resolvConf)
+            let user = try UserResolver.resolve(spec.process.user, rootfs: rootfs, groupAdd: spec.process.additionalGroups)
+            if !spec.process.cwd.isEmpty && spec.process.cwd != "/" {
+                try RootFS.mkdirConfined(root: rootfs, path: spec.process.cwd, uid: user.uid, gid: user.gid)
             }
             for t in ContainerPaths.generatedFiles { RootFS.createEmptyConfined(root: rootfs, path: t) }
-            let spec = try SpecBuilder.build(req, paths: p, user: user)
+            let oci = try SpecBuilder.build(spec, paths: p, user: user)
             let enc = JSONEncoder()
             enc.outputFormatting = [.sortedKeys]
-            try FS.writeAtomically(p.bundle + "/config.json", try enc.encode(spec), mode: 0o600)
-            if runc.exists(req.id) { await runc.delete(req.id, force: true) }
+            try FS.writeAtomically(p.bundle + "/config.json", try enc.encode(oci), mode: 0o600)
+            if runc.exists(spec.id) { await runc.delete(spec.id, force: true) }
             FS.removeAll(p.exitFile)
             FS.removeAll(p.persist + "/exit")
             FS.removeAll(p.persist + "/oom")
             FS.removeAll(p.dir + "/oom")
-            let limits = try logLimits(req.hostConfig)
+            // create: the monitor runs `runc create`
             let created: (pid: Int32, monitorPid: Int32)
             do {
-                created = try await monitor.create(paths: p, name: name,
-                                                   options: .init(tty: req.tty, stdin: req.openStdin, stdinOnce: req.stdinOnce,
-                                                                  logSizeMax: limits.maxSize,
-                                                                  keepLog: LogLimits.readable(req.hostConfig.LogConfig)))
+                created = try await monitor.create(paths: p, name: spec.name,
+                                                   options: .init(tty: spec.process.tty, stdin: spec.process.openStdin,
+                                                                  stdinOnce: spec.process.stdinOnce,
+                                                                  logSizeMax: spec.log.limits.maxSize, keepLog: spec.log.keep))
             } catch let e as BerthError {
                 throw Self.classifyCreateError(e.message)
             }
-            if LogLimits.readable(req.hostConfig.LogConfig) { logRotator.track(p, limits: limits) }
-            await beforeStart(created.pid, created.monitorPid)
+            if spec.log.keep { logRotator.track(p, limits: spec.log.limits) }
+            // attach, setup, start
+            await hooks.created(created.pid, created.monitorPid)
             do {
-                try await runc.start(req.id)
+                try await hooks.setup(created.pid)
+                try await runc.start(spec.id)
             } catch {
                 Syscall.kill(created.pid, SIGKILL)
                 throw error
             }
             return created
         } catch {
-            await runc.delete(req.id, force: true)
+            await runc.delete(spec.id, force: true)
             RootFS.unmount(rootfs)
             throw error
         }
@@ -123,43 +123,8 @@ public final class Executor: Sendable {
         return 128
     }
 
-    func writeEtcFiles(_ req: RunRequest, _ p: ContainerPaths) throws {
-        let hc = req.hostConfig
-        let host = hc.NetworkMode == "host"
-        var hostname = host ? (ProcessInfo.processInfo.hostName) : req.hostname
-        if hostname.isEmpty { hostname = String(req.id.prefix(12)) }
-        try FS.write(p.hostname, hostname + "\n")
-        var hosts: String
-        if host, let h = try? String(contentsOfFile: "/etc/hosts", encoding: .utf8) { hosts = h } else {
-            hosts = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\n"
-                + "ff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n"
-        }
-        for e in hc.ExtraHosts ?? [] {
-            let parts = e.split(separator: ":", maxSplits: 1)
-            if parts.count == 2 { hosts += "\(parts[1])\t\(parts[0])\n" }
-        }
-        try FS.write(p.hosts, hosts)
-        var resolv = (try? String(contentsOfFile: "/etc/resolv.conf", encoding: .utf8)) ?? ""
-        if !host {
-            // Loopback resolvers of the host are unreachable from the container's namespace.
-            let kept = resolv.split(separator: "\n").filter { l in
-                let f = l.split(separator: " ", omittingEmptySubsequences: true)
-                return !(f.first == "nameserver" && f.count > 1 && (f[1].hasPrefix("127.") || f[1] == "::1"))
-            }
-            resolv = kept.joined(separator: "\n") + "\n"
-        }
-        if let dns = hc.Dns, !dns.isEmpty || !(hc.DnsSearch ?? []).isEmpty || !(hc.DnsOptions ?? []).isEmpty {
-            var lines = resolv.split(separator: "\n").map(String.init)
-            if !dns.isEmpty { lines.removeAll { $0.hasPrefix("nameserver") }; lines += dns.map { "nameserver " + $0 } }
-            if let s = hc.DnsSearch, !s.isEmpty { lines.removeAll { $0.hasPrefix("search") }; lines.append("search " + s.joined(separator: " ")) }
-            if let o = hc.DnsOptions, !o.isEmpty { lines.removeAll { $0.hasPrefix("options") }; lines.append("options " + o.joined(separator: " ")) }
-            resolv = lines.joined(separator: "\n") + "\n"
-        }
-        try FS.write(p.resolvConf, resolv)
-    }
-
     /// After the container's process exited: runtime state, mounts and cgroups go away.
-    public func cleanup(_ id: String) async {
+    public func teardown(_ id: String) async {
         let p = paths(id)
         logRotator.untrack(id)
         if runc.exists(id) && !runc.deleteStopped(id) { await runc.delete(id, force: true) }
@@ -169,10 +134,10 @@ public final class Executor: Sendable {
         }
     }
 
-    /// Removes every file of a container (after `cleanup`).
+    /// Removes every file of a container (after `teardown`).
     public func remove(_ id: String) async {
         let p = paths(id)
-        await cleanup(id)
+        await teardown(id)
         FS.removeAll(p.bundle)
         FS.removeAll(p.exitFile)
         FS.removeAll(execRoot + "/sock/" + p.socketName)
@@ -187,14 +152,41 @@ public final class Executor: Sendable {
         try await runc.update(id, json: Array(json))
     }
 
-    public func attach(_ id: String) throws -> AttachSocket { try AttachSocket(path: paths(id).attachSocket) }
+    public func attach(_ id: String) throws -> any StdioSession { try AttachSocket(path: paths(id).attachSocket) }
 
-    public func exitStatus(_ id: String) -> (code: Int32, oom: Bool, at: Int64)? { Monitor.exitStatus(paths(id)) }
+    public func exitStatus(_ id: String) -> ExitStatus? {
+        Monitor.exitStatus(paths(id)).map { ExitStatus(code: $0.code, oom: $0.oom, at: $0.at) }
+    }
+
+    public func monitorAlive(_ monitorPid: Int32) -> Bool {
+        guard monitorPid > 0, let cmd = try? String(contentsOfFile: "/proc/\(monitorPid)/comm", encoding: .utf8) else { return false }
+        return cmd.hasPrefix("conmon")
+    }
+
+    @discardableResult
+    public func signal(_ pid: Int32, _ signal: Int32) -> Bool { Syscall.kill(pid, signal) }
+
+    public func pause(_ id: String) async throws { try await runc.pause(id) }
+    public func resume(_ id: String) async throws { try await runc.resume(id) }
+
+    /// Resizes the container's terminal through the monitor's control fifo (`1 H W`).
+    public func resize(_ id: String, height: Int, width: Int) {
+        guard height > 0, width > 0 else { return }
+        let fd = open(paths(id).ctlFifo, O_WRONLY | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        defer { close(fd) }
+        let msg = Array("1 \(height) \(width)\n".utf8)
+        _ = msg.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+    }
+
+    public func unmountRootFS(_ id: String) { RootFS.unmount(paths(id).rootfs) }
 
     /// Starts a process inside a running container.
-    public func exec(containerID: String, execID: String, process: OCISpec.Process, attachStdin: Bool) throws -> ExecProcess {
-        try ExecProcess(runc: runc, containerID: containerID, process: process,
-                        workDir: execRoot + "/exec/" + containerID + "/" + execID, attachStdin: attachStdin)
+    public func exec(_ id: String, execID: String, _ spec: ExecSpec) throws -> any ExecSession {
+        let process = try execProcess(containerID: id, args: spec.args, env: spec.env, user: spec.user, workingDir: spec.workingDir,
+                                      tty: spec.tty, privileged: spec.privileged)
+        return try ExecProcess(runc: runc, containerID: id, process: process,
+                               workDir: execRoot + "/exec/" + id + "/" + execID, attachStdin: spec.attachStdin)
     }
 
     /// The process spec of an exec, derived from the container's bundle.
@@ -228,14 +220,9 @@ public final class Executor: Sendable {
 }
 
 extension Executor {
-    /// A container's log limits (throws on options dockerd would refuse).
-    public func logLimits(_ hostConfig: HostConfig) throws -> LogLimits {
-        try logDefaults.forContainer(hostConfig.LogConfig)
-    }
-
     /// After a berthd restart: keeps filing a running container's full log files.
-    public func resumeLogRotation(_ id: String, _ hostConfig: HostConfig) {
-        logRotator.track(paths(id), limits: (try? logLimits(hostConfig)) ?? logDefaults)
+    public func resumeLogRotation(_ id: String, _ log: LogSpec) {
+        if log.keep { logRotator.track(paths(id), limits: log.limits) }
     }
 
     /// Every file of the container's log, oldest first.

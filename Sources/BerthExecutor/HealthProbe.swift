@@ -9,11 +9,6 @@ import Foundation
 /// chatty probe costs no memory), stopped with SIGKILL at its timeout. The probe borrows a
 /// worker thread while it runs; nothing is kept per container between probes.
 extension Executor {
-    public struct ProbeResult: Sendable {
-        public let exitCode: Int
-        public let output: String
-    }
-
     /// Writes the probe's process spec once per run of the container (`exec/<id>/health`);
     /// every probe of that run reuses it.
     public func prepareProbe(containerID: String, argv: [String]) throws {

@@ -1,4 +1,3 @@
-import BerthModels
 import BerthSystem
 import Foundation
 
@@ -16,19 +15,6 @@ public struct LogLimits: Sendable, Equatable {
     /// Five files of 64 MiB: a container never holds more than 320 MiB of log.
     public static let defaults = LogLimits(maxSize: 64 << 20, maxFiles: 5)
 
-    /// Drivers whose logs Berth keeps in files it can read back. Berth's files are conmon's
-    /// k8s-file format whatever the name; `json-file` is what it reports by default, as dockerd.
-    public static let fileDrivers: Set<String> = ["", "k8s-file", "json-file", "local"]
-    /// The drivers a container may ask for: the file drivers and `none` (no log kept).
-    public static let drivers: Set<String> = fileDrivers.union(["none"])
-
-    /// dockerd's refusal of a driver Berth does not have.
-    public static func checkDriver(_ name: String) throws {
-        guard drivers.contains(name) else { throw BerthError.invalid("logger: no log driver named '\(name)' is registered") }
-    }
-
-    /// Whether `docker logs` can read what this driver kept.
-    public static func readable(_ config: LogConfig?) -> Bool { (config?.Type ?? "") != "none" }
     /// Options the file drivers accept; only the two limits change what Berth does.
     static let knownOptions: Set<String> = ["max-size", "max-file", "compress", "labels", "labels-regex",
                                             "env", "env-regex", "tag", "mode", "max-buffer-size"]
@@ -53,17 +39,6 @@ public struct LogLimits: Sendable, Equatable {
             }
         }
         return l
-    }
-
-    /// The limits for a container: the daemon's, with the container's own options laid over.
-    public func forContainer(_ config: LogConfig?) throws -> LogLimits {
-        guard let config else { return self }
-        try Self.checkDriver(config.Type)
-        if config.Type == "none" {
-            if let k = (config.Config ?? [:]).keys.sorted().first { throw BerthError.invalid("unknown log opt '\(k)' for none log driver") }
-            return self
-        }
-        return try applying(config.Config ?? [:], driver: config.Type)
     }
 
     /// Sizes as Docker writes them: `1024`, `512k`, `10m`, `1g`, `10MB`, `1.5GiB` (powers of 1024);

@@ -33,7 +33,10 @@ public struct OCISpec: Codable, Sendable {
         public var inheritable: [String]?
         public var ambient: [String]?
     }
-    public struct Rlimit: Codable, Sendable { public var type: String; public var hard: UInt64; public var soft: UInt64 }
+    public struct Rlimit: Codable, Sendable, Equatable {
+        public var type: String; public var hard: UInt64; public var soft: UInt64
+        public init(type: String, hard: UInt64, soft: UInt64) { self.type = type; self.hard = hard; self.soft = soft }
+    }
     public struct Root: Codable, Sendable { public var path: String; public var readonly: Bool }
     public struct Mount: Codable, Sendable {
         public var destination: String

@@ -1,7 +1,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import BerthModels
 import BerthSystem
 import CBerthSys
 import Foundation
@@ -52,8 +51,18 @@ public struct SecurityOptions: Sendable {
 
 /// Host devices given to a container (`--device`, `--privileged`) and device cgroup rules.
 public enum ContainerDevices {
+    /// A `--device` request: the host path, where it appears in the container, the cgroup access.
+    public struct Request: Sendable {
+        public var PathOnHost: String
+        public var PathInContainer: String?
+        public var CgroupPermissions: String?
+        public init(host: String, container: String?, permissions: String?) {
+            PathOnHost = host; PathInContainer = container; CgroupPermissions = permissions
+        }
+    }
+
     /// The nodes `--device` names: a device file, or every device under a directory.
-    public static func resolve(_ mappings: [DeviceMapping]) throws -> (devices: [OCISpec.Device], rules: [OCISpec.DeviceRule]) {
+    public static func resolve(_ mappings: [Request]) throws -> (devices: [OCISpec.Device], rules: [OCISpec.DeviceRule]) {
         var devices: [OCISpec.Device] = [], rules: [OCISpec.DeviceRule] = []
         for m in mappings {
             let perms = (m.CgroupPermissions ?? "").isEmpty ? "rwm" : m.CgroupPermissions!

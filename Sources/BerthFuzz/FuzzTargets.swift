@@ -133,8 +133,10 @@ public enum FuzzTargets {
 
     static func resources(_ hc: HostConfig) {
         guard (try? ResourceRules.check(hc, cpus: 2)) != nil else { return }
-        _ = SpecBuilder.resources(hc)
-        _ = try? LogLimits.defaults.forContainer(hc.LogConfig)
+        _ = ResourceMapping.resources(hc)
+        _ = try? LogOptions.limits(hc.LogConfig, defaults: .defaults)
+        _ = try? ContainerSpecs.make(id: String(repeating: "a", count: 64), name: "/fuzz", config: ContainerConfig(),
+                                     hostConfig: hc, layers: [], logDefaults: .defaults)
     }
 
     /// The image config merged into the container's, then `docker commit --change` lines.

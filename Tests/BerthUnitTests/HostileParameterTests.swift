@@ -36,7 +36,7 @@ import Testing
         hc.Memory = 5000 << 50  // -m 5000p
         try ResourceRules.check(hc)
         #expect(ResourceRules.defaultSwap(hc.Memory!) == -1)
-        #expect(SpecBuilder.resources(hc).memory?.swap == -1)
+        #expect(ResourceMapping.resources(hc).memory?.swap == -1)
     }
 
     @Test func tooManyCPUs() {
@@ -52,9 +52,9 @@ import Testing
     @Test func cpuQuotaFromNanoCPUsDoesNotOverflow() {
         var hc = HostConfig()
         hc.NanoCpus = Int64.max
-        #expect(SpecBuilder.resources(hc).cpu?.quota == Int64.max / 10_000)
+        #expect(ResourceMapping.resources(hc).cpu?.quota == Int64.max / 10_000)
         hc.NanoCpus = 1_500_000_000
-        #expect(SpecBuilder.resources(hc).cpu?.quota == 150_000)
+        #expect(ResourceMapping.resources(hc).cpu?.quota == 150_000)
     }
 
     @Test(arguments: ["ENV", "ENV =x", "LABEL", "LABEL =", "LABEL =x", "BOGUS x"])

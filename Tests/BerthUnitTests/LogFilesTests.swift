@@ -1,3 +1,4 @@
+import BerthEngine
 import BerthExecutor
 import BerthModels
 import BerthSystem
@@ -22,9 +23,9 @@ import Testing
         let l = try LogLimits.defaults.applying(["max-size": "2k", "max-file": "3", "compress": "false"])
         #expect(l == LogLimits(maxSize: 2048, maxFiles: 3))
         // Drivers Berth does not have are refused as dockerd refuses unknown ones; none takes no options.
-        #expect(throws: BerthError.self) { try LogLimits.defaults.forContainer(LogConfig(Type: "syslog", Config: [:])) }
-        #expect(try LogLimits.defaults.forContainer(LogConfig(Type: "none", Config: [:])) == .defaults)
-        #expect(throws: BerthError.self) { try LogLimits.defaults.forContainer(LogConfig(Type: "none", Config: ["max-size": "1k"])) }
+        #expect(throws: BerthError.self) { try LogOptions.limits(LogConfig(Type: "syslog", Config: [:]), defaults: .defaults) }
+        #expect(try LogOptions.limits(LogConfig(Type: "none", Config: [:]), defaults: .defaults) == .defaults)
+        #expect(throws: BerthError.self) { try LogOptions.limits(LogConfig(Type: "none", Config: ["max-size": "1k"]), defaults: .defaults) }
         #expect(throws: BerthError.self) { try LogLimits.defaults.applying(["bogus": "1"]) }
         #expect(throws: BerthError.self) { try LogLimits.defaults.applying(["max-size": "abc"]) }
         #expect(throws: BerthError.self) { try LogLimits.defaults.applying(["max-file": "0"]) }

@@ -163,7 +163,7 @@ import Testing
         defer { FS.removeAll(base) }
         #expect(symlink(outside, root + "/d") == 0)
         let changes = ContainerFiles.changes(upper: root, lowers: [], excluded: [])
-        #expect(changes.map(\.Path) == ["/d"])
+        #expect(changes.map(\.path) == ["/d"])
     }
 
     /// The files berthd creates in a root filesystem stay in it when /etc is a link out.
