@@ -113,6 +113,13 @@ let package = Package(
             "BerthExecutor", "BerthEngine", "BerthAPI", "BerthRegistry", "CBerthSys", "BerthFuzz",
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ], swiftSettings: strict),
+        // The in-process API tier: the real router, services and SQLite over FakeRuntime; no root.
+        .testTarget(name: "BerthAPITests", dependencies: [
+            "BerthAPI", "BerthEngine", "BerthExecutor", "BerthModels", "BerthStore", "BerthSystem", "BerthArchive", "BerthImage",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOEmbedded", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+        ], swiftSettings: strict),
         .testTarget(name: "BerthIntegrationTests", dependencies: [
             "berthd", "BerthClient", "BerthModels", "BerthSystem", "BerthArchive", "BerthImage", "BerthRegistry",
             .product(name: "Crypto", package: "swift-crypto"),

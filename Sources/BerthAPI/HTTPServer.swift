@@ -83,11 +83,7 @@ public final class HTTPServer: Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
                     if let sslContext { try sync.addHandler(NIOSSLServerHandler(context: sslContext)) }
-                    try sync.addHandler(ConnectionTimeouts(headTimeout: headTimeout, idleTimeout: idleTimeout), name: ConnectionTimeouts.name)
-                    try sync.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes)),
-                                        name: HTTPConnectionHandler.decoderName)
-                    try sync.addHandler(HTTPResponseEncoder(), name: HTTPConnectionHandler.encoderName)
-                    try sync.addHandler(HTTPConnectionHandler(router: router, guardHost: checkHost), name: HTTPConnectionHandler.handlerName)
+                    try Self.addHTTPHandlers(sync, router: router, guardHost: checkHost, headTimeout: headTimeout, idleTimeout: idleTimeout)
                 }
             }
         let channel: any Channel
@@ -106,6 +102,18 @@ public final class HTTPServer: Sendable {
         }
         channels.withLock { $0.append(channel) }
         log.info("API listening on \(address)\(tls == nil ? "" : tls!.verifyClients ? " (TLS, client certificates required)" : " (TLS)")")
+    }
+
+    /// The handlers of one API connection, after TLS: timeouts, HTTP/1.1 decoding and encoding,
+    /// and the handler that routes requests and hijacks connections. On the channel's event loop;
+    /// tests put them on an in-memory channel.
+    public static func addHTTPHandlers(_ sync: ChannelPipeline.SynchronousOperations, router: Router, guardHost: Bool = false,
+                                       headTimeout: TimeAmount = .seconds(30), idleTimeout: TimeAmount = .seconds(300)) throws {
+        try sync.addHandler(ConnectionTimeouts(headTimeout: headTimeout, idleTimeout: idleTimeout), name: ConnectionTimeouts.name)
+        try sync.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes)),
+                            name: HTTPConnectionHandler.decoderName)
+        try sync.addHandler(HTTPResponseEncoder(), name: HTTPConnectionHandler.encoderName)
+        try sync.addHandler(HTTPConnectionHandler(router: router, guardHost: guardHost), name: HTTPConnectionHandler.handlerName)
     }
 
     /// Closes the listeners. The event loops stay up for the connections still open (their

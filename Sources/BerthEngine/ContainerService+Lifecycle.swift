@@ -379,6 +379,14 @@ extension ContainerService {
     /// A container still running when berthd came back: its probes go on.
     public func resumeHealth(_ id: String) { startHealth(id, fresh: false) }
 
+    /// Ends the restart timers and health probes of this process (berthd stopping).
+    func stopBackgroundWork() {
+        for (_, t) in restartTimers { t.cancel() }
+        restartTimers = [:]
+        for (_, t) in healthTasks { t.cancel() }
+        healthTasks = [:]
+    }
+
     public func reconcile(_ c: ContainerRecord, monitorAlive: Bool) async {
         switch ContainerStatus(stored: c.status) {
         case .running, .paused:

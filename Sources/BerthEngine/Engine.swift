@@ -9,6 +9,7 @@ import BerthStore
 import BerthSystem
 import Foundation
 import Logging
+import Synchronization
 
 /// Daemon settings that the engine needs.
 public struct EngineConfig: Sendable {
@@ -42,6 +43,7 @@ public final class Engine: Sendable {
     public let pulls: PullService
     public let pushes: PushService
     let log = Log.logger("engine")
+    private let exitWatch = Mutex<UInt64?>(nil)
 
     public init(config: EngineConfig, runtime: (any ContainerRuntime)? = nil) throws {
         self.config = config
@@ -61,13 +63,22 @@ public final class Engine: Sendable {
     /// Watches monitor exit files, then brings the store in line with what really runs.
     public func start() async throws {
         let svc = containers
-        _ = try FileWatcher.shared.watch(runtime.exitDirectory, mask: UInt32(IN_CLOSE_WRITE) | UInt32(IN_MOVED_TO)) { name in
+        let token = try FileWatcher.shared.watch(runtime.exitDirectory, mask: UInt32(IN_CLOSE_WRITE) | UInt32(IN_MOVED_TO)) { name in
             guard name.count == 64, Identifier.isHex(name) else { return }
             Task { await svc.handleExit(name) }
         }
+        exitWatch.withLock { $0 = token }
         try imageStore.layers.reconcile()
         try imageStore.reconcileBlobs()
         await reconcileContainers()
+    }
+
+    /// Stops watching: exits are no longer recorded, waiting restarts and health probes end.
+    /// Containers keep running (their monitors record exits for the next start). What berthd
+    /// does on its way out; tests use it for a daemon that went away.
+    public func stop() async {
+        if let token = exitWatch.withLock({ t -> UInt64? in defer { t = nil }; return t }) { FileWatcher.shared.unwatch(token) }
+        await containers.stopBackgroundWork()
     }
 
     /// Start-up pass: running containers whose monitor is alive stay running; the others go

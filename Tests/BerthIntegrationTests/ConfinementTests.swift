@@ -11,7 +11,7 @@ import Testing
 /// Containers confined like Docker's: the default seccomp profile refuses what it should and
 /// `--privileged` or `seccomp=unconfined` lift it; capabilities, devices, init, sysctls and the
 /// other options reach the container and show in inspect.
-@Suite struct ConfinementTests {
+@Suite(.enabled(if: Gate.runtime, Gate.runtimeReason)) struct ConfinementTests {
     /// A static probe that calls keyctl(2) and unshare(CLONE_NEWUSER) and prints what each
     /// returned: "keyctl=<errno> unshare=<errno>" (0 when it worked).
     static let probe: [UInt8] = {

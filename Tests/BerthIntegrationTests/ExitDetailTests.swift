@@ -6,7 +6,7 @@ import Testing
 
 /// How a run ended, as dockerd reports it: OOMKilled and the oom event, 137 after SIGKILL,
 /// State.Error and 127 when the command cannot start.
-@Suite struct ExitDetailTests {
+@Suite(.enabled(if: Gate.runtime, Gate.runtimeReason)) struct ExitDetailTests {
     @Test func oomKillAndStartFailure() async throws {
         try await withDaemon { d in
             try await d.loadBusybox()

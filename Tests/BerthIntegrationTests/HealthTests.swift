@@ -9,7 +9,7 @@ import Testing
 
 /// Health checks through the docker CLI: starting → unhealthy → healthy in ps, inspect and
 /// events; the image's HEALTHCHECK and --no-healthcheck; timeouts; probes after a berthd restart.
-@Suite struct HealthTests {
+@Suite(.enabled(if: Gate.runtime, Gate.runtimeReason)) struct HealthTests {
     func inspect(_ d: TestDaemon, _ name: String, _ format: String) async throws -> String {
         try await d.docker("inspect", "-f", format, name).stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
     }

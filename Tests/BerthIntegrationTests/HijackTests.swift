@@ -8,7 +8,7 @@ import Foundation
 import Testing
 
 /// The hijacked connection on the wire: 101 head, stdcopy frames, half-close ending stdin.
-@Suite struct HijackTests {
+@Suite(.enabled(if: Gate.runtime, Gate.runtimeReason)) struct HijackTests {
     /// A blocking unix-socket client that speaks just enough HTTP.
     final class RawConn {
         let fd: Int32

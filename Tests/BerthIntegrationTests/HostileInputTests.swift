@@ -11,7 +11,7 @@ import Testing
 /// Hostile images, archives, API parameters and container processes against a real berthd:
 /// each is refused or contained with a clear answer, berthd stays up, and nothing outside its
 /// directories changes.
-@Suite(.serialized) struct HostileInputTests {
+@Suite(.serialized, .enabled(if: Gate.runtime, Gate.runtimeReason)) struct HostileInputTests {
     /// A host directory the attacks aim at, with one file whose content and mode must survive.
     struct Victim {
         let dir: String

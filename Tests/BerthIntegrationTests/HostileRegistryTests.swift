@@ -11,7 +11,7 @@ import Testing
 
 /// A registry that serves hostile manifests, configs and blobs: every pull fails with a clear
 /// error, berthd stays up, nothing outside its directories changes and nothing is left staged.
-@Suite struct HostileRegistryTests {
+@Suite(.enabled(if: Gate.runtime, Gate.runtimeReason)) struct HostileRegistryTests {
     /// Serves fixed bodies by path (`/v2/` answers 200): one connection per request.
     final class FakeRegistry: @unchecked Sendable {
         let routes: [String: (type: String, body: [UInt8])]

@@ -5,7 +5,7 @@ import Foundation
 import Testing
 
 /// save/load round trips, import, history, prune, system df — through the docker CLI.
-@Suite struct ImageTests {
+@Suite(.enabled(if: Gate.runtime, Gate.runtimeReason)) struct ImageTests {
     @Test func saveLoadImportHistoryPrune() async throws {
         try await withDaemon { d in
             try await d.loadBusybox()

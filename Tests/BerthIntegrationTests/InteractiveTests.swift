@@ -5,7 +5,7 @@ import Foundation
 import Testing
 
 /// TTYs, stdin, exec, cp, stats, top, events, pause, diff — through the real docker CLI.
-@Suite(.serialized) struct InteractiveTests {
+@Suite(.serialized, .enabled(if: Gate.runtime, Gate.runtimeReason)) struct InteractiveTests {
     @Test func stdinTTYAndExec() async throws {
         try await withDaemon { d in
             try await d.loadBusybox()

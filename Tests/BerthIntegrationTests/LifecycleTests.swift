@@ -5,7 +5,7 @@ import Foundation
 import Testing
 
 /// berthd for real: runc, conmon, overlayfs, SQLite. Needs root (CI runs as root).
-@Suite(.serialized) struct LifecycleTests {
+@Suite(.serialized, .enabled(if: Gate.runtime, Gate.runtimeReason)) struct LifecycleTests {
     @Test func apiRunLifecycle() async throws {
         try await withDaemon { d in
             try await d.loadBusybox()
@@ -36,7 +36,7 @@ import Testing
         }
     }
 
-    @Test func dockerCLIEndToEnd() async throws {
+    @Test(.enabled(if: Gate.dockerCLI, Gate.dockerCLIReason)) func dockerCLIEndToEnd() async throws {
         try await withDaemon { d in
             try FS.writeAtomically(d.root + "/busybox.tar", Data(BusyboxImage.archive))
             let load = try await d.docker("load", "-i", d.root + "/busybox.tar")

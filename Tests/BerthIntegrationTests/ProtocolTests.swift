@@ -7,7 +7,7 @@ import Glibc
 import Testing
 
 /// The HTTP surface: negotiation headers, error shapes, disabled features, listeners.
-@Suite struct ProtocolTests {
+@Suite(.enabled(if: Gate.runtime, Gate.runtimeReason)) struct ProtocolTests {
     @Test func pingVersionAndErrors() async throws {
         try await withDaemon { d in
             let ping = try await d.client.http.request(.GET, "/_ping")

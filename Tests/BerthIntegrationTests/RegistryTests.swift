@@ -7,7 +7,7 @@ import Testing
 
 /// Pull and push against the real CNCF registry, through the docker CLI, cross-checked with
 /// skopeo; failures a network and a registry can cause.
-@Suite struct RegistryTests {
+@Suite(.enabled(if: Gate.runtime, Gate.runtimeReason)) struct RegistryTests {
     func text(_ r: Subprocess.Result) -> String { r.stdoutText + r.stderrText }
 
     /// Pushes busybox as `ref`, then removes both names locally: the image exists only in the registry.

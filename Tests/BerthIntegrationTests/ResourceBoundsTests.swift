@@ -10,7 +10,7 @@ import Testing
 
 /// What a client can make berthd hold: bounded decompression, work that stops when the client
 /// leaves, requests answered in order, slow heads cut off, slow readers cut off.
-@Suite struct ResourceBoundsTests {
+@Suite(.enabled(if: Gate.runtime, Gate.runtimeReason)) struct ResourceBoundsTests {
     /// `total` bytes of zeros as a gzip stream: one compressed 64 MiB member, repeated (a valid
     /// multi-member gzip file a few hundred KiB long per GiB).
     static func gzipBomb(total: Int64) throws -> [UInt8] {

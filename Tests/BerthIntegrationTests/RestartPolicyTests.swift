@@ -10,7 +10,7 @@ import Testing
 /// Restart policies through the docker CLI, against dockerd's rules: the delay doubles from
 /// 100 ms, on-failure stops at its count, a user's stop calls restarts off, and a berthd killed
 /// during a delay picks the container up again.
-@Suite struct RestartPolicyTests {
+@Suite(.enabled(if: Gate.runtime, Gate.runtimeReason)) struct RestartPolicyTests {
     func inspect(_ d: TestDaemon, _ name: String, _ format: String) async throws -> String {
         try await d.docker("inspect", "-f", format, name).stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
     }

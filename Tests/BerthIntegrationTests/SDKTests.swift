@@ -4,7 +4,7 @@ import Testing
 
 /// The Docker SDK for Python against berthd: the behaviours its users rely on (run returning the
 /// output, kill answering after the exit, exec framing and exit codes, commit, restart policies).
-@Suite struct SDKTests {
+@Suite(.enabled(if: Gate.pythonSDK, Gate.pythonSDKReason)) struct SDKTests {
     static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("python/sdk_behaviours.py").path
 
     @Test func pythonSDKBehaviours() async throws {

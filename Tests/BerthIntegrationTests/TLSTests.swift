@@ -9,7 +9,7 @@ import Testing
 
 /// Remote access: `berthd tls init`, then the docker CLI and the Swift client over mutual TLS;
 /// clients without a certificate fail the handshake; plain TCP refuses DNS-named Hosts.
-@Suite struct TLSTests {
+@Suite(.enabled(if: Gate.dockerCLI, Gate.dockerCLIReason)) struct TLSTests {
     /// The docker CLI against a TLS listener, with `DOCKER_CERT_PATH` = `certPath`.
     func docker(_ port: Int, _ certPath: String, _ args: [String], input: String? = nil) async throws -> Subprocess.Result {
         var env = ProcessInfo.processInfo.environment
