@@ -112,6 +112,7 @@ let package = Package(
             "BerthSystem", "BerthArchive", "BerthModels", "BerthStore", "BerthImage",
             "BerthExecutor", "BerthEngine", "BerthAPI", "BerthRegistry", "CBerthSys", "BerthFuzz",
             .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "GRDB", package: "GRDB.swift"),
         ], swiftSettings: strict),
         // The in-process API tier: the real router, services and SQLite over FakeRuntime; no root.
         .testTarget(name: "BerthAPITests", dependencies: [

@@ -61,7 +61,7 @@ public final class ExecProcess: ExecSession {
                     c.yield(OutputChunk(stream: stream, bytes: Array(buf[0..<n])))
                 }
                 Glibc.close(fd)
-                if remaining.decrement() == 0 { c.finish() }
+                if remaining.decrement() == 0 { c.finish(); early.finish() }
             }
             t.start()
         }
@@ -122,6 +122,7 @@ public final class ExecProcess: ExecSession {
                 if !chunk.isEmpty { c.yield(OutputChunk(stream: 1, bytes: chunk)) }
             }
             c.finish()
+            early.finish()
         }
         t.start()
         let p = pid
@@ -156,6 +157,12 @@ public final class ExecProcess: ExecSession {
     public func wait() async -> Int32 {
         let code = await exitTask.value
         guard code == 255 else { return code }
+        // runc's report may still be in the pipe when it exits: read to the end first (a process
+        // that exited 255 itself may have left a child holding the pipe: then wait 2 s at most).
+        let early = self.early
+        let bound = Task { try? await Task.sleep(for: .seconds(2)); early.finish() }
+        await early.complete()
+        bound.cancel()
         return Int32(Self.startFailureCode(early.text) ?? Int(code))
     }
 
@@ -190,12 +197,34 @@ final class LockedFD: @unchecked Sendable {
 /// Up to 4 KiB of a stream's first bytes.
 final class EarlyBytes: @unchecked Sendable {
     private var bytes: [UInt8] = []
+    private var done = false
+    private var waiters: [CheckedContinuation<Void, Never>] = []
     private let lock = NSLock()
     func keep(_ b: ArraySlice<UInt8>) {
         lock.lock(); defer { lock.unlock() }
         if bytes.count < 4096 { bytes += b.prefix(4096 - bytes.count) }
     }
     var text: String { lock.lock(); defer { lock.unlock() }; return String(decoding: bytes, as: UTF8.self) }
+
+    /// The readers saw the end of the output (everything runc wrote is in), or waiting is over.
+    func finish() {
+        lock.lock()
+        done = true
+        let w = waiters
+        waiters = []
+        lock.unlock()
+        w.forEach { $0.resume() }
+    }
+
+    /// Waits for `finish`.
+    func complete() async {
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            lock.lock()
+            if done { lock.unlock(); c.resume(); return }
+            waiters.append(c)
+            lock.unlock()
+        }
+    }
 }
 
 final class LockedCounter: @unchecked Sendable {

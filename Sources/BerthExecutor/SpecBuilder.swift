@@ -56,6 +56,12 @@ public enum SpecBuilder {
         if spec.process.tty && !env.contains(where: { $0.hasPrefix("TERM=") }) { env.append("TERM=xterm") }
         if !env.contains(where: { $0.hasPrefix("HOME=") }) { env.append("HOME=" + user.home) }
 
+        // runc 1.1 has no `domainname`: the UTS namespace's domain is set as dockerd sets it, by sysctl.
+        var sysctls = spec.sysctls
+        if spec.ownUTS && !spec.domainname.isEmpty && sysctls["kernel.domainname"] == nil {
+            sysctls["kernel.domainname"] = spec.domainname
+        }
+
         return OCISpec(
             process: .init(terminal: spec.process.tty, consoleSize: nil,
                            user: .init(uid: user.uid, gid: user.gid,
@@ -70,7 +76,7 @@ public enum SpecBuilder {
             linux: .init(resources: spec.resources,
                          cgroupsPath: "/berth/" + spec.id, namespaces: spec.namespaces.map { .init(type: $0.type, path: $0.path) },
                          maskedPaths: spec.unconfined ? [] : maskedPaths, readonlyPaths: spec.unconfined ? [] : readonlyPaths,
-                         sysctl: spec.sysctls.isEmpty ? nil : spec.sysctls, seccomp: spec.seccomp,
+                         sysctl: sysctls.isEmpty ? nil : sysctls, seccomp: spec.seccomp,
                          devices: spec.devices.isEmpty ? nil : spec.devices))
     }
 }

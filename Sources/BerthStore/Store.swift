@@ -160,6 +160,11 @@ public final class Store: Sendable {
         return try f()
     }
 
+    /// The migrations applied to this database, in order.
+    public func completedMigrations() throws -> [String] {
+        do { return try pool.read { try Schema.migrator.appliedMigrations($0) } } catch { throw BerthError.system("\(error)") }
+    }
+
     public func insertContainer(_ c: ContainerRecord) throws {
         try containerWrite {
             do {

@@ -131,6 +131,7 @@ struct BerthDaemon: AsyncParsableCommand {
         reclaim.cancel()
         log.info("shutting down; containers keep running")
         await server.shutdown()
+        await engine.stop()
     }
 }
 

@@ -1,0 +1,80 @@
+import BerthStore
+import BerthSystem
+import Foundation
+import GRDB
+import Testing
+
+/// Each store migration, applied to a database left by the one before it with data in it: what
+/// was there survives, and what the migration adds has its documented default.
+@Suite struct MigrationTests {
+    static let names = ["v1", "v2-list-columns", "v3-events", "v4-layer-blobs", "v5-lifecycle", "v6-health"]
+
+    /// A database migrated up to `last` (all of them when nil), in a fresh directory.
+    func database(upTo last: String?) throws -> (String, DatabaseQueue) {
+        let d = "/tmp/berth-unit-migration-" + String(Identifier.random64().prefix(12))
+        try FS.mkdirAll(d)
+        let q = try DatabaseQueue(path: d + "/berth.db")
+        if let last { try Schema.migrator.migrate(q, upTo: last) }
+        return (d, q)
+    }
+
+    /// Rows that every version of the schema has: a layer, an image on it, a container of it.
+    func seed(_ q: DatabaseQueue) throws {
+        try q.write { db in
+            try db.execute(sql: "INSERT INTO layers (chain_id, diff_id, size, created) VALUES ('sha256:l', 'sha256:l', 1, 1)")
+            try db.execute(sql: "INSERT INTO images (id, config, created, size) VALUES ('sha256:i', X'7B7D', 1, 1)")
+            try db.execute(sql: "INSERT INTO image_layers (image_id, position, chain_id) VALUES ('sha256:i', 0, 'sha256:l')")
+            try db.execute(sql: """
+                INSERT INTO containers (id, name, image_id, image_name, created, config, host_config, command, status, exit_code, restart_count)
+                VALUES ('c1', '/one', 'sha256:i', 'img', 1, X'7B7D', X'7B7D', 'sh', 'exited', 3, 2)
+                """)
+        }
+    }
+
+    @Test func theListIsComplete() {
+        #expect(Schema.migrator.migrations == Self.names)
+    }
+
+    @Test(arguments: 1..<names.count) func migrationKeepsDataAndAddsDefaults(_ index: Int) throws {
+        let (dir, q) = try database(upTo: Self.names[index - 1])
+        defer { FS.removeAll(dir) }
+        try seed(q)
+        try Schema.migrator.migrate(q, upTo: Self.names[index])
+        try q.read { db in
+            let row = try #require(try Row.fetchOne(db, sql: "SELECT * FROM containers WHERE id = 'c1'"))
+            #expect(row["name"] as String == "/one")
+            #expect(row["exit_code"] as Int == 3)
+            #expect(row["restart_count"] as Int == 2)
+            switch Self.names[index] {
+            case "v2-list-columns":
+                #expect(row["network_mode"] as String == "bridge")
+            case "v3-events":
+                #expect(try db.tableExists("events"))
+                #expect(try Int.fetchOne(db, sql: "SELECT count(*) FROM events") == 0)
+            case "v4-layer-blobs":
+                #expect(try db.tableExists("layer_blobs"))
+                #expect(try db.columns(in: "layer_blobs").map(\.name).sorted() == ["diff_id", "digest", "media_type", "repository", "size"])
+            case "v5-lifecycle":
+                #expect(row["manually_stopped"] as Bool == false)
+                #expect(row["backoff_ms"] as Int == 0)
+                #expect(row["restart_at"] as Int == 0)
+            case "v6-health":
+                #expect(row["health"] as String == "")
+            default:
+                Issue.record("no check for migration \(Self.names[index])")
+            }
+        }
+    }
+
+    /// The first schema, then the store opened over it: every migration runs, the data reads back.
+    @Test func storeOpensAnOldDatabase() throws {
+        let (dir, q) = try database(upTo: "v1")
+        defer { FS.removeAll(dir) }
+        try seed(q)
+        try q.close()
+        let s = try Store(path: dir + "/berth.db")
+        let c = try #require(try s.container(named: "/one") ?? s.container("c1"))
+        #expect(c.exit_code == 3 && c.restart_count == 2 && c.health == "" && c.network_mode == "bridge")
+        #expect(try s.completedMigrations() == Self.names)
+    }
+}
