@@ -10,19 +10,6 @@ import Testing
 /// Health checks through the docker CLI: starting → unhealthy → healthy in ps, inspect and
 /// events; the image's HEALTHCHECK and --no-healthcheck; timeouts; probes after a berthd restart.
 @Suite(.enabled(if: Gate.runtime, Gate.runtimeReason)) struct HealthTests {
-    func inspect(_ d: TestDaemon, _ name: String, _ format: String) async throws -> String {
-        try await d.docker("inspect", "-f", format, name).stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
-    }
-
-    func eventually(_ timeout: Duration = .seconds(20), _ condition: () async throws -> Bool) async rethrows -> Bool {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if try await condition() { return true }
-            try? await Task.sleep(for: .milliseconds(100))
-        }
-        return try await condition()
-    }
-
     @Test func startingUnhealthyHealthy() async throws {
         try await withDaemon { d in
             try await d.loadBusybox()
@@ -32,22 +19,22 @@ import Testing
                                        "--health-retries", "2", "--health-start-period", "3s", "--health-start-interval", "300ms",
                                        "busybox", "sleep", "300").status == 0)
             #expect(try await d.docker("ps", "--format", "{{.Status}}").stdoutText.contains("(health: starting)"))
-            #expect(try await eventually { try await inspect(d, "hc-file", "{{.State.Health.Status}}") == "unhealthy" })
+            #expect(try await eventually { try await d.inspect("hc-file", "{{.State.Health.Status}}") == "unhealthy" })
             #expect(try await d.docker("ps", "--format", "{{.Status}}").stdoutText.contains("(unhealthy)"))
             #expect(try await d.docker("exec", "hc-file", "touch", "/tmp/ok").status == 0)
-            #expect(try await eventually { try await inspect(d, "hc-file", "{{.State.Health.Status}}") == "healthy" })
+            #expect(try await eventually { try await d.inspect("hc-file", "{{.State.Health.Status}}") == "healthy" })
             #expect(try await d.docker("ps", "--filter", "health=healthy", "--format", "{{.Names}} {{.Status}}").stdoutText.contains("hc-file Up"))
-            #expect(try await inspect(d, "hc-file", "{{.State.Health.FailingStreak}}") == "0")
-            let log = try await inspect(d, "hc-file", "{{len .State.Health.Log}} {{(index .State.Health.Log 0).ExitCode}}")
+            #expect(try await d.inspect("hc-file", "{{.State.Health.FailingStreak}}") == "0")
+            let log = try await d.inspect("hc-file", "{{len .State.Health.Log}} {{(index .State.Health.Log 0).ExitCode}}")
             #expect(log.hasPrefix("5 ") || log.hasPrefix("4 ") || log.hasPrefix("3 "), "\(log)")
             let events = try await d.docker("events", "--since", since, "--until", String(Timestamp.nowNanos() / 1_000_000_000 + 1),
                                             "--filter", "container=hc-file", "--format", "{{.Action}}").stdoutText
             #expect(events.contains("health_status: unhealthy\n") && events.contains("health_status: healthy\n"), "\(events)")
             // berthd killed and back: the probes go on (new entries in the log).
-            let before = try await inspect(d, "hc-file", "{{(index .State.Health.Log 4).End}}")
+            let before = try await d.inspect("hc-file", "{{(index .State.Health.Log 4).End}}")
             d.kill9()
             try await d.start()
-            #expect(try await eventually { try await inspect(d, "hc-file", "{{(index .State.Health.Log 4).End}}") != before })
+            #expect(try await eventually { try await d.inspect("hc-file", "{{(index .State.Health.Log 4).End}}") != before })
         }
     }
 
@@ -61,14 +48,14 @@ import Testing
                 headers: [("Content-Type", "application/json")])
             #expect(commit.status == 201, "\(commit.text)")
             #expect(try await d.docker("run", "-d", "--name", "hc-img", "hc-image:1").status == 0)
-            #expect(try await eventually { try await inspect(d, "hc-img", "{{.State.Health.Status}}") == "healthy" })
+            #expect(try await eventually { try await d.inspect("hc-img", "{{.State.Health.Status}}") == "healthy" })
             #expect(try await d.docker("run", "-d", "--name", "hc-none", "--no-healthcheck", "hc-image:1").status == 0)
-            #expect(try await inspect(d, "hc-none", "{{.State.Health}}") == "<nil>")
+            #expect(try await d.inspect("hc-none", "{{.State.Health}}") == "<nil>")
             // A probe that outlives its timeout counts as a failure with dockerd's words.
             #expect(try await d.docker("run", "-d", "--name", "hc-slow", "--health-cmd", "sleep 5", "--health-timeout", "200ms",
                                        "--health-interval", "200ms", "--health-retries", "1", "busybox", "sleep", "300").status == 0)
-            #expect(try await eventually { try await inspect(d, "hc-slow", "{{.State.Health.Status}}") == "unhealthy" })
-            let entry = try await inspect(d, "hc-slow", "{{(index .State.Health.Log 0).ExitCode}} {{(index .State.Health.Log 0).Output}}")
+            #expect(try await eventually { try await d.inspect("hc-slow", "{{.State.Health.Status}}") == "unhealthy" })
+            let entry = try await d.inspect("hc-slow", "{{(index .State.Health.Log 0).ExitCode}} {{(index .State.Health.Log 0).Output}}")
             #expect(entry == "-1 Health check exceeded timeout (200ms)", "\(entry)")
             let bad = try await d.docker("run", "-d", "--health-cmd", "true", "--health-interval", "10us", "busybox", "true")
             #expect(bad.status != 0)

@@ -32,15 +32,6 @@ import Testing
     }
 
     /// Waits (bounded) until `condition` holds, checking every 50 ms.
-    static func eventually(_ timeout: Duration = .seconds(15), _ condition: () -> Bool) async -> Bool {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if condition() { return true }
-            try? await Task.sleep(for: .milliseconds(50))
-        }
-        return condition()
-    }
-
     @Test func gzipBombsStopAtTheLimit() async throws {
         try await withDaemon(extraArgs: ["--max-decompressed-size", "512MiB"]) { d in
             // The whole archive gzip-compressed: 2 GiB of zeros.
@@ -71,9 +62,9 @@ import Testing
             let conn = try HijackTests.RawConn(path: d.socket)
             try conn.send("POST /images/load?quiet=1 HTTP/1.1\r\nHost: x\r\nContent-Length: \(bomb.count)\r\n\r\n")
             try bomb.withUnsafeBytes { try Syscall.writeAll(conn.fd, $0) }
-            #expect(await Self.eventually { Self.tmpEntries(d).contains { $0.hasSuffix(".plain") } }, "the load never started")
+            #expect(await eventually(.seconds(15)) { Self.tmpEntries(d).contains { $0.hasSuffix(".plain") } }, "the load never started")
             shutdown(conn.fd, Int32(SHUT_RDWR))
-            #expect(await Self.eventually { Self.tmpEntries(d).isEmpty }, "still there: \(Self.tmpEntries(d))")
+            #expect(await eventually(.seconds(15)) { Self.tmpEntries(d).isEmpty }, "still there: \(Self.tmpEntries(d))")
             #expect(try await d.client.ping() == "OK")
         }
     }

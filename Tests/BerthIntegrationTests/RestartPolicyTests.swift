@@ -11,46 +11,32 @@ import Testing
 /// 100 ms, on-failure stops at its count, a user's stop calls restarts off, and a berthd killed
 /// during a delay picks the container up again.
 @Suite(.enabled(if: Gate.runtime, Gate.runtimeReason)) struct RestartPolicyTests {
-    func inspect(_ d: TestDaemon, _ name: String, _ format: String) async throws -> String {
-        try await d.docker("inspect", "-f", format, name).stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
-    }
-
-    /// Waits (bounded) until `condition` holds, checking every 100 ms.
-    func eventually(_ timeout: Duration = .seconds(20), _ condition: () async throws -> Bool) async rethrows -> Bool {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if try await condition() { return true }
-            try? await Task.sleep(for: .milliseconds(100))
-        }
-        return try await condition()
-    }
-
     @Test func alwaysClimbsAndSurvivesADaemonKill() async throws {
         try await withDaemon { d in
             try await d.loadBusybox()
             let since = String(Timestamp.nowNanos() / 1_000_000_000 - 1)
             #expect(try await d.docker("run", "-d", "--name", "rp-always", "--restart", "always", "busybox", "sh", "-c", "exit 3").status == 0)
             // 100 + 200 + 400 + 800 ms of delays: four restarts in a few seconds.
-            #expect(try await eventually { Int(try await inspect(d, "rp-always", "{{.RestartCount}}")) ?? 0 >= 4 })
+            #expect(try await eventually { Int(try await d.inspect("rp-always", "{{.RestartCount}}")) ?? 0 >= 4 })
             let ps = try await d.docker("ps", "-a", "--filter", "name=rp-always", "--format", "{{.Status}}").stdoutText
             #expect(ps.hasPrefix("Restarting (3)") || ps.hasPrefix("Up"), "\(ps)")
-            let state = try await inspect(d, "rp-always", "{{.State.Status}} {{.State.Running}} {{.State.ExitCode}}")
+            let state = try await d.inspect("rp-always", "{{.State.Status}} {{.State.Running}} {{.State.ExitCode}}")
             #expect(state == "restarting true 3" || state.hasPrefix("running true"), "\(state)")
             let events = try await d.docker("events", "--since", since, "--until", String(Timestamp.nowNanos() / 1_000_000_000 + 1),
                                             "--filter", "container=rp-always").stdoutText
             #expect(events.components(separatedBy: " die ").count > 3 && events.components(separatedBy: " start ").count > 3, "\(events)")
             // berthd killed in the middle of it: the count goes on after it is back.
-            let before = Int(try await inspect(d, "rp-always", "{{.RestartCount}}")) ?? 0
+            let before = Int(try await d.inspect("rp-always", "{{.RestartCount}}")) ?? 0
             d.kill9()
             try await d.start()
-            #expect(try await eventually { (Int(try await inspect(d, "rp-always", "{{.RestartCount}}")) ?? 0) > before })
+            #expect(try await eventually { (Int(try await d.inspect("rp-always", "{{.RestartCount}}")) ?? 0) > before })
             // A user's stop ends it, also during a delay, and it stays stopped.
             #expect(try await d.docker("stop", "-t", "1", "rp-always").status == 0)
-            let stopped = try await inspect(d, "rp-always", "{{.State.Status}} {{.State.Running}}")
+            let stopped = try await d.inspect("rp-always", "{{.State.Status}} {{.State.Running}}")
             #expect(stopped == "exited false", "\(stopped)")
-            let count = try await inspect(d, "rp-always", "{{.RestartCount}}")
+            let count = try await d.inspect("rp-always", "{{.RestartCount}}")
             try await Task.sleep(for: .milliseconds(500))
-            #expect(try await inspect(d, "rp-always", "{{.State.Status}} {{.RestartCount}}") == "exited \(count)")
+            #expect(try await d.inspect("rp-always", "{{.State.Status}} {{.RestartCount}}") == "exited \(count)")
         }
     }
 
@@ -58,14 +44,14 @@ import Testing
         try await withDaemon { d in
             try await d.loadBusybox()
             #expect(try await d.docker("run", "-d", "--name", "rp-fail", "--restart", "on-failure:2", "busybox", "sh", "-c", "exit 5").status == 0)
-            #expect(try await eventually { try await inspect(d, "rp-fail", "{{.State.Status}} {{.RestartCount}}") == "exited 2" })
+            #expect(try await eventually { try await d.inspect("rp-fail", "{{.State.Status}} {{.RestartCount}}") == "exited 2" })
             try await Task.sleep(for: .milliseconds(600))
-            #expect(try await inspect(d, "rp-fail", "{{.State.Status}} {{.RestartCount}} {{.State.ExitCode}}") == "exited 2 5")
+            #expect(try await d.inspect("rp-fail", "{{.State.Status}} {{.RestartCount}} {{.State.ExitCode}}") == "exited 2 5")
             // Success is not restarted by on-failure.
             #expect(try await d.docker("run", "-d", "--name", "rp-ok", "--restart", "on-failure", "busybox", "true").status == 0)
-            #expect(try await eventually { try await inspect(d, "rp-ok", "{{.State.Status}}") == "exited" })
+            #expect(try await eventually { try await d.inspect("rp-ok", "{{.State.Status}}") == "exited" })
             try await Task.sleep(for: .milliseconds(400))
-            #expect(try await inspect(d, "rp-ok", "{{.RestartCount}}") == "0")
+            #expect(try await d.inspect("rp-ok", "{{.RestartCount}}") == "0")
         }
     }
 
@@ -73,7 +59,7 @@ import Testing
         try await withDaemon { d in
             try await d.loadBusybox()
             #expect(try await d.docker("run", "-d", "--name", "rp-rm", "--restart", "always", "busybox", "sh", "-c", "exit 1").status == 0)
-            #expect(try await eventually { try await inspect(d, "rp-rm", "{{.State.Status}}") == "restarting" })
+            #expect(try await eventually { try await d.inspect("rp-rm", "{{.State.Status}}") == "restarting" })
             let rm = try await d.docker("rm", "rp-rm")
             // It cycles between restarting and running; either way a plain rm is refused.
             #expect(rm.status != 0 && (rm.stderrText.contains("container is restarting") || rm.stderrText.contains("container is running")),
@@ -84,7 +70,7 @@ import Testing
             #expect(try await d.docker("create", "--name", "rp-up", "busybox", "sh", "-c", "exit 2").status == 0)
             #expect(try await d.docker("update", "--restart", "on-failure:1", "rp-up").status == 0)
             #expect(try await d.docker("start", "rp-up").status == 0)
-            #expect(try await eventually { try await inspect(d, "rp-up", "{{.State.Status}} {{.RestartCount}}") == "exited 1" })
+            #expect(try await eventually { try await d.inspect("rp-up", "{{.State.Status}} {{.RestartCount}}") == "exited 1" })
             let bad = try await d.docker("run", "-d", "--restart", "always", "--rm", "busybox", "true")
             #expect(bad.status != 0, "\(bad.stderrText)")
         }
@@ -100,9 +86,9 @@ import Testing
             d.terminate()
             try await d.start()
             // dockerd brings `always` back with the daemon even after a stop; not the others.
-            #expect(try await eventually { try await inspect(d, "rp-a", "{{.State.Status}}") == "running" })
-            #expect(try await inspect(d, "rp-u", "{{.State.Status}}") == "exited")
-            #expect(try await inspect(d, "rp-n", "{{.State.Status}}") == "exited")
+            #expect(try await eventually { try await d.inspect("rp-a", "{{.State.Status}}") == "running" })
+            #expect(try await d.inspect("rp-u", "{{.State.Status}}") == "exited")
+            #expect(try await d.inspect("rp-n", "{{.State.Status}}") == "exited")
         }
     }
 }

@@ -129,3 +129,20 @@ func withDaemon(extraArgs: [String] = [], _ body: (TestDaemon) async throws -> V
     }
     await d.cleanup()
 }
+
+extension TestDaemon {
+    /// `docker inspect -f FORMAT NAME`, trimmed.
+    func inspect(_ name: String, _ format: String) async throws -> String {
+        try await docker("inspect", "-f", format, name).stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}
+
+/// Waits (bounded) until `condition` holds, checking every 50 ms; the last check decides.
+func eventually(_ timeout: Duration = .seconds(20), _ condition: () async throws -> Bool) async rethrows -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(50))
+    }
+    return try await condition()
+}
