@@ -55,6 +55,15 @@ let package = Package(
             "BerthSystem", "CBerthSys",
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
+        // Bridge networking on the host: IPAM, bridges, per-container network namespaces and
+        // veths (iproute2), Berth's nftables table, the embedded DNS resolver. No Docker types.
+        .target(name: "BerthNetwork", dependencies: [
+            "BerthSystem", "CBerthSys",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: strict),
         // Distribution protocol client: manifests, blobs, uploads, token and basic auth, registry config.
         .target(name: "BerthRegistry", dependencies: [
             "BerthSystem", "BerthModels", "BerthImage",
@@ -67,7 +76,7 @@ let package = Package(
         ], swiftSettings: strict),
         // Services that tie store, images, registries and executor together (no HTTP server here).
         .target(name: "BerthEngine", dependencies: [
-            "BerthSystem", "BerthModels", "BerthStore", "BerthImage", "BerthExecutor", "BerthArchive", "BerthRegistry", "CBerthSys",
+            "BerthSystem", "BerthModels", "BerthStore", "BerthImage", "BerthExecutor", "BerthArchive", "BerthRegistry", "BerthNetwork", "CBerthSys",
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
         // HTTP transport (SwiftNIO), routing, hijack, stdcopy, Docker routes.
@@ -100,7 +109,7 @@ let package = Package(
         ], swiftSettings: strict),
         .executableTarget(name: "berth-fuzz", dependencies: ["BerthFuzz"], swiftSettings: strict),
         .executableTarget(name: "berthd", dependencies: [
-            "BerthAPI", "BerthEngine", "BerthExecutor", "BerthSystem", "BerthRegistry",
+            "BerthAPI", "BerthEngine", "BerthExecutor", "BerthSystem", "BerthRegistry", "BerthNetwork",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
@@ -110,13 +119,13 @@ let package = Package(
         ], swiftSettings: strict),
         .testTarget(name: "BerthUnitTests", dependencies: [
             "BerthSystem", "BerthArchive", "BerthModels", "BerthStore", "BerthImage",
-            "BerthExecutor", "BerthEngine", "BerthAPI", "BerthRegistry", "CBerthSys", "BerthFuzz",
+            "BerthExecutor", "BerthEngine", "BerthAPI", "BerthRegistry", "CBerthSys", "BerthFuzz", "BerthNetwork",
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "GRDB", package: "GRDB.swift"),
         ], swiftSettings: strict),
         // The in-process API tier: the real router, services and SQLite over FakeRuntime; no root.
         .testTarget(name: "BerthAPITests", dependencies: [
-            "BerthAPI", "BerthEngine", "BerthExecutor", "BerthModels", "BerthStore", "BerthSystem", "BerthArchive", "BerthImage",
+            "BerthAPI", "BerthEngine", "BerthExecutor", "BerthModels", "BerthStore", "BerthSystem", "BerthArchive", "BerthImage", "BerthNetwork",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOEmbedded", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -6,9 +6,10 @@
 #   libsqlite3-dev  the metadata store links the system SQLite
 #   libzstd-dev     zstd-compressed layers are unpacked with the system libzstd
 #   tini            docker-init for --init (later issues)
-#   iproute2        network namespaces
+#   iproute2        bridges, veths and network namespaces (`ip`)
+#   nftables        Berth's firewall table: masquerade, isolation, published ports (`nft`)
 #   procps          `ps`, which `docker top` runs on the host
-#   util-linux      script(1): the tests give the docker CLI a terminal
+#   util-linux      script(1): the tests give the docker CLI a terminal; unshare/nsenter for namespaces
 #   docker CLI      the tests drive the real docker client (Debian's docker.io ships it)
 #   docker-registry the CNCF registry the registry tests push to and pull from
 #   skopeo          an independent registry client the tests cross-check with
@@ -19,7 +20,7 @@
 #   python docker   the Docker SDK for Python (PyPI `docker`), which a test drives berthd with
 set -euo pipefail
 need=()
-for pkg in runc conmon busybox-static libsqlite3-dev libzstd-dev tini iproute2 procps util-linux docker-registry skopeo apache2-utils openssl gcc libc6-dev curl; do
+for pkg in runc conmon busybox-static libsqlite3-dev libzstd-dev tini iproute2 nftables procps util-linux docker-registry skopeo apache2-utils openssl gcc libc6-dev curl; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 command -v docker >/dev/null 2>&1 || need+=(docker.io)

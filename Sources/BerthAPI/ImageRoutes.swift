@@ -173,6 +173,7 @@ public enum APIRoutes {
         ContainerRoutes.register(&r, engine: engine)
         ExecRoutes.register(&r, engine: engine)
         ImageRoutes.register(&r, engine: engine)
+        NetworkRoutes.register(&r, engine: engine)
         return r
     }
 }

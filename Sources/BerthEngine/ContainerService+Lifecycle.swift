@@ -66,10 +66,13 @@ extension ContainerService {
         guard let config = decode(ContainerConfig.self, c.config), let hc = decode(HostConfig.self, c.host_config) else {
             throw BerthError.system("container \(id) has an unreadable configuration")
         }
-        let spec = try ContainerSpecs.make(id: id, name: c.name, config: config, hostConfig: hc,
+        var spec = try ContainerSpecs.make(id: id, name: c.name, config: config, hostConfig: hc,
                                            layers: try images.layerPaths(c.image_id), logDefaults: logDefaults)
         let generation = c.run_generation + 1
         do {
+            // prepare: the container's network namespace and interfaces come before its process
+            let plan = try await networks.prepare(c, hc, config)
+            ContainerSpecs.apply(plan, to: &spec)
             let hooks = StartHooks(created: { pid, monitorPid in
                 _ = try? self.apply(id, .launched) { r in
                     r.pid = Int64(pid); r.monitor_pid = Int64(monitorPid)
@@ -82,6 +85,7 @@ extension ContainerService {
             emit("start", c)
             startHealth(id, fresh: true)
         } catch {
+            await networks.teardown(id)
             let e = BerthError.wrap(error)
             let code = Executor.exitCode(forStartError: e.message)
             let outcome = try? apply(id, .launchFailed) { r in
@@ -122,7 +126,10 @@ extension ContainerService {
 
     func afterExit(_ id: String, generation: Int64, actions: [ContainerLifecycle.Action]) async {
         guard let c = try? store.container(id), c.run_generation == generation, !isRunning(c) else { return }
-        if actions.contains(.teardown) { await runtime.teardown(id) }
+        if actions.contains(.teardown) {
+            await runtime.teardown(id)
+            await networks.teardown(id)
+        }
         for a in actions {
             switch a {
             case .scheduleRestart(let ms): scheduleRestart(id, afterMs: ms)
@@ -282,6 +289,7 @@ extension ContainerService {
         try await locks.with(c.id) {
             _ = try await self.stopLocked(c.id, timeout: timeout, signal: signal)
             await self.runtime.teardown(c.id)
+            await self.networks.teardown(c.id)
             let (o, _) = try self.apply(c.id, .start)
             if o.actions.contains(.launch) {
                 await self.cancelRestartTimer(c.id)
@@ -336,6 +344,7 @@ extension ContainerService {
         stopHealth(id)
         try apply(id, .remove(force: true))
         await runtime.remove(id)
+        await networks.teardown(id)
         do { try store.deleteContainer(id) } catch {
             _ = try? apply(id, .removeFailed) { $0.error = "removal failed: \(error)" }
             throw error

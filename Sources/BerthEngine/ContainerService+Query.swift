@@ -23,8 +23,6 @@ extension ContainerService {
         let argv = Self.argv(config)
         let p = runtime.paths(c.id)
         let lowers = ((try? images.layerPaths(c.image_id)) ?? []).reversed().joined(separator: ":")
-        let mode = hc.NetworkMode ?? "bridge"
-        let nets: [String: EndpointSettings] = [mode: EndpointSettings(networkID: mode)]
         var out = ContainerInspect(
             Id: c.id, Created: Timestamp.rfc3339(nanos: c.created), Path: argv.first ?? "", Args: Array(argv.dropFirst()),
             State: state(c), Image: c.image_id, ResolvConfPath: p.resolvConf, HostnamePath: p.hostname,
@@ -33,7 +31,7 @@ extension ContainerService {
             GraphDriver: GraphDriver(Name: "overlay2", Data: ["LowerDir": lowers, "UpperDir": p.upper,
                                                              "WorkDir": p.work, "MergedDir": p.rootfs]),
             Mounts: [], Config: config,
-            NetworkSettings: NetworkSettings(sandboxKey: isRunning(c) ? "/proc/\(c.pid)/ns/net" : "", networks: nets),
+            NetworkSettings: networks.settings(c, hc, running: isRunning(c)),
             ExecIDs: nil)
         let execs = ((try? store.execs(of: c.id)) ?? []).filter(\.running).map(\.id)
         out.ExecIDs = execs.isEmpty ? nil : execs
@@ -101,6 +99,7 @@ extension ContainerService {
                                  Command: c.command, Created: c.created / 1_000_000_000, Labels: labels,
                                  State: c.status, Status: status, NetworkMode: c.network_mode)
         if size { s.SizeRw = FS.diskUsage(runtime.paths(c.id).upper) }
+        if !c.ports.isEmpty { s.Ports = NetworkService.summaryPorts(c.ports) }
         return s
     }
 

@@ -31,6 +31,7 @@ public actor ContainerService {
     /// The daemon's log limits (`--log-opt`), under each container's own.
     nonisolated let logDefaults: LogLimits
     nonisolated let events: EventService
+    nonisolated let networks: NetworkService
     let locks = ContainerLocks()
     let log = Log.logger("containers")
 
@@ -50,7 +51,9 @@ public actor ContainerService {
     /// Encoded list rows, reused while the row and its status text are unchanged.
     nonisolated let listCache = Mutex<[String: ListCacheEntry]>([:])
 
-    init(store: Store, images: ImageStore, runtime: any ContainerRuntime, logDefaults: LogLimits, events: EventService) {
+    init(store: Store, images: ImageStore, runtime: any ContainerRuntime, logDefaults: LogLimits, events: EventService,
+         networks: NetworkService) {
+        self.networks = networks
         self.store = store
         self.logDefaults = logDefaults
         self.images = images
@@ -72,17 +75,7 @@ public actor ContainerService {
     // MARK: lookup
 
     /// Finds a container by full id, name (with or without `/`) or unique id prefix.
-    public nonisolated func resolve(_ ref: String) throws -> ContainerRecord {
-        if ref.count == 64, let c = try store.container(ref) { return c }
-        let name = ref.hasPrefix("/") ? String(ref.dropFirst()) : ref
-        if let c = try store.container(named: name) { return c }
-        if !ref.isEmpty && Identifier.isHex(ref) {
-            let ids = try store.containerIDs(prefix: ref)
-            if ids.count > 1 { throw BerthError.invalid("Multiple IDs found with provided prefix: \(ref)") }
-            if let id = ids.first, let c = try store.container(id) { return c }
-        }
-        throw BerthError.notFound("No such container: \(ref)")
-    }
+    public nonisolated func resolve(_ ref: String) throws -> ContainerRecord { try ContainerLookup.resolve(store, ref) }
 
     nonisolated func decode<T: Decodable>(_ t: T.Type, _ d: Data) -> T? { try? JSONDecoder().decode(t, from: d) }
 
@@ -130,10 +123,10 @@ public actor ContainerService {
             throw BerthError.invalid("can't create 'AutoRemove' container with restart policy")
         }
         let mode = hc.NetworkMode ?? ""
-        if !["", "default", "bridge", "none", "host"].contains(mode) {
-            throw BerthError.notFound("network \(mode) not found")
-        }
+        if mode.hasPrefix("container:") { _ = try resolve(String(mode.dropFirst(10))) }
         hc.applyDefaults()
+        let networkingConfig = try body.networkingConfig.map { try JSONDecoder().decode(NetworkingConfig.self, from: JSONEncoder().encode($0)) }
+        let endpoints = try networks.endpointsForCreate(hc, networkingConfig)
         _ = try LogOptions.limits(hc.LogConfig, defaults: logDefaults)
         warnings += Self.unsupportedWarnings(body)
         if mode == "host" { config.Hostname = ProcessInfo.processInfo.hostName }
@@ -153,6 +146,10 @@ public actor ContainerService {
             rec.name = !name.isEmpty ? name : NameGenerator.random() + (attempt > 3 ? "\(attempt)" : "")
             do {
                 try store.insertContainer(rec)
+                do { try await networks.recordEndpoints(id, endpoints) } catch {
+                    try? store.deleteContainer(id)
+                    throw error
+                }
                 emit("create", rec)
                 return ContainerCreateResponse(Id: id, Warnings: warnings)
             } catch let e as BerthError where e.kind == .conflict {
@@ -170,7 +167,7 @@ public actor ContainerService {
 
     /// Fields Berth accepts but does not act on yet, reported in `Warnings` instead of failing.
     nonisolated static func unsupportedWarnings(_ body: ContainerCreateBody) -> [String] {
-        let unsupported = ["Binds", "Mounts", "PortBindings", "PublishAllPorts", "VolumesFrom", "Links",
+        let unsupported = ["Binds", "Mounts", "VolumesFrom", "Links",
                            "DeviceRequests", "BlkioWeight", "BlkioWeightDevice", "BlkioDeviceReadBps",
                            "BlkioDeviceWriteBps", "BlkioDeviceReadIOps", "BlkioDeviceWriteIOps", "CpuRealtimePeriod",
                            "CpuRealtimeRuntime", "StorageOpt", "UsernsMode", "Isolation", "VolumeDriver"]

@@ -76,6 +76,19 @@ public enum ContainerSpecs {
             etc: etcFiles(id: id, config: config, hostConfig: hc), log: try LogOptions.spec(hc.LogConfig, defaults: logDefaults))
     }
 
+    /// The network namespace and /etc lines the container's networks call for.
+    static func apply(_ plan: NetworkPlan, to spec: inout ContainerSpec) {
+        switch plan.namespace {
+        case .host: spec.namespaces.removeAll { $0.type == "network" }
+        case .fresh: break
+        case .path(let p):
+            spec.namespaces.removeAll { $0.type == "network" }
+            spec.namespaces.append(.init("network", path: p))
+        }
+        if let r = plan.resolvConf { spec.etc.resolvConf = r }
+        for line in plan.hosts { spec.etc.hosts += line + "\n" }
+    }
+
     static func deviceRequests(_ hc: HostConfig) -> [ContainerDevices.Request] {
         (hc.Devices ?? []).map { .init(host: $0.PathOnHost, container: $0.PathInContainer, permissions: $0.CgroupPermissions) }
     }

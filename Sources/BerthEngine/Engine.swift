@@ -4,6 +4,7 @@ import Glibc
 import BerthExecutor
 import BerthImage
 import BerthModels
+import BerthNetwork
 import BerthRegistry
 import BerthStore
 import BerthSystem
@@ -19,10 +20,11 @@ public struct EngineConfig: Sendable {
     public var registries: RegistryConfig
     /// The most a layer or a compressed archive may expand to (`--max-decompressed-size`).
     public var expansionLimit: Int64
+    public var network: NetworkConfig
     public init(dataRoot: String, execRoot: String, logLimits: LogLimits = .defaults, registries: RegistryConfig = RegistryConfig(),
-                expansionLimit: Int64 = LayerStore.defaultExpansionLimit) {
+                expansionLimit: Int64 = LayerStore.defaultExpansionLimit, network: NetworkConfig = NetworkConfig()) {
         self.dataRoot = dataRoot; self.execRoot = execRoot; self.logLimits = logLimits; self.registries = registries
-        self.expansionLimit = expansionLimit
+        self.expansionLimit = expansionLimit; self.network = network
     }
 }
 
@@ -42,10 +44,11 @@ public final class Engine: Sendable {
     public let events: EventService
     public let pulls: PullService
     public let pushes: PushService
+    public let networks: NetworkService
     let log = Log.logger("engine")
     private let exitWatch = Mutex<UInt64?>(nil)
 
-    public init(config: EngineConfig, runtime: (any ContainerRuntime)? = nil) throws {
+    public init(config: EngineConfig, runtime: (any ContainerRuntime)? = nil, networkHost: (any NetworkHost)? = nil) throws {
         self.config = config
         try FS.mkdirAll(config.dataRoot, mode: 0o711)
         try FS.mkdirAll(config.execRoot, mode: 0o711)
@@ -56,8 +59,14 @@ public final class Engine: Sendable {
         events = EventService(store: store)
         pulls = PullService(images: imageStore, registries: config.registries, events: events)
         pushes = PushService(images: imageStore, registries: config.registries, events: events)
+        let host: any NetworkHost
+        if let networkHost { host = networkHost } else {
+            do { host = try LinuxNetworkHost() } catch { host = UnavailableNetworkHost(reason: "\(error)") }
+        }
+        networks = NetworkService(store: store, host: host, config: config.network,
+                                  execRoot: config.execRoot, events: events)
         containers = ContainerService(store: store, images: imageStore, runtime: self.runtime,
-                                      logDefaults: config.logLimits, events: events)
+                                      logDefaults: config.logLimits, events: events, networks: networks)
     }
 
     /// Watches monitor exit files, then brings the store in line with what really runs.
@@ -70,6 +79,8 @@ public final class Engine: Sendable {
         exitWatch.withLock { $0 = token }
         try imageStore.layers.reconcile()
         try imageStore.reconcileBlobs()
+        let withProcess = ((try? store.allContainers()) ?? []).filter { ContainerStatus(stored: $0.status).hasProcess }
+        try await networks.start(running: withProcess)
         await reconcileContainers()
     }
 

@@ -84,7 +84,7 @@ public struct NetworkSettings: Codable, Sendable {
     public var Bridge: String
     public var SandboxID: String
     public var SandboxKey: String
-    public var Ports: [String: JSONValue]
+    public var Ports: [String: [PortBinding]?]
     public var HairpinMode: Bool
     public var LinkLocalIPv6Address: String
     public var LinkLocalIPv6PrefixLen: Int
@@ -109,7 +109,7 @@ public struct NetworkSettings: Codable, Sendable {
 }
 
 public struct EndpointSettings: Codable, Sendable {
-    public var IPAMConfig: JSONValue?
+    public var IPAMConfig: EndpointIPAMConfig?
     public var Links: [String]?
     public var Aliases: [String]?
     public var MacAddress: String
@@ -122,10 +122,35 @@ public struct EndpointSettings: Codable, Sendable {
     public var GlobalIPv6Address: String
     public var GlobalIPv6PrefixLen: Int
     public var DNSNames: [String]?
+    public var DriverOpts: [String: String]?
 
     public init(networkID: String) {
         MacAddress = ""; NetworkID = networkID; EndpointID = ""; Gateway = ""; IPAddress = ""
         IPPrefixLen = 0; IPv6Gateway = ""; GlobalIPv6Address = ""; GlobalIPv6PrefixLen = 0
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case IPAMConfig, Links, Aliases, MacAddress, NetworkID, EndpointID, Gateway, IPAddress, IPPrefixLen, IPv6Gateway,
+             GlobalIPv6Address, GlobalIPv6PrefixLen, DNSNames, DriverOpts
+    }
+
+    /// Clients send only what they ask for (`IPAMConfig`, `Aliases`, …); the rest defaults.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        IPAMConfig = try c.decodeIfPresent(EndpointIPAMConfig.self, forKey: .IPAMConfig)
+        Links = try c.decodeIfPresent([String].self, forKey: .Links)
+        Aliases = try c.decodeIfPresent([String].self, forKey: .Aliases)
+        MacAddress = try c.decodeIfPresent(String.self, forKey: .MacAddress) ?? ""
+        NetworkID = try c.decodeIfPresent(String.self, forKey: .NetworkID) ?? ""
+        EndpointID = try c.decodeIfPresent(String.self, forKey: .EndpointID) ?? ""
+        Gateway = try c.decodeIfPresent(String.self, forKey: .Gateway) ?? ""
+        IPAddress = try c.decodeIfPresent(String.self, forKey: .IPAddress) ?? ""
+        IPPrefixLen = try c.decodeIfPresent(Int.self, forKey: .IPPrefixLen) ?? 0
+        IPv6Gateway = try c.decodeIfPresent(String.self, forKey: .IPv6Gateway) ?? ""
+        GlobalIPv6Address = try c.decodeIfPresent(String.self, forKey: .GlobalIPv6Address) ?? ""
+        GlobalIPv6PrefixLen = try c.decodeIfPresent(Int.self, forKey: .GlobalIPv6PrefixLen) ?? 0
+        DNSNames = try c.decodeIfPresent([String].self, forKey: .DNSNames)
+        DriverOpts = try c.decodeIfPresent([String: String].self, forKey: .DriverOpts)
     }
 }
 
@@ -137,7 +162,7 @@ public struct ContainerSummary: Codable, Sendable {
     public var ImageID: String
     public var Command: String
     public var Created: Int64
-    public var Ports: [JSONValue]
+    public var Ports: [PortSummary]
     public var SizeRw: Int64?
     public var SizeRootFs: Int64?
     public var Labels: [String: String]

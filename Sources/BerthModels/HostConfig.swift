@@ -37,7 +37,7 @@ public struct HostConfig: Codable, Sendable, Equatable {
     public var ContainerIDFile: String?
     public var LogConfig: LogConfig?
     public var NetworkMode: String?
-    public var PortBindings: JSONValue?
+    public var PortBindings: [String: [PortBinding]?]?
     public var RestartPolicy: RestartPolicy?
     public var AutoRemove: Bool?
     public var VolumeDriver: String?

@@ -92,6 +92,9 @@ public struct ContainerRecord: Codable, Sendable, FetchableRecord, PersistableRe
     public var restart_at: Int64
     /// State.Health as JSON, "" when the container has no health check.
     public var health: String
+    /// The ports published by the current run, host ports chosen (NetworkSettings.Ports as
+    /// JSON), "" while it does not run.
+    public var ports: String
 
     public init(id: String, name: String, image_id: String, image_name: String, created: Int64, config: Data,
                 host_config: Data, command: String, labels: String) {
@@ -100,6 +103,7 @@ public struct ContainerRecord: Codable, Sendable, FetchableRecord, PersistableRe
         self.labels = labels; status = "created"; pid = 0; monitor_pid = 0; exit_code = 0; oom_killed = false
         error = ""; started_at = 0; finished_at = 0; restart_count = 0; run_generation = 0
         network_mode = "bridge"; manually_stopped = false; backoff_ms = 0; restart_at = 0; health = ""
+        ports = ""
     }
 }
 
@@ -134,14 +138,15 @@ public struct ContainerListRow: Sendable, Equatable, FetchableRecord {
     public let network_mode: String
     /// The health check's status (starting, healthy, unhealthy), nil without one.
     public let health: String?
+    public let ports: String
 
     public init(row: Row) {
         id = row[0]; name = row[1]; image_id = row[2]; image_name = row[3]; created = row[4]; command = row[5]
         labels = row[6]; status = row[7]; exit_code = row[8]; started_at = row[9]; finished_at = row[10]
-        network_mode = row[11]; health = row[12]
+        network_mode = row[11]; health = row[12]; ports = row[13]
     }
 
-    static let columns = "id, name, image_id, image_name, created, command, labels, status, exit_code, started_at, finished_at, network_mode, json_extract(NULLIF(health, ''), '$.Status')"
+    static let columns = "id, name, image_id, image_name, created, command, labels, status, exit_code, started_at, finished_at, network_mode, json_extract(NULLIF(health, ''), '$.Status'), ports"
 }
 
 public struct EventRecord: Codable, Sendable, FetchableRecord, PersistableRecord {

@@ -130,6 +130,40 @@ public enum Schema {
                 t.add(column: "health", .text).notNull().defaults(to: "")
             }
         }
+        m.registerMigration("v7-networks") { db in
+            // Networks and the endpoints that join containers to them. An endpoint's address is
+            // written in the same transaction that picks it, and (network, ip) is unique, so an
+            // address is never handed out twice, crash or not.
+            try db.create(table: "networks") { t in
+                t.primaryKey("id", .text)
+                t.column("name", .text).notNull().unique()
+                t.column("driver", .text).notNull()
+                t.column("created", .integer).notNull()
+                t.column("bridge", .text).notNull().defaults(to: "")
+                t.column("subnet", .text).notNull().defaults(to: "")
+                t.column("gateway", .text).notNull().defaults(to: "")
+                t.column("ip_range", .text).notNull().defaults(to: "")
+                t.column("internal", .boolean).notNull().defaults(to: false)
+                t.column("ipv6", .boolean).notNull().defaults(to: false)
+                t.column("attachable", .boolean).notNull().defaults(to: false)
+                t.column("ipam", .blob).notNull()
+                t.column("options", .text).notNull().defaults(to: "{}")
+                t.column("labels", .text).notNull().defaults(to: "{}")
+            }
+            try db.create(table: "endpoints") { t in
+                t.column("container_id", .text).notNull().references("containers", onDelete: .cascade)
+                t.column("network_id", .text).notNull().references("networks")
+                t.column("config", .blob).notNull()
+                t.column("endpoint_id", .text).notNull().defaults(to: "")
+                t.column("ip", .text).notNull().defaults(to: "")
+                t.column("mac", .text).notNull().defaults(to: "")
+                t.column("position", .integer).notNull().defaults(to: 0)
+                t.primaryKey(["container_id", "network_id"])
+            }
+            try db.execute(sql: "CREATE UNIQUE INDEX endpoints_address ON endpoints(network_id, ip) WHERE ip <> ''")
+            try db.create(index: "endpoints_network", on: "endpoints", columns: ["network_id"])
+            try db.alter(table: "containers") { t in t.add(column: "ports", .text).notNull().defaults(to: "") }
+        }
         return m
     }
 }

@@ -27,11 +27,11 @@ public final class Store: Sendable {
         }
     }
 
-    private func rd<T>(_ f: (Database) throws -> T) throws -> T {
+    func rd<T>(_ f: (Database) throws -> T) throws -> T {
         do { return try pool.read(f) } catch let e as BerthError { throw e } catch { throw BerthError.system("store: \(error)") }
     }
 
-    private func wr<T>(_ f: (Database) throws -> T) throws -> T {
+    func wr<T>(_ f: (Database) throws -> T) throws -> T {
         do { return try pool.write(f) } catch let e as BerthError { throw e } catch { throw BerthError.system("store: \(error)") }
     }
 

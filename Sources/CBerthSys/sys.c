@@ -11,6 +11,10 @@
 #include <sys/xattr.h>
 #include <sys/sysmacros.h>
 #include <malloc.h>
+#include <stdlib.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <linux/openat2.h>
 
 int berth_set_child_subreaper(void) { return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); }
@@ -67,3 +71,32 @@ int berth_x32_abi_available(void) {
 
 int berth_malloc_trim(void) { return malloc_trim(0); }
 int berth_malloc_arena_max(int n) { return mallopt(M_ARENA_MAX, n); }
+
+/* A socket bound to addr:port (host order) inside the network namespace at nspath: the calling
+ * thread enters that namespace for the socket(2) and bind(2) and comes straight back. The socket
+ * keeps its namespace. Returns the descriptor or -errno. */
+int berth_socket_in_netns(const char *nspath, uint32_t addr, uint16_t port, int stream) {
+    int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (self < 0) return -errno;
+    int target = open(nspath, O_RDONLY | O_CLOEXEC);
+    if (target < 0) { int e = errno; close(self); return -e; }
+    if (setns(target, CLONE_NEWNET) != 0) { int e = errno; close(target); close(self); return -e; }
+    int fd = socket(AF_INET, (stream ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    int err = fd < 0 ? errno : 0;
+    if (fd >= 0) {
+        int one = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        struct sockaddr_in sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sin_family = AF_INET;
+        sa.sin_port = htons(port);
+        sa.sin_addr.s_addr = htonl(addr);
+        if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 || (stream && listen(fd, 128) != 0)) {
+            err = errno; close(fd); fd = -1;
+        }
+    }
+    /* Back to berthd's own namespace; a thread left elsewhere would be a disaster. */
+    if (setns(self, CLONE_NEWNET) != 0) abort();
+    close(target); close(self);
+    return fd >= 0 ? fd : -err;
+}

@@ -4,6 +4,7 @@ import Glibc
 import ArgumentParser
 import BerthAPI
 import BerthEngine
+import BerthNetwork
 import BerthExecutor
 import BerthRegistry
 import BerthSystem
@@ -79,6 +80,41 @@ struct BerthDaemon: AsyncParsableCommand {
     @Option(name: .customLong("http-idle-timeout"), help: "Seconds a kept-alive connection may wait for its next request (300)")
     var httpIdleTimeout = 300
 
+    @Option(name: [.customShort("b"), .customLong("bridge")], help: "`none`: no default bridge; containers of the default network get loopback only")
+    var bridge: String?
+
+    @Option(name: .customLong("bip"), help: "The default bridge's address and prefix (e.g. 172.20.0.1/16)")
+    var bip: String?
+
+    @Option(name: .customLong("fixed-cidr"), help: "The range the default bridge gives addresses from (within its subnet)")
+    var fixedCIDR: String?
+
+    @Option(name: .customLong("default-address-pool"), help: "Pools new networks take subnets from: base=CIDR,size=N (repeatable)")
+    var defaultAddressPool: [String] = []
+
+    func networkConfig() throws -> NetworkConfig {
+        var c = NetworkConfig()
+        if let b = bridge {
+            if b == "none" { c.defaultBridge = false }
+            else { throw ValidationError("--bridge: only `none` is supported (Berth makes its own bridge, berth0)") }
+        }
+        if let bip {
+            guard Subnet(bip) != nil, IPv4(bip.split(separator: "/")[0]) != nil else { throw ValidationError("--bip: invalid address \(bip)") }
+            c.bip = bip
+        }
+        if let f = fixedCIDR {
+            guard Subnet(f, strict: true) != nil else { throw ValidationError("--fixed-cidr: invalid CIDR \(f)") }
+            c.fixedCIDR = f
+        }
+        if !defaultAddressPool.isEmpty {
+            c.pools = try defaultAddressPool.map { p in
+                guard let pool = AddressPools.parse(p) else { throw ValidationError("--default-address-pool: invalid \(p)") }
+                return pool
+            }
+        }
+        return c
+    }
+
     func run() async throws {
         MemoryReclaim.limitArenas()
         let level = Logger.Level(rawValue: logLevel) ?? .info
@@ -110,7 +146,7 @@ struct BerthDaemon: AsyncParsableCommand {
 
         let engine = try Engine(config: EngineConfig(dataRoot: dataRoot, execRoot: execRoot, logLimits: logLimits,
                                                        registries: RegistryConfig(mirrors: registryMirror, insecure: insecureRegistry),
-                                                       expansionLimit: expansionLimit))
+                                                       expansionLimit: expansionLimit, network: try networkConfig()))
         try await engine.start()
         let server = HTTPServer(router: APIRoutes.make(engine: engine), headTimeout: .seconds(httpHeaderTimeout),
                                 idleTimeout: .seconds(httpIdleTimeout))

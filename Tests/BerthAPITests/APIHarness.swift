@@ -19,13 +19,15 @@ final class APIHarness: Sendable {
     let fake: FakeRuntime
     let engine: Engine
     let router: Router
+    let network: FakeNetworkHost
 
     init(_ name: String = #function) async throws {
         let base = FileManager.default.temporaryDirectory.path + "/berth-api-\(getpid())-\(Identifier.random64().prefix(8))"
         dir = base
         try FS.mkdirAll(base, mode: 0o700)
         fake = try FakeRuntime(root: base + "/fake")
-        engine = try Engine(config: EngineConfig(dataRoot: base + "/data", execRoot: base + "/run"), runtime: fake)
+        network = FakeNetworkHost()
+        engine = try Engine(config: EngineConfig(dataRoot: base + "/data", execRoot: base + "/run"), runtime: fake, networkHost: network)
         try await engine.start()
         router = APIRoutes.make(engine: engine)
     }
@@ -34,7 +36,8 @@ final class APIHarness: Sendable {
     init(restarting old: APIHarness) async throws {
         dir = old.dir
         fake = old.fake
-        engine = try Engine(config: old.engine.config, runtime: fake)
+        network = old.network
+        engine = try Engine(config: old.engine.config, runtime: fake, networkHost: network)
         try await engine.start()
         router = APIRoutes.make(engine: engine)
     }
@@ -125,8 +128,10 @@ struct CreateBody: Encodable {
     var AttachStdin: Bool?
     var Healthcheck: HealthcheckConfig?
     var HostConfig: HostConfig?
-    init(_ image: String = "fake:latest", _ cmd: [String]? = nil, hostConfig: HostConfig? = nil) {
-        Image = image; Cmd = cmd; HostConfig = hostConfig
+    var NetworkingConfig: NetworkingConfig?
+    var ExposedPorts: [String: EmptyObject]?
+    init(_ image: String = "fake:latest", _ cmd: [String]? = nil, hostConfig: HostConfig? = nil, networking: NetworkingConfig? = nil) {
+        Image = image; Cmd = cmd; HostConfig = hostConfig; NetworkingConfig = networking
     }
 }
 

@@ -11,6 +11,9 @@ final class TestDaemon: @unchecked Sendable {
     let root: String
     let socket: String
     let extraArgs: [String]
+    /// The network namespace berthd runs in (networking tests); nil: this one, with `--bridge none`
+    /// so that nothing is made on the host's own network.
+    let netns: String?
     private(set) var pid: pid_t = 0
     let client: BerthClient
 
@@ -19,7 +22,8 @@ final class TestDaemon: @unchecked Sendable {
         return URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("berthd").path
     }
 
-    init(extraArgs: [String] = []) throws {
+    init(extraArgs: [String] = [], netns: String? = nil) throws {
+        self.netns = netns
         root = "/tmp/berth-it-" + String(Identifier.random64().prefix(10))
         socket = root + "/berth.sock"
         self.extraArgs = extraArgs
@@ -38,8 +42,11 @@ final class TestDaemon: @unchecked Sendable {
         let (stream, cont) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         let watch = try FileWatcher.shared.watch(logPath, mask: UInt32(IN_MODIFY)) { _ in cont.yield() }
         defer { FileWatcher.shared.unwatch(watch) }
-        pid = try Subprocess.spawn([Self.binary, "-H", "unix://" + socket, "--data-root", root + "/data",
-                                    "--exec-root", root + "/exec", "--pidfile", root + "/berthd.pid"] + extraArgs,
+        // nsenter changes only the network namespace (`ip netns exec` would remount /sys, hiding cgroups from runc).
+        let prefix = netns.map { ["/usr/bin/nsenter", "--net=/run/netns/" + $0] } ?? []
+        let network = netns == nil ? ["--bridge", "none"] : []
+        pid = try Subprocess.spawn(prefix + [Self.binary, "-H", "unix://" + socket, "--data-root", root + "/data",
+                                    "--exec-root", root + "/exec", "--pidfile", root + "/berthd.pid"] + network + extraArgs,
                                    stdout: .fd(logFd), stderr: .fd(logFd))
         let deadline = ContinuousClock.now + .seconds(30)
         let timer = Task { try? await Task.sleep(until: deadline); cont.finish() }

@@ -7,7 +7,7 @@ import Testing
 /// Each store migration, applied to a database left by the one before it with data in it: what
 /// was there survives, and what the migration adds has its documented default.
 @Suite struct MigrationTests {
-    static let names = ["v1", "v2-list-columns", "v3-events", "v4-layer-blobs", "v5-lifecycle", "v6-health"]
+    static let names = ["v1", "v2-list-columns", "v3-events", "v4-layer-blobs", "v5-lifecycle", "v6-health", "v7-networks"]
 
     /// A database migrated up to `last` (all of them when nil), in a fresh directory.
     func database(upTo last: String?) throws -> (String, DatabaseQueue) {
@@ -60,10 +60,29 @@ import Testing
                 #expect(row["restart_at"] as Int == 0)
             case "v6-health":
                 #expect(row["health"] as String == "")
+            case "v7-networks":
+                #expect(row["ports"] as String == "")
+                #expect(try db.tableExists("networks") && db.tableExists("endpoints"))
             default:
                 Issue.record("no check for migration \(Self.names[index])")
             }
         }
+    }
+
+    /// An address is unique on its network; endpoints without one ("") are not.
+    @Test func addressesAreUniquePerNetwork() throws {
+        let (dir, q) = try database(upTo: "v7-networks")
+        defer { FS.removeAll(dir) }
+        try seed(q)
+        try q.write { db in
+            try db.execute(sql: "INSERT INTO networks (id, name, driver, created, ipam) VALUES ('n1', 'net', 'bridge', 0, x'7B7D')")
+            try db.execute(sql: "CREATE TEMP TABLE c AS SELECT * FROM containers WHERE id = 'c1'")
+            try db.execute(sql: "UPDATE c SET id = 'c2', name = '/two'")
+            try db.execute(sql: "INSERT INTO containers SELECT * FROM c")
+            try db.execute(sql: "INSERT INTO endpoints (container_id, network_id, config, ip) VALUES ('c1', 'n1', x'7B7D', ''), ('c2', 'n1', x'7B7D', '')")
+            try db.execute(sql: "UPDATE endpoints SET ip = '10.0.0.2' WHERE container_id = 'c1'")
+        }
+        #expect(throws: (any Error).self) { try q.write { try $0.execute(sql: "UPDATE endpoints SET ip = '10.0.0.2' WHERE container_id = 'c2'") } }
     }
 
     /// The first schema, then the store opened over it: every migration runs, the data reads back.

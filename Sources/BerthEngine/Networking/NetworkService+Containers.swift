@@ -1,0 +1,283 @@
+import BerthExecutor
+import BerthModels
+import BerthNetwork
+import BerthStore
+import BerthSystem
+import Foundation
+
+/// What a container's start gets from its networks: the network namespace to join (nil: a new
+/// one, or the host's for `host`), and the lines its /etc files need.
+struct NetworkPlan: Sendable {
+    enum Namespace: Sendable, Equatable { case host, fresh, path(String) }
+    var namespace: Namespace
+    /// resolv.conf as the container sees it (nil: the host's, as before).
+    var resolvConf: String?
+    /// Extra /etc/hosts lines (the container's own address).
+    var hosts: [String]
+}
+
+extension NetworkService {
+    /// The network a container's `NetworkMode` names: nil for host, none, container:… and for
+    /// the default bridge when it is turned off.
+    nonisolated func primaryNetwork(_ mode: String) throws -> NetworkRecord? {
+        switch mode {
+        case "host", "none": return nil
+        case _ where mode.hasPrefix("container:"): return nil
+        case "", "default", "bridge": return try store.network(named: "bridge")
+        default: return try resolve(mode)
+        }
+    }
+
+    /// Checks a create request's networking and returns the endpoints to record.
+    nonisolated func endpointsForCreate(_ hc: HostConfig, _ nc: NetworkingConfig?) throws -> [(NetworkRecord, EndpointSettings)] {
+        let mode = hc.NetworkMode ?? "bridge"
+        var given = nc?.EndpointsConfig ?? [:]
+        if mode.hasPrefix("container:") || mode == "host" || mode == "none" {
+            if !given.isEmpty && mode != "none" {
+                throw BerthError.invalid("conflicting options: cannot attach both user-defined and non-user-defined network-modes")
+            }
+            return []
+        }
+        var out: [(NetworkRecord, EndpointSettings)] = []
+        guard let primary = try primaryNetwork(mode) else { return [] }  // the default bridge is off
+        do {
+            let key = given.keys.first { $0 == mode || $0 == primary.name || $0 == primary.id || (primary.name == "bridge" && $0 == "default") } ?? mode
+            let settings = given.removeValue(forKey: key) ?? EndpointSettings(networkID: "")
+            out.append((primary, settings))
+        }
+        for (ref, settings) in given.sorted(by: { $0.key < $1.key }) {
+            let n = try resolve(ref)
+            if !isUserDefined(n) { throw BerthError.invalid("container cannot be connected to network \(n.name) as well") }
+            if out.contains(where: { $0.0.id == n.id }) { continue }
+            out.append((n, settings))
+        }
+        for (n, s) in out { _ = try endpointsForCreateCheck(n, s) }
+        return out
+    }
+
+    /// Records the endpoints of a new container.
+    func recordEndpoints(_ containerID: String, _ endpoints: [(NetworkRecord, EndpointSettings)]) throws {
+        let enc = JSONEncoder()
+        for (n, s) in endpoints {
+            try store.insertEndpoint(EndpointRecord(container_id: containerID, network_id: n.id, config: try enc.encode(s), position: 0))
+        }
+    }
+
+    // MARK: start and stop
+
+    /// Before the container's process is created: its namespace, an address on each of its
+    /// networks (a veth into the namespace), its published ports, and its DNS.
+    func prepare(_ c: ContainerRecord, _ hc: HostConfig, _ config: ContainerConfig) async throws -> NetworkPlan {
+        let mode = hc.NetworkMode ?? "bridge"
+        if mode == "host" { return NetworkPlan(namespace: .host, resolvConf: nil, hosts: []) }
+        if mode.hasPrefix("container:") {
+            let ref = String(mode.dropFirst(10))
+            guard let other = try? ContainerLookup.resolve(store, ref) else { throw BerthError.notFound("No such container: \(ref)") }
+            guard ContainerStatus(stored: other.status).hasProcess, other.pid > 0 else {
+                throw BerthError.conflict("cannot join network of a non running container: \(other.id)")
+            }
+            let path = FileManager.default.fileExists(atPath: sandboxPath(other.id)) ? sandboxPath(other.id) : "/proc/\(other.pid)/ns/net"
+            return NetworkPlan(namespace: .path(path), resolvConf: nil, hosts: [])
+        }
+        let endpoints = try store.endpoints(container: c.id)
+        if mode == "none" || endpoints.isEmpty { return NetworkPlan(namespace: .fresh, resolvConf: nil, hosts: []) }
+
+        let sandbox = sandboxPath(c.id)
+        do {
+            try await host.createSandbox(sandbox)
+            var hosts: [String] = []
+            var userNetwork = false
+            var first: IPv4? = nil
+            var routed = false
+            for (i, e) in endpoints.enumerated() {
+                guard let n = try store.network(e.network_id) else { continue }
+                let (addr, defaultRoute) = try await activate(c.id, e, n, ifname: "eth\(i)", route: !routed)
+                routed = routed || defaultRoute
+                if first == nil { first = addr; hosts.append("\(addr)\t\(config.Hostname ?? String(c.id.prefix(12)))") }
+                if isUserDefined(n) { userNetwork = true }
+            }
+            if let first { try await publish(c.id, hc, config, containerIP: first) }
+            var resolv: String? = nil
+            if userNetwork {
+                resolv = Self.embeddedResolvConf(hc)
+                try await serveDNS(c.id)
+            }
+            return NetworkPlan(namespace: .path(sandbox), resolvConf: resolv, hosts: hosts)
+        } catch {
+            await teardown(c.id)
+            throw error
+        }
+    }
+
+    /// resolv.conf for a container with the embedded DNS: 127.0.0.11, the host's search domains
+    /// (or --dns-search), ndots:0 and --dns-option, as dockerd writes it.
+    nonisolated static func embeddedResolvConf(_ hc: HostConfig) -> String {
+        let hostConf = (try? String(contentsOfFile: "/etc/resolv.conf", encoding: .utf8)) ?? ""
+        var search = hostConf.split(separator: "\n").filter { $0.hasPrefix("search ") }.map(String.init)
+        var options = hostConf.split(separator: "\n").filter { $0.hasPrefix("options ") }.map(String.init)
+        if let s = hc.DnsSearch, !s.isEmpty { search = ["search " + s.joined(separator: " ")] }
+        if let o = hc.DnsOptions, !o.isEmpty { options = ["options " + o.joined(separator: " ")] }
+        var out = search.map { $0 + "\n" }.joined() + "nameserver 127.0.0.11\n"
+        if options.isEmpty { out += "options ndots:0\n" } else { out += options.map { $0 + "\n" }.joined() }
+        return out
+    }
+
+    /// An address for the endpoint (chosen in the transaction that records it) and its veth.
+    func activate(_ containerID: String, _ e: EndpointRecord, _ n: NetworkRecord, ifname: String, route: Bool) async throws -> (IPv4, Bool) {
+        guard let subnet = Subnet(n.subnet), let gateway = IPv4(n.gateway) else {
+            throw BerthError.system("network \(n.name) has no IPv4 subnet")
+        }
+        let settings = (try? JSONDecoder().decode(EndpointSettings.self, from: e.config)) ?? EndpointSettings(networkID: n.id)
+        let wanted = (settings.IPAMConfig?.IPv4Address).flatMap { IPv4($0) }
+        let range = Subnet(n.ip_range)
+        let rec = try store.assignAddress(container: containerID, network: n.id) { used in
+            let ip: IPv4
+            if let wanted {
+                if used.contains(wanted.description) || wanted == gateway { throw BerthError.conflict("Address already in use") }
+                ip = wanted
+            } else {
+                guard let p = IPAM.pick(subnet: subnet, range: range, gateway: gateway, used: used) else {
+                    throw BerthError.system("no available IPv4 addresses on this network's address pools: \(n.name) (\(n.id))")
+                }
+                ip = p
+            }
+            let mac = settings.MacAddress.isEmpty ? IPAM.mac(for: ip) : settings.MacAddress
+            return (ip.description, mac, Identifier.random64())
+        }
+        guard let addr = IPv4(rec.ip) else { throw BerthError.system("bad address \(rec.ip)") }
+        let defaultRoute = route && !n.internal
+        try await host.attach(endpointSpec(containerID, rec, n, ifname: ifname, defaultRoute: defaultRoute))
+        emit("connect", n, ["container": containerID])
+        return (addr, defaultRoute)
+    }
+
+    nonisolated func endpointSpec(_ containerID: String, _ e: EndpointRecord, _ n: NetworkRecord, ifname: String, defaultRoute: Bool) -> EndpointSpec {
+        EndpointSpec(sandbox: sandboxPath(containerID), ifname: ifname, hostIfname: "veth" + e.endpoint_id.prefix(7),
+                     bridge: n.bridge, address: IPv4(e.ip) ?? IPv4(0), prefix: Subnet(n.subnet)?.prefix ?? 32, mac: e.mac,
+                     gateway: IPv4(n.gateway) ?? IPv4(0), defaultRoute: defaultRoute)
+    }
+
+    static func portKey(_ proto: String, _ ip: IPv4?, _ port: UInt16) -> String {
+        ip.map { "\(proto):\($0):\(port)" } ?? "\(proto):\(port)"
+    }
+
+    func portFree(_ proto: String, _ ip: IPv4?, _ port: UInt16) -> Bool {
+        if usedPorts.contains(Self.portKey(proto, nil, port)) { return false }
+        if let ip { return !usedPorts.contains(Self.portKey(proto, ip, port)) }
+        let prefix = "\(proto):"
+        let suffix = ":\(port)"
+        return !usedPorts.contains { $0.hasPrefix(prefix) && $0.hasSuffix(suffix) && $0.split(separator: ":").count == 3 }
+    }
+
+    /// Chooses host ports, programs the DNAT elements and records NetworkSettings.Ports.
+    func publish(_ containerID: String, _ hc: HostConfig, _ config: ContainerConfig, containerIP: IPv4) async throws {
+        var mappings: [PortMapping] = []
+        for r in try PortRequest.requests(hc, exposed: config.ExposedPorts) where r.proto != "sctp" {
+            var chosen: UInt16? = nil
+            for p in r.hostPorts where portFree(r.proto, r.hostIP, p) { chosen = p; break }
+            guard let port = chosen else {
+                let shown = r.hostPorts.count == 1 ? "\(r.hostPorts.lowerBound)" : "\(r.hostPorts.lowerBound)-\(r.hostPorts.upperBound)"
+                for m in mappings { usedPorts.remove(Self.portKey(m.proto, m.hostIP, m.hostPort)) }
+                throw BerthError.system("driver failed programming external connectivity on endpoint: Bind for \(r.hostIP?.description ?? "0.0.0.0"):\(shown) failed: port is already allocated")
+            }
+            usedPorts.insert(Self.portKey(r.proto, r.hostIP, port))
+            mappings.append(PortMapping(proto: r.proto, hostIP: r.hostIP, hostPort: port, containerIP: containerIP, containerPort: r.containerPort))
+        }
+        let settings = PortRequest.settings(published: mappings, exposed: config.ExposedPorts)
+        let json = String(decoding: try JSONEncoder().encode(settings), as: UTF8.self)
+        try store.updateContainer(containerID) { $0.ports = json }
+        do { try await host.publish(mappings) } catch {
+            for m in mappings { usedPorts.remove(Self.portKey(m.proto, m.hostIP, m.hostPort)) }
+            throw error
+        }
+    }
+
+    /// The DNAT mappings of a running container, from its recorded ports and first address.
+    nonisolated func mappings(_ c: ContainerRecord) -> [PortMapping] {
+        guard !c.ports.isEmpty,
+              let ports = try? JSONDecoder().decode([String: [PortBinding]?].self, from: Data(c.ports.utf8)),
+              let ip = (try? store.endpoints(container: c.id))?.first.flatMap({ IPv4($0.ip) }) else { return [] }
+        var out: [PortMapping] = []
+        for (key, list) in ports {
+            guard let (p, proto) = try? PortRequest.parseKey(key) else { continue }
+            for b in list ?? [] {
+                guard let hp = UInt16(b.HostPort) else { continue }
+                out.append(PortMapping(proto: proto, hostIP: b.HostIp == "0.0.0.0" ? nil : IPv4(b.HostIp), hostPort: hp,
+                                       containerIP: ip, containerPort: p))
+            }
+        }
+        return out
+    }
+
+    /// After the container's process is gone (and at reconcile): ports, veths, addresses, DNS
+    /// and the namespace are given back. Safe to repeat.
+    func teardown(_ containerID: String) async {
+        await dns.stop(containerID: containerID)
+        guard let c = try? store.container(containerID) else {
+            await host.destroySandbox(sandboxPath(containerID))
+            return
+        }
+        let maps = mappings(c)
+        if !maps.isEmpty {
+            await host.unpublish(maps)
+            for m in maps { usedPorts.remove(Self.portKey(m.proto, m.hostIP, m.hostPort)) }
+        }
+        if !c.ports.isEmpty { _ = try? store.updateContainer(containerID) { $0.ports = "" } }
+        for e in (try? store.endpoints(container: containerID)) ?? [] where !e.ip.isEmpty {
+            if let n = try? store.network(e.network_id) {
+                await host.detach(endpointSpec(containerID, e, n, ifname: "", defaultRoute: false))
+                emit("disconnect", n, ["container": containerID])
+            }
+        }
+        try? store.releaseAddresses(container: containerID)
+        await host.destroySandbox(sandboxPath(containerID))
+    }
+
+    // MARK: DNS
+
+    func serveDNS(_ containerID: String) async throws {
+        let fd = try host.socket(inSandbox: sandboxPath(containerID), address: IPv4(127 << 24 | 11), port: 53, stream: false)
+        do { try await dns.serve(containerID: containerID, socket: fd) } catch { close(fd); throw error }
+    }
+
+    /// At daemon start: a running container on a user network gets its resolver back.
+    func serveDNSIfNeeded(_ containerID: String) async {
+        guard let eps = try? store.endpoints(container: containerID),
+              eps.contains(where: { (try? store.network($0.network_id)).flatMap { $0 }.map(isUserDefined) ?? false }) else { return }
+        do { try await serveDNS(containerID) } catch { log.warning("DNS for \(containerID.prefix(12)): \(error)") }
+    }
+
+    /// The addresses `name` has for a container asking: containers on the user networks it is
+    /// on, by name, short id or alias. nil when the name is not one of them.
+    public nonisolated static func resolveName(store: Store, asker: String, name: String) -> [IPv4]? {
+        guard let mine = try? store.endpoints(container: asker) else { return nil }
+        var out: [IPv4] = []
+        for e in mine {
+            guard let n = try? store.network(e.network_id), !predefined.contains(n.name),
+                  let entries = try? store.dnsEntries(network: n.id) else { continue }
+            for entry in entries {
+                var names = [entry.name.lowercased(), String(entry.containerID.prefix(12))]
+                if let s = try? JSONDecoder().decode(EndpointSettings.self, from: entry.config) {
+                    names += (s.Aliases ?? []).map { $0.lowercased() }
+                }
+                if names.contains(name), let ip = IPv4(entry.ip), !out.contains(ip) { out.append(ip) }
+            }
+        }
+        return out.isEmpty ? nil : out
+    }
+}
+
+/// Finding a container from a reference outside ContainerService (network modes, connect).
+enum ContainerLookup {
+    static func resolve(_ store: Store, _ ref: String) throws -> ContainerRecord {
+        if ref.count == 64, let c = try store.container(ref) { return c }
+        let name = ref.hasPrefix("/") ? String(ref.dropFirst()) : ref
+        if let c = try store.container(named: name) { return c }
+        if !ref.isEmpty && Identifier.isHex(ref) {
+            let ids = try store.containerIDs(prefix: ref)
+            if ids.count > 1 { throw BerthError.invalid("Multiple IDs found with provided prefix: \(ref)") }
+            if let id = ids.first, let c = try store.container(id) { return c }
+        }
+        throw BerthError.notFound("No such container: \(ref)")
+    }
+}

@@ -1,0 +1,133 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import BerthSystem
+import Foundation
+import Testing
+
+/// A network namespace of the test's own: berthd runs in it, so bridges, veths and Berth's
+/// nftables table never touch the host's network. Removed at the end (with what is in it).
+final class TestNetns: Sendable {
+    let name: String
+    init() async throws {
+        name = "berth-t-" + String(Identifier.random64().prefix(8))
+        for argv in [["ip", "netns", "add", name], ["ip", "-n", name, "link", "set", "lo", "up"]] {
+            let r = try await Subprocess.run(argv)
+            guard r.status == 0 else { throw BerthError.system("\(argv.joined(separator: " ")): \(r.stderrText)") }
+        }
+    }
+    /// Runs a command inside the namespace (nothing else changes: same mounts, same files).
+    func run(_ argv: [String]) async throws -> Subprocess.Result {
+        try await Subprocess.run(["nsenter", "--net=/run/netns/" + name] + argv)
+    }
+    func remove() async { _ = try? await Subprocess.run(["ip", "netns", "del", name]) }
+}
+
+/// A berthd in its own namespace, with the default bridge, for the body.
+func withNetworkDaemon(_ body: (TestDaemon, TestNetns) async throws -> Void) async throws {
+    let ns = try await TestNetns()
+    let d = try TestDaemon(netns: ns.name)
+    do {
+        try await d.start()
+        try FS.writeAtomically(d.root + "/busybox.tar", Data(BusyboxImage.archive))
+        _ = try await d.docker("load", "-i", d.root + "/busybox.tar")
+        try await body(d, ns)
+    } catch {
+        await d.cleanup()
+        await ns.remove()
+        throw error
+    }
+    await d.cleanup()
+    await ns.remove()
+}
+
+extension Gate {
+    static let network = runtime && onPath("ip") && onPath("nft") && onPath("nsenter") && onPath("curl")
+    static let networkReason: Comment = "needs root, runc, conmon, the docker CLI, iproute2, nftables, util-linux and curl (scripts/install-deps.sh)"
+}
+
+/// Bridge networking with the real data path, each test in a namespace of its own.
+@Suite(.enabled(if: Gate.network, Gate.networkReason)) struct NetworkTests {
+    func curl(_ ns: TestNetns, _ url: String) async throws -> String {
+        try await ns.run(["curl", "-s", "-m", "5", url]).stdoutText
+    }
+
+    /// What the host side has that Berth could leak: links, addresses, nft elements, mounts.
+    func hostState(_ ns: TestNetns, _ d: TestDaemon) async throws -> [String] {
+        let links = try await ns.run(["ip", "-o", "link", "show"]).stdoutText
+            .split(separator: "\n").map { String($0.split(separator: ":")[1]).trimmingCharacters(in: .whitespaces) }
+        let addrs = try await ns.run(["ip", "-o", "-4", "addr", "show"]).stdoutText.split(separator: "\n").map(String.init)
+        let table = try await ns.run(["nft", "list", "table", "ip", "berth"]).stdoutText
+        let elements = table.split(separator: "\n").filter { $0.contains("elements") }.map(String.init)
+        let mounts = (try String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)).split(separator: "\n")
+            .filter { $0.contains(d.root) }.map { String($0.split(separator: " ")[4]) }
+        return (links + addrs + elements + mounts).sorted()
+    }
+
+    @Test func publishedPortsNamesAndHairpin() async throws {
+        try await withNetworkDaemon { d, ns in
+            #expect(try await d.docker("network", "create", "--subnet", "10.91.0.0/24", "it-net").status == 0)
+            let run = try await d.docker("run", "-d", "--name", "it-web", "--network", "it-net", "--network-alias", "www",
+                                         "-p", "127.0.0.1:18181:80", "-p", "18182:80", "busybox", "httpd", "-f", "-p", "80", "-h", "/etc")
+            #expect(run.status == 0, "\(run.stderrText)")
+            // busybox httpd answers once it listens; the client retries a moment.
+            #expect(await eventually(.seconds(10)) { (try? await curl(ns, "http://127.0.0.1:18181/passwd"))?.hasPrefix("root:x:0:0") == true })
+            #expect(try await curl(ns, "http://10.91.0.1:18182/passwd").hasPrefix("root:x:0:0"))
+            #expect(try await d.docker("port", "it-web").stdoutText.contains("80/tcp -> 127.0.0.1:18181"))
+            #expect(try await d.docker("ps", "--format", "{{.Ports}}").stdoutText.contains("127.0.0.1:18181->80/tcp"))
+            #expect(try await d.inspect("it-web", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}") == "10.91.0.2")
+
+            // Names, aliases and short ids on the same network; the web server reaches itself
+            // through its own published port (hairpin).
+            for name in ["it-web", "www"] {
+                let get = try await d.docker("run", "--rm", "--network", "it-net", "busybox", "wget", "-qO-", "http://\(name)/passwd")
+                #expect(get.stdoutText.hasPrefix("root:x:0:0"), "\(name): \(get.stderrText)")
+            }
+            let resolv = try await d.docker("run", "--rm", "--network", "it-net", "busybox", "cat", "/etc/resolv.conf").stdoutText
+            #expect(resolv.contains("nameserver 127.0.0.11") && resolv.contains("options ndots:0"))
+            let selfHairpin = try await d.docker("exec", "it-web", "wget", "-qO-", "http://10.91.0.1:18182/passwd")
+            #expect(selfHairpin.stdoutText.hasPrefix("root:x:0:0"), "\(selfHairpin.stderrText)")
+            // The default bridge has no names (as dockerd) and is isolated from it-net.
+            let isolated = try await d.docker("run", "--rm", "busybox", "wget", "-T", "2", "-qO-", "http://10.91.0.2/passwd")
+            #expect(isolated.status != 0)
+            #expect(try await d.docker("network", "rm", "it-net").stderrText.contains("has active endpoints"))
+
+            // A container on a network and then connected to a second one gets eth1.
+            #expect(try await d.docker("network", "connect", "bridge", "it-web").status == 0)
+            let links = try await d.docker("exec", "it-web", "ls", "/sys/class/net").stdoutText
+            #expect(links.split(separator: "\n").sorted() == ["eth0", "eth1", "lo"])
+        }
+    }
+
+    /// Starting and removing containers with published ports leaves the host as it was.
+    @Test func nothingLeaksAcrossCycles() async throws {
+        try await withNetworkDaemon { d, ns in
+            _ = try await d.docker("run", "--rm", "busybox", "true")   // the bridge and table exist from here on
+            let before = try await hostState(ns, d)
+            for i in 0..<20 {
+                let r = try await d.docker("run", "-d", "--name", "it-cycle-\(i)", "-p", "1900\(i % 10):80", "-p", "80", "busybox", "sleep", "60")
+                #expect(r.status == 0, "\(r.stderrText)")
+                #expect(try await d.docker("rm", "-f", "it-cycle-\(i)").status == 0)
+            }
+            #expect(try await hostState(ns, d) == before)
+        }
+    }
+
+    /// berthd killed and started again: running containers keep their ports and their DNS.
+    @Test func daemonRestartKeepsPortsAndNames() async throws {
+        try await withNetworkDaemon { d, ns in
+            #expect(try await d.docker("network", "create", "it-keep").status == 0)
+            _ = try await d.docker("run", "-d", "--name", "it-srv", "--network", "it-keep", "-p", "18190:80", "busybox", "httpd", "-f", "-p", "80", "-h", "/etc")
+            _ = try await d.docker("run", "-d", "--name", "it-cli", "--network", "it-keep", "busybox", "sleep", "300")
+            #expect(await eventually(.seconds(10)) { (try? await curl(ns, "http://127.0.0.1:18190/passwd"))?.hasPrefix("root:x:0:0") == true })
+            kill(d.pid, SIGKILL)
+            _ = Subprocess.waitStatus(d.pid)
+            try await d.start()
+            #expect(try await curl(ns, "http://127.0.0.1:18190/passwd").hasPrefix("root:x:0:0"))
+            let byName = try await d.docker("exec", "it-cli", "wget", "-qO-", "http://it-srv/passwd")
+            #expect(byName.stdoutText.hasPrefix("root:x:0:0"), "\(byName.stderrText)")
+            #expect(try await d.docker("stop", "-t", "0", "it-srv").status == 0)
+            #expect(try await curl(ns, "http://127.0.0.1:18190/passwd").isEmpty)
+        }
+    }
+}
