@@ -102,7 +102,7 @@ let package = Package(
         // Fuzz targets over the parsers that read untrusted bytes; run by `berth-fuzz` (libFuzzer
         // or a seeded mutation loop) and, over the stored corpus, by the unit tests.
         .target(name: "BerthFuzz", dependencies: [
-            "BerthArchive", "BerthAPI", "BerthEngine", "BerthExecutor", "BerthImage", "BerthModels", "BerthRegistry", "BerthSystem",
+            "BerthArchive", "BerthAPI", "BerthEngine", "BerthExecutor", "BerthImage", "BerthModels", "BerthNetwork", "BerthRegistry", "BerthSystem",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOEmbedded", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),

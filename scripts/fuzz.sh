@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Coverage-guided fuzzing with libFuzzer: scripts/fuzz.sh TARGET [RUNS] [extra libFuzzer flags…]
 # Builds berth-fuzz with -sanitize=fuzzer (into .build-fuzz) and runs TARGET (tar, archive, time,
-# http, json, config) for RUNS inputs (default 1,000,000) over a copy of Tests/FuzzCorpus/TARGET.
+# http, json, config, websocket, dns, netaddr) for RUNS inputs (default 1,000,000) over a copy of Tests/FuzzCorpus/TARGET.
 # New inputs worth keeping land in .build-fuzz/corpus/TARGET; a crash leaves crash-* in the
 # current directory and a non-zero exit.
 set -euo pipefail

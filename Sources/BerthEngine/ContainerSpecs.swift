@@ -86,6 +86,7 @@ public enum ContainerSpecs {
             spec.namespaces.append(.init("network", path: p))
         }
         if let r = plan.resolvConf { spec.etc.resolvConf = r }
+        if let gw = plan.hostGateway { spec.etc.hosts = spec.etc.hosts.replacingOccurrences(of: "host-gateway\t", with: gw + "\t") }
         for line in plan.hosts { spec.etc.hosts += line + "\n" }
     }
 

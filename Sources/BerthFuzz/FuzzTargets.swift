@@ -7,6 +7,7 @@ import BerthEngine
 import BerthExecutor
 import BerthImage
 import BerthModels
+import BerthNetwork
 import BerthRegistry
 import BerthSystem
 import Foundation
@@ -32,7 +33,36 @@ public enum FuzzTargets {
         FuzzTarget(name: "json", run: json),
         FuzzTarget(name: "config", run: config),
         FuzzTarget(name: "websocket", run: websocket),
+        FuzzTarget(name: "dns", run: dns),
+        FuzzTarget(name: "netaddr", run: netaddr),
     ]
+
+    /// A query to the embedded resolver, as a container may send any datagram: parsed, and when
+    /// it parses, answered; the answer echoes the id and the question and holds the records.
+    @Sendable static func dns(_ data: [UInt8]) {
+        guard let q = DNSQuery(data) else { return }
+        if q.questionEnd > data.count || q.name.utf8.count > 255 { fatalError("dns: question past the datagram") }
+        let addrs = [IPv4(0x0a00_0002), IPv4(0x0a00_0003)]
+        let a = q.answer(data, addresses: addrs)
+        if a.count != q.questionEnd + 16 * addrs.count || a[0] != data[0] || a[1] != data[1] {
+            fatalError("dns: answer of \(a.count) bytes for a question ending at \(q.questionEnd)")
+        }
+        if DNSQuery(a) != nil { fatalError("dns: an answer parsed as a query") }
+    }
+
+    /// Addresses, subnets and pools as users give them (`--subnet`, `--ip`, `--bip`,
+    /// `--default-address-pool`): parsed without trapping; what parses prints back the same.
+    @Sendable static func netaddr(_ data: [UInt8]) {
+        let text = String(decoding: data.prefix(256), as: UTF8.self)
+        if let ip = IPv4(text), ip.description != text { fatalError("netaddr: \(text) printed as \(ip)") }
+        if let s = Subnet(text, strict: true) {
+            if s.description != text { fatalError("netaddr: \(text) printed as \(s)") }
+            _ = IPAM.pick(subnet: s, range: nil, gateway: s.firstHost, used: [])
+        }
+        if let pool = AddressPools.parse(text) {
+            _ = AddressPools.choose(from: [pool], avoiding: [Subnet("10.0.0.0/8")!])
+        }
+    }
 
     public static func named(_ name: String) -> FuzzTarget? { all.first { $0.name == name } }
 

@@ -41,9 +41,12 @@ public enum AddressPools {
             let step = UInt64(1) << UInt64(32 - pool.size)
             var i: UInt64 = 0
             while i < count {
-                let candidate = Subnet(base: IPv4(UInt32(truncatingIfNeeded: UInt64(pool.base.base.value) + i * step)), prefix: pool.size)
-                if !taken.contains(where: { $0.overlaps(candidate) }) { return candidate }
-                i += 1
+                let start = UInt64(pool.base.base.value) + i * step
+                let candidate = Subnet(base: IPv4(UInt32(truncatingIfNeeded: start)), prefix: pool.size)
+                guard let hit = taken.first(where: { $0.overlaps(candidate) }) else { return candidate }
+                // Past whatever was in the way (a large route skips many candidates at once).
+                let end = max(UInt64(hit.last.value), UInt64(candidate.last.value)) + 1
+                i = (end - UInt64(pool.base.base.value) + step - 1) / step
             }
         }
         return nil

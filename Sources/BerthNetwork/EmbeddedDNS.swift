@@ -14,6 +14,8 @@ public final class EmbeddedDNS: Sendable {
     let upstreams: [SocketAddress]
     let group: any EventLoopGroup
     let servers = NIOLockedValueBox<[String: any Channel]>([:])
+    /// Resolvers of a container's own (`--dns`), instead of the host's.
+    let ownUpstreams = NIOLockedValueBox<[String: [SocketAddress]]>([:])
     let relay: Relay
     let log = Log.logger("dns")
 
@@ -34,7 +36,9 @@ public final class EmbeddedDNS: Sendable {
     }
 
     /// Serves the container's queries on an already bound datagram socket (taken over).
-    public func serve(containerID: String, socket fd: Int32) async throws {
+    public func serve(containerID: String, socket fd: Int32, upstreams: [String] = []) async throws {
+        let own = upstreams.compactMap { try? SocketAddress(ipAddress: $0, port: 53) }
+        ownUpstreams.withLockedValue { $0[containerID] = own.isEmpty ? nil : own }
         let handler = QueryHandler(containerID: containerID, dns: self)
         let channel = try await DatagramBootstrap(group: group)
             .channelInitializer { ch in ch.pipeline.addHandler(handler) }
@@ -47,6 +51,7 @@ public final class EmbeddedDNS: Sendable {
 
     public func stop(containerID: String) async {
         let ch = servers.withLockedValue { $0.removeValue(forKey: containerID) }
+        _ = ownUpstreams.withLockedValue { $0.removeValue(forKey: containerID) }
         _ = try? await ch?.close().get()
     }
 
@@ -59,8 +64,9 @@ public final class EmbeddedDNS: Sendable {
             reply(q.answer(request, addresses: q.type == DNSQuery.typeA ? local : []))
             return
         }
-        guard !upstreams.isEmpty else { reply(q.answer(request, addresses: [], rcode: 2)); return }
-        relay.forward(request, to: upstreams, reply: reply) { reply(q.answer(request, addresses: [], rcode: 2)) }
+        let targets = ownUpstreams.withLockedValue { $0[containerID] } ?? upstreams
+        guard !targets.isEmpty else { reply(q.answer(request, addresses: [], rcode: 2)); return }
+        relay.forward(request, to: targets, reply: reply) { reply(q.answer(request, addresses: [], rcode: 2)) }
     }
 
     final class QueryHandler: ChannelInboundHandler, Sendable {

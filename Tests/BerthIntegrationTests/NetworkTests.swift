@@ -92,6 +92,12 @@ extension Gate {
             #expect(isolated.status != 0)
             #expect(try await d.docker("network", "rm", "it-net").stderrText.contains("has active endpoints"))
 
+            // --add-host NAME:host-gateway is the default bridge's gateway.
+            let gw = try await d.docker("network", "inspect", "-f", "{{(index .IPAM.Config 0).Gateway}}", "bridge").stdoutText
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            let hosts = try await d.docker("run", "--rm", "--add-host", "gw:host-gateway", "busybox", "cat", "/etc/hosts").stdoutText
+            #expect(!gw.isEmpty && hosts.contains("\(gw)\tgw"), "\(hosts)")
+
             // A container on a network and then connected to a second one gets eth1.
             #expect(try await d.docker("network", "connect", "bridge", "it-web").status == 0)
             let links = try await d.docker("exec", "it-web", "ls", "/sys/class/net").stdoutText

@@ -14,6 +14,8 @@ struct NetworkPlan: Sendable {
     var resolvConf: String?
     /// Extra /etc/hosts lines (the container's own address).
     var hosts: [String]
+    /// What `--add-host NAME:host-gateway` stands for: the default bridge's gateway.
+    var hostGateway: String? = nil
 }
 
 extension NetworkService {
@@ -68,6 +70,12 @@ extension NetworkService {
     /// Before the container's process is created: its namespace, an address on each of its
     /// networks (a veth into the namespace), its published ports, and its DNS.
     func prepare(_ c: ContainerRecord, _ hc: HostConfig, _ config: ContainerConfig) async throws -> NetworkPlan {
+        var plan = try await prepareNamespace(c, hc, config)
+        plan.hostGateway = (try? store.network(named: "bridge"))??.gateway
+        return plan
+    }
+
+    func prepareNamespace(_ c: ContainerRecord, _ hc: HostConfig, _ config: ContainerConfig) async throws -> NetworkPlan {
         let mode = hc.NetworkMode ?? "bridge"
         if mode == "host" { return NetworkPlan(namespace: .host, resolvConf: nil, hosts: []) }
         if mode.hasPrefix("container:") {
@@ -237,7 +245,8 @@ extension NetworkService {
 
     func serveDNS(_ containerID: String) async throws {
         let fd = try host.socket(inSandbox: sandboxPath(containerID), address: IPv4(127 << 24 | 11), port: 53, stream: false)
-        do { try await dns.serve(containerID: containerID, socket: fd) } catch { close(fd); throw error }
+        let hc = (try? store.container(containerID)).flatMap { $0 }.flatMap { try? JSONDecoder().decode(HostConfig.self, from: $0.host_config) }
+        do { try await dns.serve(containerID: containerID, socket: fd, upstreams: hc?.Dns ?? []) } catch { close(fd); throw error }
     }
 
     /// At daemon start: a running container on a user network gets its resolver back.
