@@ -85,7 +85,7 @@ extension ContainerService {
             emit("start", c)
             startHealth(id, fresh: true)
         } catch {
-            await networks.teardown(id)
+            if networks.needsTeardown(id) { await networks.teardown(id) }
             let e = BerthError.wrap(error)
             let code = Executor.exitCode(forStartError: e.message)
             let outcome = try? apply(id, .launchFailed) { r in
@@ -128,7 +128,7 @@ extension ContainerService {
         guard let c = try? store.container(id), c.run_generation == generation, !isRunning(c) else { return }
         if actions.contains(.teardown) {
             await runtime.teardown(id)
-            await networks.teardown(id)
+            if networks.needsTeardown(id) { await networks.teardown(id) }
         }
         for a in actions {
             switch a {
@@ -289,7 +289,7 @@ extension ContainerService {
         try await locks.with(c.id) {
             _ = try await self.stopLocked(c.id, timeout: timeout, signal: signal)
             await self.runtime.teardown(c.id)
-            await self.networks.teardown(c.id)
+            if self.networks.needsTeardown(c.id) { await self.networks.teardown(c.id) }
             let (o, _) = try self.apply(c.id, .start)
             if o.actions.contains(.launch) {
                 await self.cancelRestartTimer(c.id)
@@ -344,7 +344,7 @@ extension ContainerService {
         stopHealth(id)
         try apply(id, .remove(force: true))
         await runtime.remove(id)
-        await networks.teardown(id)
+        if networks.needsTeardown(id, ports: c.ports) { await networks.teardown(id) }
         do { try store.deleteContainer(id) } catch {
             _ = try? apply(id, .removeFailed) { $0.error = "removal failed: \(error)" }
             throw error

@@ -125,7 +125,7 @@ public actor ContainerService {
         let mode = hc.NetworkMode ?? ""
         if mode.hasPrefix("container:") { _ = try resolve(String(mode.dropFirst(10))) }
         hc.applyDefaults()
-        let networkingConfig = try body.networkingConfig.map { try JSONDecoder().decode(NetworkingConfig.self, from: JSONEncoder().encode($0)) }
+        let networkingConfig = body.networkingConfig
         let endpoints = try networks.endpointsForCreate(hc, networkingConfig)
         _ = try LogOptions.limits(hc.LogConfig, defaults: logDefaults)
         warnings += Self.unsupportedWarnings(body)
@@ -146,10 +146,10 @@ public actor ContainerService {
             rec.name = !name.isEmpty ? name : NameGenerator.random() + (attempt > 3 ? "\(attempt)" : "")
             do {
                 try store.insertContainer(rec)
-                do { try await networks.recordEndpoints(id, endpoints) } catch {
+                if !endpoints.isEmpty { do { try await networks.recordEndpoints(id, endpoints) } catch {
                     try? store.deleteContainer(id)
                     throw error
-                }
+                } }
                 emit("create", rec)
                 return ContainerCreateResponse(Id: id, Warnings: warnings)
             } catch let e as BerthError where e.kind == .conflict {

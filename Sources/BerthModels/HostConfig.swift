@@ -130,7 +130,7 @@ public struct RestartPolicy: Codable, Sendable, Equatable {
 public struct ContainerCreateBody: Decodable, Sendable {
     public var config: ContainerConfig
     public var hostConfig: HostConfig
-    public var networkingConfig: JSONValue?
+    public var networkingConfig: NetworkingConfig?
     /// Top-level keys as sent, for warnings about fields Berth does not act on.
     public var rawHostConfig: [String: JSONValue]
 
@@ -140,7 +140,7 @@ public struct ContainerCreateBody: Decodable, Sendable {
         config = try ContainerConfig(from: decoder)
         let c = try decoder.container(keyedBy: Keys.self)
         hostConfig = try c.decodeIfPresent(HostConfig.self, forKey: .HostConfig) ?? HostConfig()
-        networkingConfig = try c.decodeIfPresent(JSONValue.self, forKey: .NetworkingConfig)
+        networkingConfig = try c.decodeIfPresent(NetworkingConfig.self, forKey: .NetworkingConfig)
         rawHostConfig = (try? c.decodeIfPresent([String: JSONValue].self, forKey: .HostConfig)) ?? [:]
     }
 }

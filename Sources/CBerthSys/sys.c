@@ -13,6 +13,9 @@
 #include <malloc.h>
 #include <stdlib.h>
 #include <errno.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <linux/openat2.h>
@@ -99,4 +102,34 @@ int berth_socket_in_netns(const char *nspath, uint32_t addr, uint16_t port, int 
     if (setns(self, CLONE_NEWNET) != 0) abort();
     close(target); close(self);
     return fd >= 0 ? fd : -err;
+}
+
+/* A new network namespace kept by a bind mount at path (an existing empty file), with its
+ * loopback up: the calling thread unshares, mounts its namespace, brings lo up and goes back to
+ * the namespace it came from. Returns 0 or -errno. */
+int berth_create_netns(const char *path) {
+    int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (self < 0) return -errno;
+    if (unshare(CLONE_NEWNET) != 0) { int e = errno; close(self); return -e; }
+    int err = 0;
+    if (mount("/proc/thread-self/ns/net", path, NULL, MS_BIND, NULL) != 0) err = errno;
+    if (!err) {
+        int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (s < 0) err = errno;
+        else {
+            struct ifreq ifr;
+            memset(&ifr, 0, sizeof ifr);
+            strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
+            if (ioctl(s, SIOCGIFFLAGS, &ifr) != 0) err = errno;
+            else {
+                ifr.ifr_flags |= IFF_UP;
+                if (ioctl(s, SIOCSIFFLAGS, &ifr) != 0) err = errno;
+            }
+            close(s);
+        }
+        if (err) umount2(path, MNT_DETACH);
+    }
+    if (setns(self, CLONE_NEWNET) != 0) abort();
+    close(self);
+    return -err;
 }

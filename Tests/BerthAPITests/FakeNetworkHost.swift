@@ -26,8 +26,20 @@ final class FakeNetworkHost: NetworkHost {
     }
     func addBridge(_ b: BridgeSpec) async throws { state.withLock { $0.bridges[b.name] = b } }
     func removeBridge(_ b: BridgeSpec) async { _ = state.withLock { $0.bridges.removeValue(forKey: b.name) } }
-    func createSandbox(_ path: String) async throws { _ = state.withLock { $0.sandboxes.insert(path) } }
-    func destroySandbox(_ path: String) async { _ = state.withLock { $0.sandboxes.remove(path) } }
+    /// An empty file stands for the namespace (the engine checks that the path exists).
+    func createSandbox(_ path: String) async throws {
+        try FS.mkdirAll((path as NSString).deletingLastPathComponent, mode: 0o711)
+        try FS.write(path, "")
+        _ = state.withLock { $0.sandboxes.insert(path) }
+    }
+    func destroySandbox(_ path: String) async {
+        FS.removeAll(path)
+        // As the kernel does: a destroyed namespace takes its veth pairs with it.
+        state.withLock { s in
+            s.sandboxes.remove(path)
+            s.endpoints = s.endpoints.filter { $0.value.sandbox != path }
+        }
+    }
     func attach(_ e: EndpointSpec) async throws {
         try state.withLock { s in
             guard s.sandboxes.contains(e.sandbox) else { throw BerthError.system("no sandbox \(e.sandbox)") }

@@ -115,7 +115,10 @@ extension Gate {
                 #expect(r.status == 0, "\(r.stderrText)")
                 #expect(try await d.docker("rm", "-f", "it-cycle-\(i)").status == 0)
             }
-            #expect(try await hostState(ns, d) == before)
+            // The kernel removes a destroyed namespace's veths on its own time (milliseconds).
+            let settled = await eventually(.seconds(5)) { (try? await hostState(ns, d)) == before }
+            let after = try await hostState(ns, d)
+            #expect(settled, "\(after) != \(before)")
         }
     }
 

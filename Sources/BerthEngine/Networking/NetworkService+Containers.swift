@@ -69,27 +69,35 @@ extension NetworkService {
 
     /// Before the container's process is created: its namespace, an address on each of its
     /// networks (a veth into the namespace), its published ports, and its DNS.
-    func prepare(_ c: ContainerRecord, _ hc: HostConfig, _ config: ContainerConfig) async throws -> NetworkPlan {
-        var plan = try await prepareNamespace(c, hc, config)
-        plan.hostGateway = (try? store.network(named: "bridge"))??.gateway
-        return plan
-    }
-
-    func prepareNamespace(_ c: ContainerRecord, _ hc: HostConfig, _ config: ContainerConfig) async throws -> NetworkPlan {
+    nonisolated func prepare(_ c: ContainerRecord, _ hc: HostConfig, _ config: ContainerConfig) async throws -> NetworkPlan {
+        var plan: NetworkPlan
         let mode = hc.NetworkMode ?? "bridge"
-        if mode == "host" { return NetworkPlan(namespace: .host, resolvConf: nil, hosts: []) }
-        if mode.hasPrefix("container:") {
+        if mode == "host" {
+            plan = NetworkPlan(namespace: .host, resolvConf: nil, hosts: [])
+        } else if mode.hasPrefix("container:") {
             let ref = String(mode.dropFirst(10))
             guard let other = try? ContainerLookup.resolve(store, ref) else { throw BerthError.notFound("No such container: \(ref)") }
             guard ContainerStatus(stored: other.status).hasProcess, other.pid > 0 else {
                 throw BerthError.conflict("cannot join network of a non running container: \(other.id)")
             }
             let path = FileManager.default.fileExists(atPath: sandboxPath(other.id)) ? sandboxPath(other.id) : "/proc/\(other.pid)/ns/net"
-            return NetworkPlan(namespace: .path(path), resolvConf: nil, hosts: [])
+            plan = NetworkPlan(namespace: .path(path), resolvConf: nil, hosts: [])
+        } else {
+            let endpoints = try store.endpoints(container: c.id)
+            if mode == "none" || endpoints.isEmpty {
+                plan = NetworkPlan(namespace: .fresh, resolvConf: nil, hosts: [])
+            } else {
+                // Addresses and ports are chosen one container at a time: on the actor.
+                plan = try await prepareSandbox(c, hc, config, endpoints)
+            }
         }
-        let endpoints = try store.endpoints(container: c.id)
-        if mode == "none" || endpoints.isEmpty { return NetworkPlan(namespace: .fresh, resolvConf: nil, hosts: []) }
+        if (hc.ExtraHosts ?? []).contains(where: { $0.hasSuffix(":host-gateway") }) {
+            plan.hostGateway = (try? store.network(named: "bridge"))??.gateway
+        }
+        return plan
+    }
 
+    func prepareSandbox(_ c: ContainerRecord, _ hc: HostConfig, _ config: ContainerConfig, _ endpoints: [EndpointRecord]) async throws -> NetworkPlan {
         let sandbox = sandboxPath(c.id)
         do {
             try await host.createSandbox(sandbox)
@@ -220,9 +228,12 @@ extension NetworkService {
     /// After the container's process is gone (and at reconcile): ports, veths, addresses, DNS
     /// and the namespace are given back. Safe to repeat.
     func teardown(_ containerID: String) async {
-        await dns.stop(containerID: containerID)
+        guard needsTeardown(containerID) else { return }
+        if dns.isServing(containerID) { await dns.stop(containerID: containerID) }
+        let sandbox = sandboxPath(containerID)
+        let hasSandbox = FileManager.default.fileExists(atPath: sandbox)
         guard let c = try? store.container(containerID) else {
-            await host.destroySandbox(sandboxPath(containerID))
+            if hasSandbox { await host.destroySandbox(sandbox) }
             return
         }
         let maps = mappings(c)
@@ -231,14 +242,25 @@ extension NetworkService {
             for m in maps { usedPorts.remove(Self.portKey(m.proto, m.hostIP, m.hostPort)) }
         }
         if !c.ports.isEmpty { _ = try? store.updateContainer(containerID) { $0.ports = "" } }
-        for e in (try? store.endpoints(container: containerID)) ?? [] where !e.ip.isEmpty {
-            if let n = try? store.network(e.network_id) {
-                await host.detach(endpointSpec(containerID, e, n, ifname: "", defaultRoute: false))
-                emit("disconnect", n, ["container": containerID])
-            }
+        let active = ((try? store.endpoints(container: containerID)) ?? []).filter { !$0.ip.isEmpty }
+        for e in active {
+            guard let n = try? store.network(e.network_id) else { continue }
+            // The veths go with the namespace (the kernel removes a pair whose end it destroys,
+            // after berthd moved on: `ip link del` would wait ~20–40 ms for RCU grace periods).
+            if !hasSandbox { await host.detach(endpointSpec(containerID, e, n, ifname: "", defaultRoute: false)) }
+            emit("disconnect", n, ["container": containerID])
         }
-        try? store.releaseAddresses(container: containerID)
-        await host.destroySandbox(sandboxPath(containerID))
+        if !active.isEmpty { try? store.releaseAddresses(container: containerID) }
+        if hasSandbox { await host.destroySandbox(sandbox) }
+    }
+
+    /// Whether a container has anything on the host: a namespace of Berth's (addresses, veths and
+    /// ports come only with one), or a resolver. Checked without the actor, so the common case
+    /// (a container of `none`, `host` or a stopped one) costs one stat.
+    nonisolated func needsTeardown(_ containerID: String, ports: String? = nil) -> Bool {
+        if FileManager.default.fileExists(atPath: sandboxPath(containerID)) || dns.isServing(containerID) { return true }
+        if let ports { return !ports.isEmpty }
+        return (try? store.container(containerID))??.ports.isEmpty == false
     }
 
     // MARK: DNS
