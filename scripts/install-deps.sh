@@ -9,7 +9,7 @@
 #   iproute2        bridges, veths and network namespaces (`ip`)
 #   nftables        Berth's firewall table: masquerade, isolation, published ports (`nft`)
 #   procps          `ps`, which `docker top` runs on the host
-#   util-linux      script(1): the tests give the docker CLI a terminal; unshare/nsenter for namespaces
+#   util-linux      script(1): the tests give the docker CLI a terminal; nsenter runs tests in namespaces
 #   docker CLI      the tests drive the real docker client (Debian's docker.io ships it)
 #   docker-registry the CNCF registry the registry tests push to and pull from
 #   skopeo          an independent registry client the tests cross-check with
