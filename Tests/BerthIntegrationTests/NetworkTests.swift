@@ -105,6 +105,41 @@ extension Gate {
         }
     }
 
+    /// The other network modes, and an internal network.
+    @Test func modesAndInternalNetworks() async throws {
+        try await withNetworkDaemon { d, ns in
+            let none = try await d.docker("run", "--rm", "--network", "none", "busybox", "ls", "/sys/class/net")
+            #expect(none.stdoutText == "lo\n")
+            // host: berthd's namespace (the test's), so its loopback only.
+            let host = try await d.docker("run", "--rm", "--network", "host", "busybox", "ls", "/sys/class/net")
+            let nsLinks = try await ns.run(["ls", "/sys/class/net"]).stdoutText
+            #expect(host.status == 0 && host.stdoutText.contains("lo") && !host.stdoutText.contains("eth0"), "\(host.stdoutText) / \(nsLinks)")
+            // container:<name> shares the other's interfaces and address.
+            _ = try await d.docker("run", "-d", "--name", "it-base", "busybox", "sleep", "60")
+            let ip = try await d.inspect("it-base", "{{.NetworkSettings.IPAddress}}")
+            let shared = try await d.docker("run", "--rm", "--network", "container:it-base", "busybox", "ip", "-4", "-o", "addr", "show", "eth0")
+            #expect(!ip.isEmpty && shared.stdoutText.contains(ip + "/"), "\(shared.stdoutText) \(shared.stderrText)")
+            let stopped = try await d.docker("create", "--name", "it-stopped", "busybox", "true")
+            #expect(stopped.status == 0)
+            let joinStopped = try await d.docker("run", "--rm", "--network", "container:it-stopped", "busybox", "true")
+            #expect(joinStopped.status != 0 && joinStopped.stderrText.contains("cannot join network of a non running container"))
+            // An internal network: its containers reach each other, not the gateway's other side.
+            #expect(try await d.docker("network", "create", "--internal", "--subnet", "10.92.0.0/24", "it-int").status == 0)
+            _ = try await d.docker("run", "-d", "--name", "it-in1", "--network", "it-int", "busybox", "httpd", "-f", "-p", "80", "-h", "/etc")
+            // (busybox-static's wget crashes without a default route; nc does not)
+            let peer = try await d.docker("run", "--rm", "--network", "it-int", "busybox", "sh", "-c",
+                                          "sleep 0.3; printf 'GET /passwd HTTP/1.0\\r\\n\\r\\n' | nc it-in1 80")
+            #expect(peer.stdoutText.contains("root:x:0:0"), "\(peer.stdoutText) \(peer.stderrText)")
+            let route = try await d.docker("run", "--rm", "--network", "it-int", "busybox", "ip", "route")
+            #expect(!route.stdoutText.contains("default"), "\(route.stdoutText)")
+            // Unknown networks and static addresses on the default bridge are refused as dockerd does.
+            let missing = try await d.docker("run", "--rm", "--network", "it-nope", "busybox", "true")
+            #expect(missing.status != 0 && missing.stderrText.contains("network it-nope not found"))
+            let staticOnDefault = try await d.docker("run", "--rm", "--ip", "172.17.0.50", "busybox", "true")
+            #expect(staticOnDefault.stderrText.contains("user specified IP address is supported on user defined networks only"))
+        }
+    }
+
     /// Starting and removing containers with published ports leaves the host as it was.
     @Test func nothingLeaksAcrossCycles() async throws {
         try await withNetworkDaemon { d, ns in

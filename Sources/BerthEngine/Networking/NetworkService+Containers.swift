@@ -41,7 +41,13 @@ extension NetworkService {
             return []
         }
         var out: [(NetworkRecord, EndpointSettings)] = []
-        guard let primary = try primaryNetwork(mode) else { return [] }  // the default bridge is off
+        let found: NetworkRecord?
+        do { found = try primaryNetwork(mode) } catch let e as BerthError where e.kind == .notFound {
+            // As dockerd: a network that does not exist fails the start, not the create (the
+            // docker CLI takes a 404 from create for a missing image).
+            return []
+        }
+        guard let primary = found else { return [] }  // the default bridge is off
         do {
             let key = given.keys.first { $0 == mode || $0 == primary.name || $0 == primary.id || (primary.name == "bridge" && $0 == "default") } ?? mode
             let settings = given.removeValue(forKey: key) ?? EndpointSettings(networkID: "")
@@ -83,7 +89,13 @@ extension NetworkService {
             let path = FileManager.default.fileExists(atPath: sandboxPath(other.id)) ? sandboxPath(other.id) : "/proc/\(other.pid)/ns/net"
             plan = NetworkPlan(namespace: .path(path), resolvConf: nil, hosts: [])
         } else {
-            let endpoints = try store.endpoints(container: c.id)
+            var endpoints = try store.endpoints(container: c.id)
+            if endpoints.isEmpty && !["none", "", "default", "bridge"].contains(mode) {
+                // Named at create before it existed, or removed since: it must exist now.
+                let n = try resolve(mode)
+                try? store.insertEndpoint(EndpointRecord(container_id: c.id, network_id: n.id, config: Data("{}".utf8), position: 0))
+                endpoints = try store.endpoints(container: c.id)
+            }
             if mode == "none" || endpoints.isEmpty {
                 plan = NetworkPlan(namespace: .fresh, resolvConf: nil, hosts: [])
             } else {
