@@ -126,7 +126,7 @@ public actor ContainerService {
         if mode.hasPrefix("container:") { _ = try resolve(String(mode.dropFirst(10))) }
         hc.applyDefaults()
         let networkingConfig = body.networkingConfig
-        let endpoints = try networks.endpointsForCreate(hc, networkingConfig)
+        let endpoints = try networks.endpointsForCreate(hc, networkingConfig, macAddress: body.config.MacAddress)
         _ = try LogOptions.limits(hc.LogConfig, defaults: logDefaults)
         warnings += Self.unsupportedWarnings(body)
         if mode == "host" { config.Hostname = ProcessInfo.processInfo.hostName }

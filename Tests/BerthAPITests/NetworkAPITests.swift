@@ -138,6 +138,14 @@ import Testing
         #expect(d.status == 200)
         #expect(try await h.inspect(id).NetworkSettings.Networks["extra"] == nil)
         #expect(h.network.state.withLock { $0.endpoints.values.map(\.ifname) } == ["eth0"])
+        // A MAC goes to `ip` as text: anything else is refused, on connect and at create.
+        var bad = EndpointSettings(networkID: "")
+        bad.MacAddress = "02:42:00:00:00:01\nlink del berth0"
+        let injected = try await h.request("POST", "/v1.47/networks/extra/connect", json: NetworkConnectRequest(Container: "mover", EndpointConfig: bad))
+        #expect(injected.status == 400 && injected.text.contains("invalid MAC address"))
+        let created = try await h.request("POST", "/v1.47/containers/create",
+                                          json: CreateBody(networking: NetworkingConfig(EndpointsConfig: ["bridge": bad])))
+        #expect(created.status == 400)
         #expect(try await h.request("DELETE", "/v1.47/networks/extra").status == 204)
     }
 

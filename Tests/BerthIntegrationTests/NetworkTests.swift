@@ -132,6 +132,8 @@ extension Gate {
             #expect(peer.stdoutText.contains("root:x:0:0"), "\(peer.stdoutText) \(peer.stderrText)")
             let route = try await d.docker("run", "--rm", "--network", "it-int", "busybox", "ip", "route")
             #expect(!route.stdoutText.contains("default"), "\(route.stdoutText)")
+            let mac = try await d.docker("run", "--rm", "--mac-address", "02:42:ac:11:00:99", "busybox", "cat", "/sys/class/net/eth0/address")
+            #expect(mac.stdoutText == "02:42:ac:11:00:99\n", "\(mac.stderrText)")
             // Unknown networks and static addresses on the default bridge are refused as dockerd does.
             let missing = try await d.docker("run", "--rm", "--network", "it-nope", "busybox", "true")
             #expect(missing.status != 0 && missing.stderrText.contains("network it-nope not found"))

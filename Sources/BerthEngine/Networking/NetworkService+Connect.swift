@@ -36,6 +36,8 @@ extension NetworkService {
     }
 
     nonisolated func endpointsForCreateCheck(_ n: NetworkRecord, _ s: EndpointSettings) throws -> Bool {
+        // (it is handed to `ip`: nothing but a MAC may get there)
+        if !s.MacAddress.isEmpty && !Self.isMAC(s.MacAddress) { throw BerthError.invalid("invalid MAC address: \(s.MacAddress)") }
         let ip = s.IPAMConfig?.IPv4Address ?? ""
         if !ip.isEmpty {
             if !isUserDefined(n) { throw BerthError.invalid("user specified IP address is supported on user defined networks only") }

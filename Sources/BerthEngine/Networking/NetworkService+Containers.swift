@@ -31,7 +31,8 @@ extension NetworkService {
     }
 
     /// Checks a create request's networking and returns the endpoints to record.
-    nonisolated func endpointsForCreate(_ hc: HostConfig, _ nc: NetworkingConfig?) throws -> [(NetworkRecord, EndpointSettings)] {
+    /// `macAddress`: `Config.MacAddress`, where clients before API 1.44 put `--mac-address`.
+    nonisolated func endpointsForCreate(_ hc: HostConfig, _ nc: NetworkingConfig?, macAddress: String? = nil) throws -> [(NetworkRecord, EndpointSettings)] {
         let mode = hc.NetworkMode ?? "bridge"
         var given = nc?.EndpointsConfig ?? [:]
         if mode.hasPrefix("container:") || mode == "host" || mode == "none" {
@@ -50,7 +51,8 @@ extension NetworkService {
         guard let primary = found else { return [] }  // the default bridge is off
         do {
             let key = given.keys.first { $0 == mode || $0 == primary.name || $0 == primary.id || (primary.name == "bridge" && $0 == "default") } ?? mode
-            let settings = given.removeValue(forKey: key) ?? EndpointSettings(networkID: "")
+            var settings = given.removeValue(forKey: key) ?? EndpointSettings(networkID: "")
+            if settings.MacAddress.isEmpty, let m = macAddress, !m.isEmpty { settings.MacAddress = m }
             out.append((primary, settings))
         }
         for (ref, settings) in given.sorted(by: { $0.key < $1.key }) {
@@ -61,6 +63,12 @@ extension NetworkService {
         }
         for (n, s) in out { _ = try endpointsForCreateCheck(n, s) }
         return out
+    }
+
+    /// Six two-digit hex bytes separated by colons (the only form `ip` is given).
+    nonisolated static func isMAC(_ s: String) -> Bool {
+        let parts = s.split(separator: ":", omittingEmptySubsequences: false)
+        return parts.count == 6 && parts.allSatisfy { $0.count == 2 && $0.allSatisfy(\.isHexDigit) && $0.allSatisfy(\.isASCII) }
     }
 
     /// Records the endpoints of a new container.
