@@ -180,8 +180,10 @@ func eventually(_ what: Comment, seconds: Double = 10, _ condition: () async thr
         let h = try await Self.harness()
         defer { h.cleanup() }
         var body = CreateBody()
+        // A start period, so "starting" holds for a while even on a loaded machine (failures in it
+        // do not count); then 50 ms probes.
         body.Healthcheck = HealthcheckConfig(Test: ["CMD", "test", "-f", "/tmp/ok"], Interval: 50_000_000, Timeout: 1_000_000_000,
-                                             Retries: 2)
+                                             StartPeriod: 1_500_000_000, Retries: 2)
         let id = try await h.create(body)
         try await h.start(id)
         #expect(try await h.inspect(id).State.Health?.Status == "starting")
