@@ -127,6 +127,7 @@ public actor ContainerService {
         hc.applyDefaults()
         let networkingConfig = body.networkingConfig
         let endpoints = try networks.endpointsForCreate(hc, networkingConfig, macAddress: body.config.MacAddress)
+        _ = try PortRequest.requests(hc, exposed: config.ExposedPorts)   // bad port specs are a 400 at create, as with dockerd
         _ = try LogOptions.limits(hc.LogConfig, defaults: logDefaults)
         warnings += Self.unsupportedWarnings(body)
         if mode == "host" { config.Hostname = ProcessInfo.processInfo.hostName }

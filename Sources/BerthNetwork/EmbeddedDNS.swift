@@ -13,16 +13,18 @@ public final class EmbeddedDNS: Sendable {
     let lookup: Lookup
     let upstreams: [SocketAddress]
     let group: any EventLoopGroup
-    let servers = NIOLockedValueBox<[String: any Channel]>([:])
-    /// Resolvers of a container's own (`--dns`), instead of the host's.
-    let ownUpstreams = NIOLockedValueBox<[String: [SocketAddress]]>([:])
+    /// Each served container: its socket's channel, and its own resolvers (`--dns`) if it has any.
+    struct Served { let channel: any Channel; let upstreams: [SocketAddress] }
+    let served = NIOLockedValueBox<[String: Served]>([:])
     let relay: Relay
     let log = Log.logger("dns")
 
-    public init(upstreams: [String], lookup: @escaping Lookup, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
+    /// `port`: the upstream resolvers' port (53; tests run their own).
+    public init(upstreams: [String], port: Int = 53, lookup: @escaping Lookup,
+                group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
         self.lookup = lookup
         self.group = group
-        self.upstreams = upstreams.compactMap { try? SocketAddress(ipAddress: $0, port: 53) }
+        self.upstreams = upstreams.compactMap { try? SocketAddress(ipAddress: $0, port: port) }
         relay = Relay(group: group)
     }
 
@@ -38,21 +40,19 @@ public final class EmbeddedDNS: Sendable {
     /// Serves the container's queries on an already bound datagram socket (taken over).
     public func serve(containerID: String, socket fd: Int32, upstreams: [String] = []) async throws {
         let own = upstreams.compactMap { try? SocketAddress(ipAddress: $0, port: 53) }
-        ownUpstreams.withLockedValue { $0[containerID] = own.isEmpty ? nil : own }
         let handler = QueryHandler(containerID: containerID, dns: self)
         let channel = try await DatagramBootstrap(group: group)
             .channelInitializer { ch in ch.pipeline.addHandler(handler) }
             .withBoundSocket(fd).get()
-        let old = servers.withLockedValue { s -> (any Channel)? in defer { s[containerID] = channel }; return s[containerID] }
-        _ = try? await old?.close().get()
+        let old = served.withLockedValue { s in s.updateValue(Served(channel: channel, upstreams: own), forKey: containerID) }
+        _ = try? await old?.channel.close().get()
     }
 
-    public func isServing(_ containerID: String) -> Bool { servers.withLockedValue { $0[containerID] != nil } }
+    public func isServing(_ containerID: String) -> Bool { served.withLockedValue { $0[containerID] != nil } }
 
     public func stop(containerID: String) async {
-        let ch = servers.withLockedValue { $0.removeValue(forKey: containerID) }
-        _ = ownUpstreams.withLockedValue { $0.removeValue(forKey: containerID) }
-        _ = try? await ch?.close().get()
+        let old = served.withLockedValue { $0.removeValue(forKey: containerID) }
+        _ = try? await old?.channel.close().get()
     }
 
     func answer(containerID: String, request: [UInt8], reply: @escaping @Sendable ([UInt8]) -> Void) {
@@ -64,7 +64,8 @@ public final class EmbeddedDNS: Sendable {
             reply(q.answer(request, addresses: q.type == DNSQuery.typeA ? local : []))
             return
         }
-        let targets = ownUpstreams.withLockedValue { $0[containerID] } ?? upstreams
+        let own = served.withLockedValue { $0[containerID]?.upstreams } ?? []
+        let targets = own.isEmpty ? upstreams : own
         guard !targets.isEmpty else { reply(q.answer(request, addresses: [], rcode: 2)); return }
         relay.forward(request, to: targets, reply: reply) { reply(q.answer(request, addresses: [], rcode: 2)) }
     }
@@ -91,7 +92,15 @@ public final class EmbeddedDNS: Sendable {
     /// Relays queries to the upstream resolvers over one socket of berthd's own, with fresh ids
     /// (the asker's id is put back in the answer); a query without an answer in 5 s fails.
     final class Relay: Sendable {
-        struct Pending { let originalID: UInt16; let reply: @Sendable ([UInt8]) -> Void; let fail: @Sendable () -> Void; let deadline: NIODeadline }
+        struct Pending {
+            let originalID: UInt16
+            /// The server asked: an answer from any other address is not taken (a container can
+            /// reach this socket through the gateway and could otherwise guess ids and forge answers).
+            let server: SocketAddress
+            let reply: @Sendable ([UInt8]) -> Void
+            let fail: @Sendable () -> Void
+            let deadline: NIODeadline
+        }
         let state = NIOLockedValueBox<(next: UInt16, pending: [UInt16: Pending], channel: (any Channel)?)>((1, [:], nil))
         let group: any EventLoopGroup
         init(group: any EventLoopGroup) { self.group = group }
@@ -112,6 +121,7 @@ public final class EmbeddedDNS: Sendable {
 
         func forward(_ request: [UInt8], to upstreams: [SocketAddress], reply: @escaping @Sendable ([UInt8]) -> Void,
                      fail: @escaping @Sendable () -> Void) {
+            guard let server = upstreams.first else { fail(); return }
             let originalID = UInt16(request[0]) << 8 | UInt16(request[1])
             let now = NIODeadline.now()
             let (newID, expired) = state.withLockedValue { s -> (UInt16?, [Pending]) in
@@ -121,7 +131,7 @@ public final class EmbeddedDNS: Sendable {
                 var id = s.next
                 while s.pending[id] != nil { id &+= 1 }
                 s.next = id &+ 1
-                s.pending[id] = Pending(originalID: originalID, reply: reply, fail: fail, deadline: now + .seconds(5))
+                s.pending[id] = Pending(originalID: originalID, server: server, reply: reply, fail: fail, deadline: now + .seconds(5))
                 return (id, Array(gone.values))
             }
             for e in expired { e.fail() }
@@ -132,19 +142,21 @@ public final class EmbeddedDNS: Sendable {
             Task {
                 do {
                     let ch = try await self.channel()
-                    for u in upstreams.prefix(1) {
-                        try await ch.writeAndFlush(AddressedEnvelope(remoteAddress: u, data: ch.allocator.buffer(bytes: bytes))).get()
-                    }
+                    try await ch.writeAndFlush(AddressedEnvelope(remoteAddress: server, data: ch.allocator.buffer(bytes: bytes))).get()
                 } catch {
                     if let p = self.state.withLockedValue({ $0.pending.removeValue(forKey: newID) }) { p.fail() }
                 }
             }
         }
 
-        func received(_ bytes: [UInt8]) {
+        func received(_ bytes: [UInt8], from sender: SocketAddress) {
             guard bytes.count >= 12 else { return }
             let id = UInt16(bytes[0]) << 8 | UInt16(bytes[1])
-            guard let p = state.withLockedValue({ $0.pending.removeValue(forKey: id) }) else { return }
+            let p = state.withLockedValue { s -> Pending? in
+                guard let p = s.pending[id], p.server == sender else { return nil }
+                return s.pending.removeValue(forKey: id)
+            }
+            guard let p else { return }
             var out = bytes
             out[0] = UInt8(p.originalID >> 8); out[1] = UInt8(p.originalID & 0xff)
             p.reply(out)
@@ -156,7 +168,8 @@ public final class EmbeddedDNS: Sendable {
         let relay: Relay
         init(relay: Relay) { self.relay = relay }
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-            relay.received(Array(unwrapInboundIn(data).data.readableBytesView))
+            let env = unwrapInboundIn(data)
+            relay.received(Array(env.data.readableBytesView), from: env.remoteAddress)
         }
     }
 }

@@ -19,9 +19,9 @@ struct PortRequest: Sendable, Hashable {
     static func parseKey(_ key: String) throws -> (UInt16, String) {
         let parts = key.split(separator: "/", maxSplits: 1)
         let proto = parts.count == 2 ? String(parts[1]).lowercased() : "tcp"
-        guard ["tcp", "udp", "sctp"].contains(proto), let first = parts.first, let port = UInt16(first), port > 0 else {
-            throw BerthError.invalid("invalid port specification: \"\(key)\"")
-        }
+        let first = String(parts.first ?? "")
+        guard let port = UInt16(first), port > 0 else { throw BerthError.invalid("invalid port specification: \"\(first)\"") }
+        guard ["tcp", "udp", "sctp"].contains(proto) else { throw BerthError.invalid("invalid proto: \(proto)") }
         return (port, proto)
     }
 
@@ -90,5 +90,39 @@ struct PortRequest: Sendable, Hashable {
             }
         }
         return out.sorted { ($0.PrivatePort, $0.PublicPort ?? 0) < ($1.PrivatePort, $1.PublicPort ?? 0) }
+    }
+}
+
+/// The host ports published by running containers (kept by the NetworkService actor, rebuilt at
+/// start from the containers' recorded ports). Every check is O(1): a port taken on any address
+/// blocks it on each address, and one taken on some address blocks it on all of them.
+struct PortBook: Sendable {
+    private var onAny = Set<String>()
+    private var onAddress = Set<String>()
+    /// How many addresses have a given proto:port (for the any-address check).
+    private var addressCount: [String: Int] = [:]
+
+    private static func key(_ proto: String, _ port: UInt16) -> String { "\(proto):\(port)" }
+
+    func isFree(_ proto: String, _ ip: IPv4?, _ port: UInt16) -> Bool {
+        let k = Self.key(proto, port)
+        if onAny.contains(k) { return false }
+        if let ip { return !onAddress.contains("\(ip)/\(k)") }
+        return (addressCount[k] ?? 0) == 0
+    }
+
+    mutating func take(_ m: PortMapping) {
+        let k = Self.key(m.proto, m.hostPort)
+        guard let ip = m.hostIP else { onAny.insert(k); return }
+        if onAddress.insert("\(ip)/\(k)").inserted { addressCount[k, default: 0] += 1 }
+    }
+
+    mutating func give(_ m: PortMapping) {
+        let k = Self.key(m.proto, m.hostPort)
+        guard let ip = m.hostIP else { onAny.remove(k); return }
+        if onAddress.remove("\(ip)/\(k)") != nil {
+            addressCount[k, default: 1] -= 1
+            if addressCount[k] == 0 { addressCount[k] = nil }
+        }
     }
 }

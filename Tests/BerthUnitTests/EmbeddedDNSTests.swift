@@ -1,0 +1,86 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import BerthNetwork
+import Foundation
+import Testing
+
+/// The embedded resolver over loopback sockets: local names answered, the rest relayed, and an
+/// answer forged by anyone but the server asked (a container can reach the relay's socket) dropped.
+@Suite struct EmbeddedDNSTests {
+    /// A UDP socket on 127.0.0.1 with a receive timeout.
+    final class UDP: Sendable {
+        let fd: Int32
+        let port: UInt16
+        init() {
+            let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+            var sa = sockaddr_in()
+            sa.sin_family = sa_family_t(AF_INET)
+            sa.sin_addr.s_addr = inet_addr("127.0.0.1")
+            _ = withUnsafePointer(to: &sa) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+            var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+            _ = withUnsafeMutablePointer(to: &sa) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+            var tv = timeval(tv_sec: 5, tv_usec: 0)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+            self.fd = fd
+            port = UInt16(bigEndian: sa.sin_port)
+        }
+        deinit { close(fd) }
+        func send(_ b: [UInt8], to port: UInt16) {
+            var sa = sockaddr_in()
+            sa.sin_family = sa_family_t(AF_INET)
+            sa.sin_addr.s_addr = inet_addr("127.0.0.1")
+            sa.sin_port = port.bigEndian
+            _ = withUnsafePointer(to: &sa) { p in
+                p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(fd, b, b.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+        }
+        /// The next datagram and the port it came from, nil after the timeout; the blocking read
+        /// runs off the cooperative pool, which the resolver's own tasks need meanwhile.
+        func receive() async -> ([UInt8], UInt16)? {
+            await withCheckedContinuation { c in DispatchQueue.global().async { c.resume(returning: self.blockingReceive()) } }
+        }
+        func blockingReceive() -> ([UInt8], UInt16)? {
+            var buf = [UInt8](repeating: 0, count: 4096)
+            var sa = sockaddr_in()
+            var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+            let n = withUnsafeMutablePointer(to: &sa) { p in
+                p.withMemoryRebound(to: sockaddr.self, capacity: 1) { recvfrom(fd, &buf, buf.count, 0, $0, &len) }
+            }
+            return n > 0 ? (Array(buf[0..<n]), UInt16(bigEndian: sa.sin_port)) : nil
+        }
+    }
+
+    @Test func localNamesRelayAndForgedAnswers() async throws {
+        let upstream = UDP()
+        let dns = EmbeddedDNS(upstreams: ["127.0.0.1"], port: Int(upstream.port)) { _, name in
+            name == "web" ? [IPv4("10.0.0.7")!] : nil
+        }
+        let served = UDP()   // stands for the socket in the container's namespace
+        let servedPort = served.port
+        let fd = dup(served.fd)
+        try await dns.serve(containerID: "c1", socket: fd)
+        defer { Task { await dns.stop(containerID: "c1") } }
+        let client = UDP()
+
+        client.send(NetworkUnitTests.query("web"), to: servedPort)
+        let local = try #require(await client.receive())
+        #expect(Array(local.0.suffix(4)) == [10, 0, 0, 7])
+
+        let query = NetworkUnitTests.query("example.org")
+        client.send(query, to: servedPort)
+        let (relayed, relayPort) = try #require(await upstream.receive())
+        #expect(Array(relayed.dropFirst(2)) == Array(query.dropFirst(2)))
+        // A forger guesses the relay's id and port; only the server's own answer gets through.
+        var forged = relayed
+        forged[2] = 0x81; forged[3] = 0x80; forged += [0xde, 0xad]
+        UDP().send(forged, to: relayPort)
+        var real = relayed
+        real[2] = 0x81; real[3] = 0x83   // NXDOMAIN from the real server
+        try await Task.sleep(for: .milliseconds(100))
+        upstream.send(real, to: relayPort)
+        let answer = try #require(await client.receive())
+        #expect(Array(answer.0.prefix(2)) == Array(query.prefix(2)))   // the asker's id is back
+        #expect(answer.0[3] & 0x0f == 3 && answer.0.suffix(2) != [0xde, 0xad])
+    }
+}
