@@ -79,9 +79,9 @@ public final class Engine: Sendable {
         exitWatch.withLock { $0 = token }
         try imageStore.layers.reconcile()
         try imageStore.reconcileBlobs()
-        let withProcess = ((try? store.allContainers()) ?? []).filter { ContainerStatus(stored: $0.status).hasProcess }
-        try await networks.start(running: withProcess)
-        await reconcileContainers()
+        let all = (try? store.allContainers()) ?? []
+        try await networks.start(running: all.filter { ContainerStatus(stored: $0.status).hasProcess })
+        await reconcileContainers(all)
     }
 
     /// Stops watching: exits are no longer recorded, waiting restarts and health probes end.
@@ -95,8 +95,7 @@ public final class Engine: Sendable {
     /// Start-up pass: running containers whose monitor is alive stay running; the others go
     /// through the state machine (`ContainerService.reconcile`): exits recorded, restart policies
     /// applied, waiting restarts scheduled again, half-removed containers finished.
-    func reconcileContainers() async {
-        guard let all = try? store.allContainers() else { return }
+    func reconcileContainers(_ all: [ContainerRecord]) async {
         for c in all {
             let status = ContainerStatus(stored: c.status)
             if status.hasProcess || status == .restarting, let hc = try? JSONDecoder().decode(HostConfig.self, from: c.host_config),

@@ -16,11 +16,12 @@ extension NetworkService {
             throw BerthError(.forbidden, "container sharing network namespace with another container or host cannot be connected to any other network")
         }
         let settings = req.EndpointConfig ?? EndpointSettings(networkID: n.id)
-        _ = try endpointsForCreateCheck(n, settings)
-        if try store.endpoints(container: c.id).contains(where: { $0.network_id == n.id }) {
+        try checkEndpoint(n, settings)
+        do {
+            try store.insertEndpoint(EndpointRecord(container_id: c.id, network_id: n.id, config: try JSONEncoder().encode(settings), position: 0))
+        } catch let e as BerthError where e.kind == .conflict {
             throw BerthError(.forbidden, "endpoint with name \(c.name) already exists in network \(n.name)")
         }
-        try store.insertEndpoint(EndpointRecord(container_id: c.id, network_id: n.id, config: try JSONEncoder().encode(settings), position: 0))
         let eps = try store.endpoints(container: c.id)
         // Running with a namespace of Berth's (it has addresses): the interface comes now.
         guard ContainerStatus(stored: c.status).hasProcess, eps.contains(where: { !$0.ip.isEmpty }) else { return }
@@ -35,7 +36,8 @@ extension NetworkService {
         }
     }
 
-    nonisolated func endpointsForCreateCheck(_ n: NetworkRecord, _ s: EndpointSettings) throws -> Bool {
+    /// What an endpoint may ask for on a network (at create and at connect).
+    nonisolated func checkEndpoint(_ n: NetworkRecord, _ s: EndpointSettings) throws {
         // (it is handed to `ip`: nothing but a MAC may get there)
         if !s.MacAddress.isEmpty && !Self.isMAC(s.MacAddress) { throw BerthError.invalid("invalid MAC address: \(s.MacAddress)") }
         let ip = s.IPAMConfig?.IPv4Address ?? ""
@@ -48,7 +50,6 @@ extension NetworkService {
         if !(s.Aliases ?? []).isEmpty && !isUserDefined(n) {
             throw BerthError.invalid("network-scoped alias is supported only for containers in user defined networks")
         }
-        return true
     }
 
     /// `POST /networks/{id}/disconnect`.
@@ -72,59 +73,5 @@ extension NetworkService {
             emit("disconnect", n, ["container": c.id])
         }
         try store.deleteEndpoint(container: c.id, network: n.id)
-    }
-
-    // MARK: inspect
-
-    /// `NetworkSettings` of a container: its endpoints (with addresses while it runs) and ports.
-    nonisolated func settings(_ c: ContainerRecord, _ hc: HostConfig, running: Bool) -> NetworkSettings {
-        let mode = hc.NetworkMode ?? "bridge"
-        var nets: [String: EndpointSettings] = [:]
-        var top: EndpointSettings? = nil
-        let dec = JSONDecoder()
-        let endpoints = (try? store.endpoints(container: c.id)) ?? []
-        if endpoints.isEmpty {
-            let name = mode.hasPrefix("container:") ? nil : (mode == "default" ? "bridge" : mode)
-            if let name {
-                var s = EndpointSettings(networkID: (try? store.network(named: name))??.id ?? "")
-                s.DriverOpts = nil
-                nets[name] = s
-            }
-        }
-        for e in endpoints {
-            guard let n = try? store.network(e.network_id) else { continue }
-            var s = (try? dec.decode(EndpointSettings.self, from: e.config)) ?? EndpointSettings(networkID: n.id)
-            s.NetworkID = n.id
-            s.EndpointID = e.endpoint_id
-            s.MacAddress = e.mac
-            s.IPAddress = e.ip
-            if !e.ip.isEmpty {
-                s.Gateway = n.gateway
-                s.IPPrefixLen = Subnet(n.subnet)?.prefix ?? 0
-            }
-            if isUserDefined(n) {
-                var names = [c.name, String(c.id.prefix(12))]
-                for a in s.Aliases ?? [] where !names.contains(a) { names.append(a) }
-                s.DNSNames = names
-            }
-            if n.name == "bridge" { top = s }
-            nets[n.name] = s
-        }
-        var out = NetworkSettings(sandboxKey: running && FileManager.default.fileExists(atPath: sandboxPath(c.id)) ? sandboxPath(c.id) : "",
-                                  networks: nets)
-        if let top, running {
-            out.EndpointID = top.EndpointID; out.Gateway = top.Gateway; out.IPAddress = top.IPAddress
-            out.IPPrefixLen = top.IPPrefixLen; out.MacAddress = top.MacAddress
-        }
-        if running, !c.ports.isEmpty, let p = try? dec.decode([String: [PortBinding]?].self, from: Data(c.ports.utf8)) {
-            out.Ports = p
-        }
-        return out
-    }
-
-    /// The `Ports` of a container summary.
-    nonisolated static func summaryPorts(_ ports: String) -> [PortSummary] {
-        guard !ports.isEmpty, let p = try? JSONDecoder().decode([String: [PortBinding]?].self, from: Data(ports.utf8)) else { return [] }
-        return PortRequest.summary(p)
     }
 }

@@ -61,7 +61,7 @@ extension NetworkService {
             if out.contains(where: { $0.0.id == n.id }) { continue }
             out.append((n, settings))
         }
-        for (n, s) in out { _ = try endpointsForCreateCheck(n, s) }
+        for (n, s) in out { try checkEndpoint(n, s) }
         return out
     }
 
@@ -193,37 +193,35 @@ extension NetworkService {
                      gateway: IPv4(n.gateway) ?? IPv4(0), defaultRoute: defaultRoute)
     }
 
-    static func portKey(_ proto: String, _ ip: IPv4?, _ port: UInt16) -> String {
-        ip.map { "\(proto):\($0):\(port)" } ?? "\(proto):\(port)"
-    }
-
-    func portFree(_ proto: String, _ ip: IPv4?, _ port: UInt16) -> Bool {
-        if usedPorts.contains(Self.portKey(proto, nil, port)) { return false }
-        if let ip { return !usedPorts.contains(Self.portKey(proto, ip, port)) }
-        let prefix = "\(proto):"
-        let suffix = ":\(port)"
-        return !usedPorts.contains { $0.hasPrefix(prefix) && $0.hasSuffix(suffix) && $0.split(separator: ":").count == 3 }
-    }
-
     /// Chooses host ports, programs the DNAT elements and records NetworkSettings.Ports.
     func publish(_ containerID: String, _ hc: HostConfig, _ config: ContainerConfig, containerIP: IPv4) async throws {
         var mappings: [PortMapping] = []
+        // Where the search for a host port resumes, per range asked for: many bindings sharing a
+        // range (or none given) take their ports in one pass over it.
+        var resume: [String: UInt16] = [:]
         for r in try PortRequest.requests(hc, exposed: config.ExposedPorts) where r.proto != "sctp" {
+            let rangeKey = "\(r.proto)/\(r.hostIP?.description ?? "")/\(r.hostPorts)"
             var chosen: UInt16? = nil
-            for p in r.hostPorts where portFree(r.proto, r.hostIP, p) { chosen = p; break }
+            for p in (resume[rangeKey] ?? r.hostPorts.lowerBound)...r.hostPorts.upperBound where ports.isFree(r.proto, r.hostIP, p) {
+                chosen = p
+                break
+            }
             guard let port = chosen else {
                 let shown = r.hostPorts.count == 1 ? "\(r.hostPorts.lowerBound)" : "\(r.hostPorts.lowerBound)-\(r.hostPorts.upperBound)"
-                for m in mappings { usedPorts.remove(Self.portKey(m.proto, m.hostIP, m.hostPort)) }
+                for m in mappings { ports.give(m) }
                 throw BerthError.system("driver failed programming external connectivity on endpoint: Bind for \(r.hostIP?.description ?? "0.0.0.0"):\(shown) failed: port is already allocated")
             }
-            usedPorts.insert(Self.portKey(r.proto, r.hostIP, port))
-            mappings.append(PortMapping(proto: r.proto, hostIP: r.hostIP, hostPort: port, containerIP: containerIP, containerPort: r.containerPort))
+            if port < r.hostPorts.upperBound { resume[rangeKey] = port + 1 } else { resume[rangeKey] = port }
+            let m = PortMapping(proto: r.proto, hostIP: r.hostIP, hostPort: port, containerIP: containerIP, containerPort: r.containerPort)
+            ports.take(m)
+            mappings.append(m)
         }
         let settings = PortRequest.settings(published: mappings, exposed: config.ExposedPorts)
+        guard !settings.isEmpty else { return }   // nothing to record or program: no write on this start
         let json = String(decoding: try JSONEncoder().encode(settings), as: UTF8.self)
         try store.updateContainer(containerID) { $0.ports = json }
         do { try await host.publish(mappings) } catch {
-            for m in mappings { usedPorts.remove(Self.portKey(m.proto, m.hostIP, m.hostPort)) }
+            for m in mappings { ports.give(m) }
             throw error
         }
     }
@@ -248,7 +246,6 @@ extension NetworkService {
     /// After the container's process is gone (and at reconcile): ports, veths, addresses, DNS
     /// and the namespace are given back. Safe to repeat.
     func teardown(_ containerID: String) async {
-        guard needsTeardown(containerID) else { return }
         if dns.isServing(containerID) { await dns.stop(containerID: containerID) }
         let sandbox = sandboxPath(containerID)
         let hasSandbox = FileManager.default.fileExists(atPath: sandbox)
@@ -259,7 +256,7 @@ extension NetworkService {
         let maps = mappings(c)
         if !maps.isEmpty {
             await host.unpublish(maps)
-            for m in maps { usedPorts.remove(Self.portKey(m.proto, m.hostIP, m.hostPort)) }
+            for m in maps { ports.give(m) }
         }
         if !c.ports.isEmpty { _ = try? store.updateContainer(containerID) { $0.ports = "" } }
         let active = ((try? store.endpoints(container: containerID)) ?? []).filter { !$0.ip.isEmpty }

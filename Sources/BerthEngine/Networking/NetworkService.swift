@@ -17,8 +17,8 @@ public actor NetworkService {
     nonisolated let sandboxRoot: String
     nonisolated let dns: EmbeddedDNS
     let log = Log.logger("network")
-    /// Host ports published by running containers ("tcp:8080" any address, "tcp:127.0.0.1:8080").
-    var usedPorts = Set<String>()
+    /// Host ports published by running containers.
+    var ports = PortBook()
     /// Berth's nftables table is made when the first bridge needs it (a berthd with
     /// `--bridge none` and no networks leaves the firewall alone).
     var tableReady = false
@@ -52,11 +52,11 @@ public actor NetworkService {
     /// had (published ports, DNS); sandboxes nobody owns any more are removed.
     func start(running: [ContainerRecord]) async throws {
         try ensurePredefined()
-        var ports: [PortMapping] = []
-        for c in running { ports += mappings(c); for m in mappings(c) { usedPorts.insert(Self.portKey(m.proto, m.hostIP, m.hostPort)) } }
+        let published = running.flatMap(mappings)
+        for m in published { ports.take(m) }
         let bridges = try store.allNetworks().compactMap(bridgeSpec)
         if !bridges.isEmpty {
-            try await host.setUp(bridges: bridges, ports: ports)
+            try await host.setUp(bridges: bridges, ports: published)
             tableReady = true
         }
         for b in bridges { try await host.addBridge(b) }
@@ -99,28 +99,24 @@ public actor NetworkService {
             subnet = s; gateway = s.firstHost
         }
         let range = config.fixedCIDR ?? ""
-        if let existing {
-            if existing.subnet == subnet.description && existing.gateway == gateway.description && existing.ip_range == range
-                && existing.bridge == config.bridgeName { return }
-            guard (try store.endpoints(network: existing.id)).allSatisfy({ $0.ip.isEmpty }) else { return }
-            var changed = existing
-            changed.subnet = subnet.description; changed.gateway = gateway.description; changed.ip_range = range
-            changed.bridge = config.bridgeName
-            changed.ipam = try enc.encode(IPAM(Options: nil, Config: [IPAMConfig(Subnet: subnet.description, IPRange: range.isEmpty ? nil : range,
-                                                                              Gateway: gateway.description)]))
-            try store.updateNetwork(changed)
-            return
+        if let r = Subnet(range), !(subnet.contains(r.base) && subnet.contains(r.last)) {
+            throw BerthError.invalid("--fixed-cidr \(range) is not within the default bridge's subnet \(subnet)")
         }
         let options = ["com.docker.network.bridge.default_bridge": "true", "com.docker.network.bridge.enable_icc": "true",
                        "com.docker.network.bridge.enable_ip_masquerade": "true", "com.docker.network.bridge.host_binding_ipv4": "0.0.0.0",
                        "com.docker.network.bridge.name": config.bridgeName, "com.docker.network.driver.mtu": "1500"]
-        try store.insertNetwork(NetworkRecord(
-            id: Identifier.random64(), name: "bridge", driver: "bridge", created: Timestamp.nowNanos(), bridge: config.bridgeName,
-            subnet: subnet.description, gateway: gateway.description, ip_range: range, internal: false, ipv6: false,
-            attachable: false,
-            ipam: try enc.encode(IPAM(Options: nil, Config: [IPAMConfig(Subnet: subnet.description, IPRange: range.isEmpty ? nil : range,
-                                                                     Gateway: gateway.description)])),
-            options: String(decoding: try enc.encode(options), as: UTF8.self), labels: "{}"))
+        let ipam = IPAM(Options: nil, Config: [IPAMConfig(Subnet: subnet.description, IPRange: range.isEmpty ? nil : range,
+                                                          Gateway: gateway.description)])
+        var wanted = NetworkRecord(
+            id: existing?.id ?? Identifier.random64(), name: "bridge", driver: "bridge", created: existing?.created ?? Timestamp.nowNanos(),
+            bridge: config.bridgeName, subnet: subnet.description, gateway: gateway.description, ip_range: range, internal: false,
+            ipv6: false, attachable: false, ipam: try enc.encode(ipam),
+            options: String(decoding: try enc.encode(options), as: UTF8.self), labels: "{}")
+        guard let existing else { return try store.insertNetwork(wanted) }
+        let same = existing.subnet == wanted.subnet && existing.gateway == wanted.gateway && existing.ip_range == wanted.ip_range
+            && existing.bridge == wanted.bridge
+        // Changed flags take effect once no running container holds an address on it.
+        if !same, (try store.endpoints(network: existing.id)).allSatisfy({ $0.ip.isEmpty }) { try store.updateNetwork(wanted) }
     }
 
     func ensureTable() async throws {
@@ -131,14 +127,9 @@ public actor NetworkService {
 
     nonisolated func bridgeSpec(_ n: NetworkRecord) -> BridgeSpec? {
         guard n.driver == "bridge", let s = Subnet(n.subnet), let g = IPv4(n.gateway) else { return nil }
-        let hex = Array(n.id.utf8.prefix(10)).map { String(UnicodeScalar($0)) }.joined()
-        var mac = "02"
-        var i = hex.startIndex
-        while i < hex.endIndex {
-            let j = hex.index(i, offsetBy: 2, limitedBy: hex.endIndex) ?? hex.endIndex
-            mac += ":" + hex[i..<j]
-            i = j
-        }
+        // A fixed MAC (else the bridge takes its lowest port's): 02 and the network id's first bytes.
+        let hex = Array(n.id.prefix(10))
+        let mac = "02:" + stride(from: 0, to: hex.count, by: 2).map { String(hex[$0..<min($0 + 2, hex.count)]) }.joined(separator: ":")
         return BridgeSpec(name: n.bridge, subnet: s, gateway: g, internal: n.internal, mac: mac)
     }
 
