@@ -52,13 +52,16 @@ public enum AddressPools {
         return nil
     }
 
-    /// The IPv4 routes of this network namespace (`/proc/net/route`), default route excluded.
-    public static func hostRoutes(_ text: String? = try? String(contentsOfFile: "/proc/net/route", encoding: .utf8)) -> [Subnet] {
+    /// The IPv4 routes of this network namespace (`/proc/net/route`), default route excluded, and
+    /// routes through `excluding` (Berth's own bridges: their subnets are known from the store, and
+    /// a bridge left from an earlier life must not push the default network off its subnet).
+    public static func hostRoutes(_ text: String? = try? String(contentsOfFile: "/proc/net/route", encoding: .utf8),
+                                  excluding: Set<String> = []) -> [Subnet] {
         guard let text else { return [] }
         var out: [Subnet] = []
         for line in text.split(separator: "\n").dropFirst() {
             let f = line.split(whereSeparator: { $0 == "\t" || $0 == " " })
-            guard f.count >= 8, let dst = UInt32(f[1], radix: 16), let mask = UInt32(f[7], radix: 16), mask != 0 else { continue }
+            guard f.count >= 8, !excluding.contains(String(f[0])), let dst = UInt32(f[1], radix: 16), let mask = UInt32(f[7], radix: 16), mask != 0 else { continue }
             // The file holds them in host (little-endian) order.
             let d = dst.byteSwapped, m = mask.byteSwapped
             out.append(Subnet(base: IPv4(d), prefix: m.nonzeroBitCount))

@@ -43,11 +43,24 @@ public final class LinuxNetworkHost: NetworkHost {
     }
 
     public func addBridge(_ b: BridgeSpec) async throws {
-        if !(await linkExists(b.name)) {
+        let address = "\(b.gateway)/\(b.subnet.prefix)"
+        if await linkExists(b.name) {
+            // Left from before (berthd restarted, or its data root was reset): it must carry this
+            // gateway address and no other.
+            let shown = (try? await Subprocess.run([ip, "-o", "-4", "addr", "show", "dev", b.name]))?.stdoutText ?? ""
+            let addrs = shown.split(separator: "\n").compactMap { l -> String? in
+                let f = l.split(separator: " ")
+                guard let i = f.firstIndex(of: "inet"), i + 1 < f.count else { return nil }
+                return String(f[i + 1])
+            }
+            if addrs != [address] {
+                try await run([ip, "-batch", "-"], input: "addr flush dev \(b.name)\naddr add \(address) dev \(b.name)\nlink set \(b.name) up\n")
+            }
+        } else {
             let batch = """
             link add \(b.name) type bridge
             link set \(b.name) address \(b.mac)
-            addr add \(b.gateway)/\(b.subnet.prefix) dev \(b.name)
+            addr add \(address) dev \(b.name)
             link set \(b.name) up
 
             """

@@ -142,6 +142,27 @@ extension Gate {
         }
     }
 
+    /// A bridge left in the namespace by an earlier berthd (another data root, another address)
+    /// is taken over with the address this berthd gives it.
+    @Test func leftoverBridgeGetsTheRightAddress() async throws {
+        let ns = try await TestNetns()
+        defer { Task { await ns.remove() } }
+        for argv in [["ip", "link", "add", "berth0", "type", "bridge"], ["ip", "addr", "add", "172.17.0.1/16", "dev", "berth0"]] {
+            #expect(try await ns.run(argv).status == 0)
+        }
+        let d = try TestDaemon(extraArgs: ["--bip", "10.93.0.1/24"], netns: ns.name)
+        do {
+            try await d.start()
+            let addrs = try await ns.run(["ip", "-o", "-4", "addr", "show", "dev", "berth0"]).stdoutText
+            #expect(addrs.contains("10.93.0.1/24") && !addrs.contains("172.17.0.1"), "\(addrs)")
+            try FS.writeAtomically(d.root + "/busybox.tar", Data(BusyboxImage.archive))
+            _ = try await d.docker("load", "-i", d.root + "/busybox.tar")
+            _ = try await d.docker("run", "-d", "--name", "it-left", "-p", "127.0.0.1:18195:80", "busybox", "httpd", "-f", "-p", "80", "-h", "/etc")
+            #expect(await eventually(.seconds(10)) { (try? await curl(ns, "http://127.0.0.1:18195/passwd"))?.hasPrefix("root:x:0:0") == true })
+        } catch { await d.cleanup(); throw error }
+        await d.cleanup()
+    }
+
     /// Starting and removing containers with published ports leaves the host as it was.
     @Test func nothingLeaksAcrossCycles() async throws {
         try await withNetworkDaemon { d, ns in

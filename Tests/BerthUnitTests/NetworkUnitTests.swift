@@ -35,6 +35,7 @@ import Testing
         eth0\t000200C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0
         """
         #expect(AddressPools.hostRoutes(text).map(\.description) == ["172.17.0.0/16", "192.0.2.0/24"])
+        #expect(AddressPools.hostRoutes(text, excluding: ["docker0"]).map(\.description) == ["192.0.2.0/24"])
     }
 
     @Test func ipamPicksTheFirstFreeAddress() {

@@ -65,7 +65,8 @@ extension NetworkService {
             }
             configs[i].Gateway = gateway.description
         } else {
-            guard let s = AddressPools.choose(from: config.pools, avoiding: AddressPools.hostRoutes() + others) else {
+            let ours = Set(try store.allNetworks().map(\.bridge).filter { !$0.isEmpty })
+            guard let s = AddressPools.choose(from: config.pools, avoiding: AddressPools.hostRoutes(excluding: ours) + others) else {
                 throw BerthError.system("could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network")
             }
             subnet = s; gateway = s.firstHost

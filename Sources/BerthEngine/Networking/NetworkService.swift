@@ -92,7 +92,9 @@ public actor NetworkService {
         } else if let existing, let s = Subnet(existing.subnet), let g = IPv4(existing.gateway) {
             subnet = s; gateway = g
         } else {
-            let taken = AddressPools.hostRoutes() + (try store.allNetworks()).compactMap { Subnet($0.subnet) }
+            let networks = try store.allNetworks()
+            let taken = AddressPools.hostRoutes(excluding: Set(networks.map(\.bridge)).union([config.bridgeName]))
+                + networks.compactMap { Subnet($0.subnet) }
             guard let s = AddressPools.choose(from: config.pools, avoiding: taken) else {
                 throw BerthError.system("could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network")
             }
