@@ -21,6 +21,8 @@ public struct EngineConfig: Sendable {
     /// The most a layer or a compressed archive may expand to (`--max-decompressed-size`).
     public var expansionLimit: Int64
     public var network: NetworkConfig
+    /// How to run the resolver process (`berthd resolver`); nil: berthd answers DNS itself.
+    public var resolverCommand: [String]?
     public init(dataRoot: String, execRoot: String, logLimits: LogLimits = .defaults, registries: RegistryConfig = RegistryConfig(),
                 expansionLimit: Int64 = LayerStore.defaultExpansionLimit, network: NetworkConfig = NetworkConfig()) {
         self.dataRoot = dataRoot; self.execRoot = execRoot; self.logLimits = logLimits; self.registries = registries
@@ -63,8 +65,11 @@ public final class Engine: Sendable {
         if let networkHost { host = networkHost } else {
             do { host = try LinuxNetworkHost() } catch { host = UnavailableNetworkHost(reason: "\(error)") }
         }
+        let names: any NameService = config.resolverCommand.map {
+            ResolverProcess(command: $0, execRoot: config.execRoot, database: config.dataRoot + "/berth.db")
+        } ?? InProcessNames(store: store, host: host)
         networks = NetworkService(store: store, host: host, config: config.network,
-                                  execRoot: config.execRoot, events: events)
+                                  execRoot: config.execRoot, events: events, names: names)
         containers = ContainerService(store: store, images: imageStore, runtime: self.runtime,
                                       logDefaults: config.logLimits, events: events, networks: networks)
     }

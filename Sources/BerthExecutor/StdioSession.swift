@@ -36,27 +36,9 @@ public final class AttachSocket: StdioSession {
     public let output: AsyncStream<OutputChunk>
 
     public init(path: String) throws {
-        let fd = socket(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw BerthError.system("socket: \(Syscall.errnoText())") }
-        var addr = sockaddr_un()
-        addr.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else {
-            Glibc.close(fd)
-            throw BerthError.system("attach socket path too long: \(path)")
-        }
-        withUnsafeMutableBytes(of: &addr.sun_path) { p in
-            for (i, b) in bytes.enumerated() { p[i] = b }
-            p[bytes.count] = 0
-        }
-        let rc = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        guard rc == 0 else {
-            let e = Syscall.errnoText()
-            Glibc.close(fd)
-            throw BerthError.system("connect to monitor \(path): \(e)")
-        }
+        let fd: Int32
+        do { fd = try Syscall.connectUnix(path, type: Int32(SOCK_SEQPACKET.rawValue)) }
+        catch { throw BerthError.system("connect to monitor \(path): \(error)") }
         self.fd = fd
         var cont: AsyncStream<OutputChunk>.Continuation!
         output = AsyncStream(bufferingPolicy: .bufferingOldest(4096)) { cont = $0 }

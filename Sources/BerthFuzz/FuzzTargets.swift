@@ -48,6 +48,11 @@ public enum FuzzTargets {
             fatalError("dns: answer of \(a.count) bytes for a question ending at \(q.questionEnd)")
         }
         if DNSQuery(a) != nil { fatalError("dns: an answer parsed as a query") }
+        // A reverse name of a container: the pointer answer names it, within the label limits.
+        if let r = q.reverseAddress {
+            let p = q.answer(data, pointer: r.description + "." + q.name)
+            if p.count > q.questionEnd + 12 + 256 + q.name.utf8.count + 32 { fatalError("dns: pointer answer of \(p.count) bytes") }
+        }
     }
 
     /// Addresses, subnets and pools as users give them (`--subnet`, `--ip`, `--bip`,

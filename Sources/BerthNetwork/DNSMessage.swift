@@ -13,6 +13,7 @@ public struct DNSQuery: Sendable, Equatable {
 
     public static let typeA: UInt16 = 1
     public static let typeAAAA: UInt16 = 28
+    public static let typePTR: UInt16 = 12
 
     public init?(_ b: [UInt8]) {
         guard b.count >= 12, b.count <= 4096 else { return nil }
@@ -46,16 +47,40 @@ public struct DNSQuery: Sendable, Equatable {
     /// An answer to this query from `request` (its raw bytes): the question echoed, `addresses`
     /// as A records (TTL 600, as dockerd), or `rcode` (3 NXDOMAIN, 2 SERVFAIL) when none.
     public func answer(_ request: [UInt8], addresses: [IPv4], rcode: UInt8 = 0) -> [UInt8] {
+        answer(request, type: Self.typeA, records: addresses.map(\.bytes), rcode: rcode)
+    }
+
+    /// A PTR answer naming `target` (e.g. `web.mynet`).
+    public func answer(_ request: [UInt8], pointer target: String) -> [UInt8] {
+        var rdata: [UInt8] = []
+        for label in target.split(separator: ".") {
+            let bytes = Array(label.utf8.prefix(63))
+            rdata.append(UInt8(bytes.count))
+            rdata += bytes
+        }
+        rdata.append(0)
+        return answer(request, type: Self.typePTR, records: [rdata])
+    }
+
+    /// The address a reverse name (`4.3.2.1.in-addr.arpa`) stands for.
+    public var reverseAddress: IPv4? {
+        guard type == Self.typePTR, name.hasSuffix(".in-addr.arpa") else { return nil }
+        let parts = name.dropLast(".in-addr.arpa".count).split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 4 else { return nil }
+        return IPv4(parts.reversed().joined(separator: "."))
+    }
+
+    func answer(_ request: [UInt8], type: UInt16, records: [[UInt8]], rcode: UInt8 = 0) -> [UInt8] {
         var out = Array(request[0..<questionEnd])
         // QR, opcode 0, AA, RD as asked, RA.
         let rd = flags & 0x0100
-        let f: UInt16 = 0x8000 | 0x0400 | rd | 0x0080 | UInt16(addresses.isEmpty ? rcode : 0)
+        let f: UInt16 = 0x8000 | 0x0400 | rd | 0x0080 | UInt16(records.isEmpty ? rcode : 0)
         out[2] = UInt8(f >> 8); out[3] = UInt8(f & 0xff)
-        let an = UInt16(addresses.count)
+        let an = UInt16(records.count)
         out[6] = UInt8(an >> 8); out[7] = UInt8(an & 0xff)
         out[8] = 0; out[9] = 0; out[10] = 0; out[11] = 0
-        for a in addresses {
-            out += [0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0x02, 0x58, 0, 4] + a.bytes
+        for r in records {
+            out += [0xc0, 0x0c, UInt8(type >> 8), UInt8(type & 0xff), 0, 1, 0, 0, 0x02, 0x58, UInt8(r.count >> 8), UInt8(r.count & 0xff)] + r
         }
         return out
     }

@@ -5,24 +5,37 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 
-/// Docker's embedded resolver: one UDP socket at 127.0.0.11:53 in each container's network
-/// namespace, served by berthd from its own. Names of containers on the asker's networks are
-/// answered from `lookup`; everything else is relayed to the host's resolvers.
+/// Docker's embedded resolver: sockets at 127.0.0.11:53 (UDP and TCP) in each container's
+/// network namespace, served from the process that holds them (the resolver process, see
+/// `ResolverDaemon`). Names of containers on the asker's networks are answered from `names`;
+/// everything else is relayed to the host's resolvers or the container's own.
 public final class EmbeddedDNS: Sendable {
-    public typealias Lookup = @Sendable (_ containerID: String, _ name: String) -> [IPv4]?
-    let lookup: Lookup
+    /// Where names come from: addresses of a name, and the name of an address (PTR), for the
+    /// container asking.
+    public struct Names: Sendable {
+        public var addresses: @Sendable (_ containerID: String, _ name: String) -> [IPv4]
+        public var name: @Sendable (_ containerID: String, _ address: IPv4) -> String?
+        public init(addresses: @escaping @Sendable (String, String) -> [IPv4],
+                    name: @escaping @Sendable (String, IPv4) -> String? = { _, _ in nil }) {
+            self.addresses = addresses; self.name = name
+        }
+    }
+    let names: Names
     let upstreams: [SocketAddress]
     let group: any EventLoopGroup
-    /// Each served container: its socket's channel, and its own resolvers (`--dns`) if it has any.
-    struct Served { let channel: any Channel; let upstreams: [SocketAddress] }
+    /// Each served container: its sockets' channels, and its own resolvers (`--dns`) if it has any.
+    struct Served { let channels: [any Channel]; let upstreams: [SocketAddress] }
     let served = NIOLockedValueBox<[String: Served]>([:])
+    /// Open TCP connections per container (a container cannot hold more than `maxConnections`).
+    let connections = NIOLockedValueBox<[String: Int]>([:])
+    static let maxConnections = 16
     let relay: Relay
     let log = Log.logger("dns")
 
     /// `port`: the upstream resolvers' port (53; tests run their own).
-    public init(upstreams: [String], port: Int = 53, lookup: @escaping Lookup,
+    public init(upstreams: [String], port: Int = 53, names: Names,
                 group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
-        self.lookup = lookup
+        self.names = names
         self.group = group
         self.upstreams = upstreams.compactMap { try? SocketAddress(ipAddress: $0, port: port) }
         relay = Relay(group: group)
@@ -37,31 +50,55 @@ public final class EmbeddedDNS: Sendable {
         }
     }
 
-    /// Serves the container's queries on an already bound datagram socket (taken over).
-    public func serve(containerID: String, socket fd: Int32, upstreams: [String] = []) async throws {
+    /// Serves the container's queries on already bound sockets (taken over): a datagram one,
+    /// and a listening stream one if given.
+    public func serve(containerID: String, udp: Int32, tcp: Int32? = nil, upstreams: [String] = []) async throws {
         let own = upstreams.compactMap { try? SocketAddress(ipAddress: $0, port: 53) }
         let handler = QueryHandler(containerID: containerID, dns: self)
-        let channel = try await DatagramBootstrap(group: group)
-            .channelInitializer { ch in ch.pipeline.addHandler(handler) }
-            .withBoundSocket(fd).get()
-        let old = served.withLockedValue { s in s.updateValue(Served(channel: channel, upstreams: own), forKey: containerID) }
-        _ = try? await old?.channel.close().get()
+        var channels: [any Channel] = []
+        do {
+            channels.append(try await DatagramBootstrap(group: group)
+                .channelInitializer { ch in ch.pipeline.addHandler(handler) }
+                .withBoundSocket(udp).get())
+            if let tcp {
+                channels.append(try await ServerBootstrap(group: group)
+                    .childChannelInitializer { ch in
+                        ch.eventLoop.makeCompletedFuture {
+                            try ch.pipeline.syncOperations.addHandler(IdleStateHandler(allTimeout: .seconds(10)))
+                            try ch.pipeline.syncOperations.addHandler(ByteToMessageHandler(StreamFrameDecoder()))
+                            try ch.pipeline.syncOperations.addHandler(StreamQueryHandler(containerID: containerID, dns: self))
+                        }
+                    }
+                    .withBoundSocket(tcp).get())
+            }
+        } catch {
+            for ch in channels { _ = try? await ch.close().get() }
+            throw error
+        }
+        let old = served.withLockedValue { s in s.updateValue(Served(channels: channels, upstreams: own), forKey: containerID) }
+        for ch in old?.channels ?? [] { _ = try? await ch.close().get() }
     }
 
     public func isServing(_ containerID: String) -> Bool { served.withLockedValue { $0[containerID] != nil } }
+    public var servedIDs: [String] { served.withLockedValue { Array($0.keys) } }
 
     public func stop(containerID: String) async {
         let old = served.withLockedValue { $0.removeValue(forKey: containerID) }
-        _ = try? await old?.channel.close().get()
+        for ch in old?.channels ?? [] { _ = try? await ch.close().get() }
     }
 
     func answer(containerID: String, request: [UInt8], reply: @escaping @Sendable ([UInt8]) -> Void) {
         guard let q = DNSQuery(request) else { return }
-        let local: [IPv4]? = (q.qclass == 1 && (q.type == DNSQuery.typeA || q.type == DNSQuery.typeAAAA))
-            ? lookup(containerID, q.name) : nil
-        if let local, !local.isEmpty {
-            // A name we know: its addresses (no IPv6 ones yet: AAAA is answered empty).
-            reply(q.answer(request, addresses: q.type == DNSQuery.typeA ? local : []))
+        if q.qclass == 1 && (q.type == DNSQuery.typeA || q.type == DNSQuery.typeAAAA) {
+            let local = names.addresses(containerID, q.name)
+            if !local.isEmpty {
+                // A name we know: its addresses (no IPv6 ones: AAAA is answered empty).
+                reply(q.answer(request, addresses: q.type == DNSQuery.typeA ? local : []))
+                return
+            }
+        }
+        if q.qclass == 1, let address = q.reverseAddress, let name = names.name(containerID, address) {
+            reply(q.answer(request, pointer: name))
             return
         }
         let own = served.withLockedValue { $0[containerID]?.upstreams } ?? []
@@ -85,6 +122,51 @@ public final class EmbeddedDNS: Sendable {
             dns.answer(containerID: containerID, request: request) { bytes in
                 let buf = channel.allocator.buffer(bytes: bytes)
                 channel.writeAndFlush(AddressedEnvelope(remoteAddress: remote, data: buf), promise: nil)
+            }
+        }
+    }
+
+    /// DNS over TCP: each message after its two-byte length (RFC 1035 4.2.2).
+    struct StreamFrameDecoder: ByteToMessageDecoder {
+        typealias InboundOut = ByteBuffer
+        mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+            guard let len = buffer.getInteger(at: buffer.readerIndex, as: UInt16.self),
+                  buffer.readableBytes >= 2 + Int(len) else { return .needMoreData }
+            buffer.moveReaderIndex(forwardBy: 2)
+            context.fireChannelRead(wrapInboundOut(buffer.readSlice(length: Int(len))!))
+            return .continue
+        }
+    }
+
+    final class StreamQueryHandler: ChannelInboundHandler, Sendable {
+        typealias InboundIn = ByteBuffer
+        let containerID: String
+        let dns: EmbeddedDNS
+        init(containerID: String, dns: EmbeddedDNS) { self.containerID = containerID; self.dns = dns }
+
+        func channelActive(context: ChannelHandlerContext) {
+            let n = dns.connections.withLockedValue { c in c[containerID, default: 0] += 1; return c[containerID]! }
+            if n > EmbeddedDNS.maxConnections { context.close(promise: nil) }
+            context.fireChannelActive()
+        }
+        func channelInactive(context: ChannelHandlerContext) {
+            dns.connections.withLockedValue { c in
+                c[containerID, default: 1] -= 1
+                if c[containerID]! <= 0 { c[containerID] = nil }
+            }
+            context.fireChannelInactive()
+        }
+        func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+            if event is IdleStateHandler.IdleStateEvent { context.close(promise: nil) }
+        }
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            let request = Array(unwrapInboundIn(data).readableBytesView)
+            let channel = context.channel
+            dns.answer(containerID: containerID, request: request) { bytes in
+                var buf = channel.allocator.buffer(capacity: bytes.count + 2)
+                buf.writeInteger(UInt16(truncatingIfNeeded: bytes.count))
+                buf.writeBytes(bytes)
+                channel.writeAndFlush(buf, promise: nil)
             }
         }
     }

@@ -154,6 +154,11 @@ public final class LinuxNetworkHost: NetworkHost {
     }
 
     public func socket(inSandbox path: String, address: IPv4, port: UInt16, stream: Bool) throws -> Int32 {
+        try Self.socket(inSandbox: path, address: address, port: port, stream: stream)
+    }
+
+    /// A socket bound (and listening, for a stream one) at `address:port` inside the namespace at `path`.
+    public static func socket(inSandbox path: String, address: IPv4, port: UInt16, stream: Bool) throws -> Int32 {
         let fd = berth_socket_in_netns(path, address.value, port, stream ? 1 : 0)
         guard fd >= 0 else { throw BerthError.system("socket in \(path): \(String(cString: strerror(-fd)))") }
         return fd

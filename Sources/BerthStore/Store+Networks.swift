@@ -90,15 +90,4 @@ extension Store {
 
 extension Store {
     public func updateNetwork(_ n: NetworkRecord) throws { try wr { db in try n.update(db) } }
-
-    /// What the embedded DNS needs to answer for one network: each container with an address
-    /// on it, its name and the endpoint's configuration (aliases).
-    public func dnsEntries(network: String) throws -> [(containerID: String, name: String, ip: String, config: Data)] {
-        try rd { db in
-            try Row.fetchAll(db, sql: """
-                SELECT e.container_id, c.name, e.ip, e.config FROM endpoints e JOIN containers c ON c.id = e.container_id
-                WHERE e.network_id = ? AND e.ip <> ''
-                """, arguments: [network]).map { ($0[0], $0[1], $0[2], $0[3]) }
-        }
-    }
 }

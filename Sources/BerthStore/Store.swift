@@ -13,7 +13,8 @@ public final class Store: Sendable {
     /// query that reads every row's pages (configs included). Only this class writes containers.
     private let listSnapshot = Mutex<(generation: UInt64, rows: [ContainerListRow])?>(nil)
 
-    public init(path: String) throws {
+    /// `migrate: false` for a reader beside berthd (the resolver process): the schema is berthd's.
+    public init(path: String, migrate: Bool = true) throws {
         var config = Configuration()
         config.busyMode = .timeout(10)
         config.prepareDatabase { db in
@@ -21,7 +22,7 @@ public final class Store: Sendable {
         }
         do {
             pool = try DatabasePool(path: path, configuration: config)
-            try Schema.migrator.migrate(pool)
+            if migrate { try Schema.migrator.migrate(pool) }
         } catch {
             throw BerthError.system("open store \(path): \(error)")
         }

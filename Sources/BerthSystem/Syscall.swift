@@ -22,6 +22,32 @@ public enum Syscall {
 
     public static func closeQuietly(_ fd: Int32) { if fd >= 0 { _ = Glibc.close(fd) } }
 
+    /// A unix socket of `type` (SOCK_STREAM, SOCK_SEQPACKET) connected to `path`, close-on-exec.
+    public static func connectUnix(_ path: String, type: Int32) throws -> Int32 {
+        let fd = socket(AF_UNIX, type | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw BerthError.system("socket: \(errnoText())") }
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else {
+            Glibc.close(fd)
+            throw BerthError.system("socket path too long: \(path)")
+        }
+        withUnsafeMutableBytes(of: &addr.sun_path) { p in
+            for (i, b) in bytes.enumerated() { p[i] = b }
+            p[bytes.count] = 0
+        }
+        let rc = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard rc == 0 else {
+            let e = errnoText()
+            Glibc.close(fd)
+            throw BerthError.system("connect to \(path): \(e)")
+        }
+        return fd
+    }
+
     /// Creates a pipe whose ends are close-on-exec.
     public static func pipe() throws -> (read: Int32, write: Int32) {
         var fds: [Int32] = [0, 0]

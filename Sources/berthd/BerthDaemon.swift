@@ -17,7 +17,7 @@ struct Berthd: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "berthd",
         abstract: "Berth: a container engine that serves the Docker Engine API.",
-        subcommands: [BerthDaemon.self, TLSCommand.self],
+        subcommands: [BerthDaemon.self, TLSCommand.self, ResolverCommand.self],
         defaultSubcommand: BerthDaemon.self)
 }
 
@@ -144,9 +144,13 @@ struct BerthDaemon: AsyncParsableCommand {
         try PidFile.claim(pidfile)
         defer { unlink(pidfile) }
 
-        let engine = try Engine(config: EngineConfig(dataRoot: dataRoot, execRoot: execRoot, logLimits: logLimits,
-                                                       registries: RegistryConfig(mirrors: registryMirror, insecure: insecureRegistry),
-                                                       expansionLimit: expansionLimit, network: try networkConfig()))
+        var config = EngineConfig(dataRoot: dataRoot, execRoot: execRoot, logLimits: logLimits,
+                                  registries: RegistryConfig(mirrors: registryMirror, insecure: insecureRegistry),
+                                  expansionLimit: expansionLimit, network: try networkConfig())
+        // The resolver is this executable: `berthd resolver`.
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        config.resolverCommand = [exe, "resolver", "--log-level", logLevel]
+        let engine = try Engine(config: config)
         try await engine.start()
         let server = HTTPServer(router: APIRoutes.make(engine: engine), headTimeout: .seconds(httpHeaderTimeout),
                                 idleTimeout: .seconds(httpIdleTimeout))
@@ -168,6 +172,35 @@ struct BerthDaemon: AsyncParsableCommand {
         log.info("shutting down; containers keep running")
         await server.shutdown()
         await engine.stop()
+    }
+}
+
+/// `berthd resolver`: the embedded DNS's own process, started by berthd (not by hand).
+struct ResolverCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "resolver",
+        abstract: "Answer DNS at 127.0.0.11 in containers on user networks (berthd starts it; it outlives berthd).",
+        shouldDisplay: false)
+
+    @Option(name: .long, help: "berthd's --exec-root")
+    var execRoot: String
+
+    @Option(name: .long, help: "berthd's store (berth.db)")
+    var database: String
+
+    @Option(name: .long, help: "Log level")
+    var logLevel = "info"
+
+    func run() async throws {
+        MemoryReclaim.limitArenas()
+        signal(SIGPIPE, SIG_IGN)
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var h = StreamLogHandler.standardError(label: label)
+            h.logLevel = level
+            return h
+        }
+        try await ResolverDaemon.run(execRoot: execRoot, database: database)
     }
 }
 

@@ -94,9 +94,11 @@ import Testing
         let lone = try await h.create(CreateBody(), name: "lone")
         try await h.start(lone)
         for name in ["web", "db", String(web.prefix(12))] {
-            #expect(NetworkService.resolveName(store: h.engine.store, asker: other, name: name) == [IPv4("10.60.0.9")!])
+            #expect(try h.engine.store.resolveName(asker: other, name: name) == ["10.60.0.9"])
         }
-        #expect(NetworkService.resolveName(store: h.engine.store, asker: lone, name: "web") == nil)
+        #expect(try h.engine.store.resolveName(asker: lone, name: "web").isEmpty)
+        #expect(try h.engine.store.reverseName(asker: other, ip: "10.60.0.9") == "web.app")
+        #expect(try h.engine.store.reverseName(asker: lone, ip: "10.60.0.9") == nil)
 
         // The same host port again is refused; the address asked for is taken too.
         var clash = HostConfig()

@@ -187,14 +187,36 @@ extension Gate {
             _ = try await d.docker("run", "-d", "--name", "it-srv", "--network", "it-keep", "-p", "18190:80", "busybox", "httpd", "-f", "-p", "80", "-h", "/etc")
             _ = try await d.docker("run", "-d", "--name", "it-cli", "--network", "it-keep", "busybox", "sleep", "300")
             #expect(await eventually(.seconds(10)) { (try? await curl(ns, "http://127.0.0.1:18190/passwd"))?.hasPrefix("root:x:0:0") == true })
+            let srvIP = try await d.docker("inspect", "-f", "{{(index .NetworkSettings.Networks \"it-keep\").IPAddress}}", "it-srv")
+                .stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
+            let cliID = try await d.docker("inspect", "-f", "{{.Id}}", "it-cli").stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(IPv4Text.isAddress(srvIP) && cliID.count == 64)
             kill(d.pid, SIGKILL)
             _ = Subprocess.waitStatus(d.pid)
+            // berthd is down: names (and addresses, backwards) still resolve inside the containers.
+            let runc = ["runc", "--root", d.root + "/exec/runc", "exec", cliID]
+            let forward = try await Subprocess.run(runc + ["nslookup", "it-srv"])
+            #expect(forward.stdoutText.contains("Address: " + srvIP + "\n"), "\(forward.stdoutText)\(forward.stderrText)")
+            let reverse = try await Subprocess.run(runc + ["nslookup", srvIP])
+            #expect(reverse.stdoutText.contains("it-srv.it-keep"), "\(reverse.stdoutText)\(reverse.stderrText)")
             try await d.start()
             #expect(try await curl(ns, "http://127.0.0.1:18190/passwd").hasPrefix("root:x:0:0"))
             let byName = try await d.docker("exec", "it-cli", "wget", "-qO-", "http://it-srv/passwd")
             #expect(byName.stdoutText.hasPrefix("root:x:0:0"), "\(byName.stderrText)")
             #expect(try await d.docker("stop", "-t", "0", "it-srv").status == 0)
             #expect(try await curl(ns, "http://127.0.0.1:18190/passwd").isEmpty)
+            // With no container left to serve and berthd gone, the resolver process leaves too.
+            #expect(try await d.docker("rm", "-f", "it-cli", "it-srv").status == 0)
+            d.terminate()
+            let resolvers = { try await Subprocess.run(["pgrep", "-f", "resolver --log-level .* --exec-root " + d.root]).stdoutText }
+            #expect(await eventually(.seconds(10)) { (try? await resolvers())?.isEmpty == true })
         }
+    }
+}
+
+enum IPv4Text {
+    static func isAddress(_ s: String) -> Bool {
+        let p = s.split(separator: ".")
+        return p.count == 4 && p.allSatisfy { UInt8($0) != nil }
     }
 }

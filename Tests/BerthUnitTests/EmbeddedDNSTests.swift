@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import BerthNetwork
+import BerthSystem
 import Foundation
 import Testing
 
@@ -53,13 +54,11 @@ import Testing
 
     @Test func localNamesRelayAndForgedAnswers() async throws {
         let upstream = UDP()
-        let dns = EmbeddedDNS(upstreams: ["127.0.0.1"], port: Int(upstream.port)) { _, name in
-            name == "web" ? [IPv4("10.0.0.7")!] : nil
-        }
+        let dns = Self.resolver(upstreamPort: upstream.port)
         let served = UDP()   // stands for the socket in the container's namespace
         let servedPort = served.port
         let fd = dup(served.fd)
-        try await dns.serve(containerID: "c1", socket: fd)
+        try await dns.serve(containerID: "c1", udp: fd)
         defer { Task { await dns.stop(containerID: "c1") } }
         let client = UDP()
 
@@ -82,5 +81,81 @@ import Testing
         let answer = try #require(await client.receive())
         #expect(Array(answer.0.prefix(2)) == Array(query.prefix(2)))   // the asker's id is back
         #expect(answer.0[3] & 0x0f == 3 && answer.0.suffix(2) != [0xde, 0xad])
+    }
+
+    static func resolver(upstreamPort: UInt16 = 9) -> EmbeddedDNS {
+        EmbeddedDNS(upstreams: ["127.0.0.1"], port: Int(upstreamPort), names: .init(
+            addresses: { _, name in name == "web" ? [IPv4("10.0.0.7")!] : [] },
+            name: { _, address in address == IPv4("10.0.0.7") ? "web.app" : nil }))
+    }
+
+    /// A listening TCP socket on 127.0.0.1 and its port.
+    static func listener() -> (fd: Int32, port: UInt16) {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var sa = sockaddr_in()
+        sa.sin_family = sa_family_t(AF_INET)
+        sa.sin_addr.s_addr = inet_addr("127.0.0.1")
+        _ = withUnsafePointer(to: &sa) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        listen(fd, 8)
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &sa) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+        return (fd, UInt16(bigEndian: sa.sin_port))
+    }
+
+    /// Reverse lookups of a container's address, and DNS over TCP (length-prefixed messages,
+    /// two in one write, a third split across writes).
+    @Test func pointerRecordsAndTCP() async throws {
+        let dns = Self.resolver()
+        let served = UDP()
+        let tcp = Self.listener()
+        try await dns.serve(containerID: "c2", udp: dup(served.fd), tcp: tcp.fd)
+        defer { Task { await dns.stop(containerID: "c2") } }
+
+        let client = UDP()
+        client.send(NetworkUnitTests.query("7.0.0.10.in-addr.arpa", type: 12), to: served.port)
+        let ptr = try #require(await client.receive())
+        #expect(ptr.0[3] & 0x0f == 0 && ptr.0[7] == 1)
+        #expect(Array(ptr.0.suffix(9)) == [3] + Array("web".utf8) + [3] + Array("app".utf8) + [0])
+        let q = try #require(DNSQuery(NetworkUnitTests.query("7.0.0.10.in-addr.arpa", type: 12)))
+        #expect(q.reverseAddress == IPv4("10.0.0.7"))
+        #expect(DNSQuery(NetworkUnitTests.query("7.0.0.in-addr.arpa", type: 12))?.reverseAddress == nil)
+
+        let stream = try await Blocking.run("tcp-dns") { () -> [[UInt8]] in
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            defer { close(fd) }
+            var tv = timeval(tv_sec: 5, tv_usec: 0)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+            var sa = sockaddr_in()
+            sa.sin_family = sa_family_t(AF_INET)
+            sa.sin_addr.s_addr = inet_addr("127.0.0.1")
+            sa.sin_port = tcp.port.bigEndian
+            _ = withUnsafePointer(to: &sa) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+            func framed(_ m: [UInt8]) -> [UInt8] { [UInt8(m.count >> 8), UInt8(m.count & 0xff)] + m }
+            let a = framed(NetworkUnitTests.query("web")), b = framed(NetworkUnitTests.query("7.0.0.10.in-addr.arpa", type: 12))
+            let c = framed(NetworkUnitTests.query("WEB"))
+            let first = a + b + c.prefix(5)
+            _ = send(fd, first, first.count, 0)
+            usleep(50_000)
+            let rest = Array(c.dropFirst(5))
+            _ = send(fd, rest, rest.count, 0)
+            var got: [UInt8] = []
+            var answers: [[UInt8]] = []
+            var buf = [UInt8](repeating: 0, count: 4096)
+            while answers.count < 3 {
+                let n = recv(fd, &buf, buf.count, 0)
+                if n <= 0 { break }
+                got += buf[0..<n]
+                while got.count >= 2, got.count >= 2 + (Int(got[0]) << 8 | Int(got[1])) {
+                    let len = Int(got[0]) << 8 | Int(got[1])
+                    answers.append(Array(got[2..<2 + len]))
+                    got.removeFirst(2 + len)
+                }
+            }
+            return answers
+        }
+        #expect(stream.count == 3)
+        #expect(stream.first.map { Array($0.suffix(4)) } == [10, 0, 0, 7])
+        #expect(stream.dropFirst().first.map { $0[7] } == 1)
+        #expect(stream.last.map { Array($0.suffix(4)) } == [10, 0, 0, 7])
     }
 }

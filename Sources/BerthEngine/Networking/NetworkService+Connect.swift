@@ -29,7 +29,7 @@ extension NetworkService {
         do {
             let hadRoute = eps.contains { !$0.ip.isEmpty }
             _ = try await activate(c.id, eps[index], n, ifname: "eth\(index)", route: !hadRoute)
-            if isUserDefined(n) && !dns.isServing(c.id) { try await serveDNS(c.id) }
+            if isUserDefined(n) && !names.isServing(c.id) { try await serveDNS(c.id) }
         } catch {
             try? store.deleteEndpoint(container: c.id, network: n.id)
             throw error

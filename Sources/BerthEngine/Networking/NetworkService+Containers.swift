@@ -246,7 +246,7 @@ extension NetworkService {
     /// After the container's process is gone (and at reconcile): ports, veths, addresses, DNS
     /// and the namespace are given back. Safe to repeat.
     func teardown(_ containerID: String) async {
-        if dns.isServing(containerID) { await dns.stop(containerID: containerID) }
+        if names.isServing(containerID) { await names.stop(containerID: containerID) }
         let sandbox = sandboxPath(containerID)
         let hasSandbox = FileManager.default.fileExists(atPath: sandbox)
         guard let c = try? store.container(containerID) else {
@@ -275,7 +275,7 @@ extension NetworkService {
     /// ports come only with one), or a resolver. Checked without the actor, so the common case
     /// (a container of `none`, `host` or a stopped one) costs one stat.
     nonisolated func needsTeardown(_ containerID: String, ports: String? = nil) -> Bool {
-        if FileManager.default.fileExists(atPath: sandboxPath(containerID)) || dns.isServing(containerID) { return true }
+        if FileManager.default.fileExists(atPath: sandboxPath(containerID)) || names.isServing(containerID) { return true }
         if let ports { return !ports.isEmpty }
         return (try? store.container(containerID))??.ports.isEmpty == false
     }
@@ -283,35 +283,27 @@ extension NetworkService {
     // MARK: DNS
 
     func serveDNS(_ containerID: String) async throws {
-        let fd = try host.socket(inSandbox: sandboxPath(containerID), address: IPv4(127 << 24 | 11), port: 53, stream: false)
+        try await names.serve(containerID: containerID, sandbox: sandboxPath(containerID), upstreams: ownResolvers(containerID))
+    }
+
+    nonisolated func ownResolvers(_ containerID: String) -> [String] {
         let hc = (try? store.container(containerID)).flatMap { $0 }.flatMap { try? JSONDecoder().decode(HostConfig.self, from: $0.host_config) }
-        do { try await dns.serve(containerID: containerID, socket: fd, upstreams: hc?.Dns ?? []) } catch { close(fd); throw error }
+        return hc?.Dns ?? []
     }
 
-    /// At daemon start: a running container on a user network gets its resolver back.
-    func serveDNSIfNeeded(_ containerID: String) async {
+    /// At daemon start: a running container on a user network gets its resolver back (or keeps
+    /// the one the resolver process held while berthd was away).
+    func serveDNSIfNeeded(_ containerID: String, alreadyServed: Bool) async {
         guard let eps = try? store.endpoints(container: containerID),
-              eps.contains(where: { (try? store.network($0.network_id)).flatMap { $0 }.map(isUserDefined) ?? false }) else { return }
-        do { try await serveDNS(containerID) } catch { log.warning("DNS for \(containerID.prefix(12)): \(error)") }
-    }
-
-    /// The addresses `name` has for a container asking: containers on the user networks it is
-    /// on, by name, short id or alias. nil when the name is not one of them.
-    public nonisolated static func resolveName(store: Store, asker: String, name: String) -> [IPv4]? {
-        guard let mine = try? store.endpoints(container: asker) else { return nil }
-        var out: [IPv4] = []
-        for e in mine {
-            guard let n = try? store.network(e.network_id), !predefined.contains(n.name),
-                  let entries = try? store.dnsEntries(network: n.id) else { continue }
-            for entry in entries {
-                var names = [entry.name.lowercased(), String(entry.containerID.prefix(12))]
-                if let s = try? JSONDecoder().decode(EndpointSettings.self, from: entry.config) {
-                    names += (s.Aliases ?? []).map { $0.lowercased() }
-                }
-                if names.contains(name), let ip = IPv4(entry.ip), !out.contains(ip) { out.append(ip) }
-            }
+              eps.contains(where: { (try? store.network($0.network_id)).flatMap { $0 }.map(isUserDefined) ?? false }) else {
+            if alreadyServed { await names.stop(containerID: containerID) }
+            return
         }
-        return out.isEmpty ? nil : out
+        if alreadyServed {
+            await names.adopt(containerID: containerID, sandbox: sandboxPath(containerID), upstreams: ownResolvers(containerID))
+            return
+        }
+        do { try await serveDNS(containerID) } catch { log.warning("DNS for \(containerID.prefix(12)): \(error)") }
     }
 }
 

@@ -15,7 +15,7 @@ public actor NetworkService {
     nonisolated let config: NetworkConfig
     nonisolated let events: EventService
     nonisolated let sandboxRoot: String
-    nonisolated let dns: EmbeddedDNS
+    nonisolated let names: any NameService
     let log = Log.logger("network")
     /// Host ports published by running containers.
     var ports = PortBook()
@@ -25,17 +25,13 @@ public actor NetworkService {
 
     static let predefined: Set<String> = ["bridge", "host", "none"]
 
-    init(store: Store, host: any NetworkHost, config: NetworkConfig, execRoot: String, events: EventService) {
+    init(store: Store, host: any NetworkHost, config: NetworkConfig, execRoot: String, events: EventService, names: any NameService) {
         self.store = store
         self.host = host
         self.config = config
         self.events = events
         sandboxRoot = execRoot + "/netns"
-        let resolv = (try? String(contentsOfFile: "/etc/resolv.conf", encoding: .utf8)) ?? ""
-        let lookupStore = store
-        dns = EmbeddedDNS(upstreams: EmbeddedDNS.nameservers(resolv)) { id, name in
-            NetworkService.resolveName(store: lookupStore, asker: id, name: name)
-        }
+        self.names = names
     }
 
     nonisolated func sandboxPath(_ containerID: String) -> String { sandboxRoot + "/" + containerID }
@@ -61,8 +57,11 @@ public actor NetworkService {
         }
         for b in bridges { try await host.addBridge(b) }
         let runningIDs = Set(running.map(\.id))
+        // The resolver process may have kept serving while berthd was away.
+        let served = Set(await names.served())
+        for id in served where !runningIDs.contains(id) { await names.stop(containerID: id) }
         for c in running where FileManager.default.fileExists(atPath: sandboxPath(c.id)) {
-            await serveDNSIfNeeded(c.id)
+            await serveDNSIfNeeded(c.id, alreadyServed: served.contains(c.id))
         }
         for name in (try? FileManager.default.contentsOfDirectory(atPath: sandboxRoot)) ?? [] where !runningIDs.contains(name) {
             await host.destroySandbox(sandboxRoot + "/" + name)
