@@ -19,7 +19,8 @@ extension ContainerService {
     public nonisolated func inspect(_ ref: String, size: Bool) throws -> ContainerInspect {
         let c = try resolve(ref)
         let config = decode(ContainerConfig.self, c.config) ?? ContainerConfig()
-        let hc = decode(HostConfig.self, c.host_config) ?? HostConfig()
+        var hc = decode(HostConfig.self, c.host_config) ?? HostConfig()
+        if let links = hc.Links, !links.isEmpty { hc.Links = LegacyLinks.normalized(links, containerName: c.name) }
         let argv = Self.argv(config)
         let p = runtime.paths(c.id)
         let lowers = ((try? images.layerPaths(c.image_id)) ?? []).reversed().joined(separator: ":")

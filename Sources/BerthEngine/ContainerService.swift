@@ -126,6 +126,7 @@ public actor ContainerService {
         if mode.hasPrefix("container:") { _ = try resolve(String(mode.dropFirst(10))) }
         hc.applyDefaults()
         let networkingConfig = body.networkingConfig
+        try LegacyLinks.check(hc, store: store)
         let endpoints = try networks.endpointsForCreate(hc, networkingConfig, macAddress: body.config.MacAddress)
         _ = try PortRequest.requests(hc, exposed: config.ExposedPorts)   // bad port specs are a 400 at create, as with dockerd
         _ = try LogOptions.limits(hc.LogConfig, defaults: logDefaults)
@@ -168,7 +169,7 @@ public actor ContainerService {
 
     /// Fields Berth accepts but does not act on yet, reported in `Warnings` instead of failing.
     nonisolated static func unsupportedWarnings(_ body: ContainerCreateBody) -> [String] {
-        let unsupported = ["Binds", "Mounts", "VolumesFrom", "Links",
+        let unsupported = ["Binds", "Mounts", "VolumesFrom",
                            "DeviceRequests", "BlkioWeight", "BlkioWeightDevice", "BlkioDeviceReadBps",
                            "BlkioDeviceWriteBps", "BlkioDeviceReadIOps", "BlkioDeviceWriteIOps", "CpuRealtimePeriod",
                            "CpuRealtimeRuntime", "StorageOpt", "UsernsMode", "Isolation", "VolumeDriver"]

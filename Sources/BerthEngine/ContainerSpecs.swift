@@ -88,6 +88,9 @@ public enum ContainerSpecs {
         if let r = plan.resolvConf { spec.etc.resolvConf = r }
         if let gw = plan.hostGateway { spec.etc.hosts = spec.etc.hosts.replacingOccurrences(of: "host-gateway\t", with: gw + "\t") }
         for line in plan.hosts { spec.etc.hosts += line + "\n" }
+        // The container's own variables win over the links' (as dockerd).
+        let own = Set(spec.process.env.map { String($0.split(separator: "=", maxSplits: 1).first ?? "") })
+        spec.process.env = plan.env.filter { !own.contains(String($0.split(separator: "=", maxSplits: 1).first ?? "")) } + spec.process.env
     }
 
     static func deviceRequests(_ hc: HostConfig) -> [ContainerDevices.Request] {

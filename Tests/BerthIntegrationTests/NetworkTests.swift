@@ -142,6 +142,48 @@ extension Gate {
         }
     }
 
+    /// Legacy links on the default bridge (hosts line and variables, as dockerd writes them),
+    /// links on a user network (an alias only the linking container resolves), and the errors.
+    @Test func legacyLinks() async throws {
+        try await withNetworkDaemon { d, ns in
+            _ = try await d.docker("run", "-d", "--name", "lk-web", "--hostname", "webhost", "-e", "FOO=bar", "--expose", "80",
+                                   "--expose", "53/udp", "--expose", "8000-8002", "busybox", "sleep", "300")
+            let ip = try await d.inspect("lk-web", "{{.NetworkSettings.IPAddress}}")
+            let r = try await d.docker("run", "--rm", "--name", "lk-app", "--link", "lk-web:db", "busybox", "sh", "-c", "cat /etc/hosts; env | sort")
+            let lines = r.stdoutText.split(separator: "\n").map(String.init)
+            #expect(lines.contains("\(ip)\tdb webhost lk-web"), "\(r.stdoutText) \(r.stderrText)")
+            for v in ["DB_NAME=/lk-app/db", "DB_PORT=udp://\(ip):53", "DB_PORT_53_UDP=udp://\(ip):53", "DB_PORT_53_UDP_ADDR=\(ip)",
+                      "DB_PORT_53_UDP_PORT=53", "DB_PORT_53_UDP_PROTO=udp", "DB_PORT_80_TCP=tcp://\(ip):80", "DB_ENV_FOO=bar",
+                      "DB_PORT_8000_TCP_START=tcp://\(ip):8000", "DB_PORT_8000_TCP_PORT_START=8000", "DB_PORT_8000_TCP_END=tcp://\(ip):8002",
+                      "DB_PORT_8000_TCP_PORT_END=8002", "DB_PORT_8001_TCP_ADDR=\(ip)"] {
+                #expect(lines.contains(v), "\(v) missing in \(r.stdoutText)")
+            }
+            #expect(!lines.contains { $0.hasPrefix("DB_ENV_PATH=") })
+            let plain = try await d.docker("run", "--rm", "--link", "lk-web", "busybox", "cat", "/etc/hosts")
+            #expect(plain.stdoutText.contains("\(ip)\tlk-web webhost\n"), "\(plain.stdoutText)")
+            let created = try await d.docker("create", "--name", "lk-later", "--link", "lk-web:db", "busybox", "true")
+            #expect(created.status == 0)
+            #expect(try await d.inspect("lk-later", "{{json .HostConfig.Links}}") == "[\"/lk-web:/lk-later/db\"]")
+
+            let missing = try await d.docker("run", "--rm", "--link", "nope:n", "busybox", "true")
+            #expect(missing.status == 125 && missing.stderrText.contains("could not get container for nope: No such container: nope"))
+            let hostMode = try await d.docker("run", "--rm", "--network", "host", "--link", "lk-web:db", "busybox", "true")
+            #expect(hostMode.stderrText.contains("conflicting options: host type networking can't be used with links"))
+            _ = try await d.docker("create", "--name", "lk-stopped", "busybox", "true")
+            let toStopped = try await d.docker("run", "--rm", "--name", "lk-x", "--link", "lk-stopped:s", "busybox", "true")
+            #expect(toStopped.stderrText.contains("Cannot link to a non running container: /lk-stopped AS /lk-x/s"), "\(toStopped.stderrText)")
+
+            // On a user network: the alias resolves for the linking container only.
+            #expect(try await d.docker("network", "create", "lk-net").status == 0)
+            _ = try await d.docker("run", "-d", "--name", "lk-db", "--network", "lk-net", "busybox", "sleep", "300")
+            let dbIP = try await d.inspect("lk-db", "{{(index .NetworkSettings.Networks \"lk-net\").IPAddress}}")
+            let viaAlias = try await d.docker("run", "--rm", "--network", "lk-net", "--link", "lk-db:store", "busybox", "nslookup", "store")
+            #expect(viaAlias.stdoutText.contains("Address: \(dbIP)\n"), "\(viaAlias.stdoutText) \(viaAlias.stderrText)")
+            let other = try await d.docker("run", "--rm", "--network", "lk-net", "busybox", "nslookup", "store")
+            #expect(!other.stdoutText.contains("Address: \(dbIP)"), "\(other.stdoutText)")
+        }
+    }
+
     /// A bridge left in the namespace by an earlier berthd (another data root, another address)
     /// is taken over with the address this berthd gives it.
     @Test func leftoverBridgeGetsTheRightAddress() async throws {

@@ -16,6 +16,8 @@ struct NetworkPlan: Sendable {
     var hosts: [String]
     /// What `--add-host NAME:host-gateway` stands for: the default bridge's gateway.
     var hostGateway: String? = nil
+    /// Variables of legacy links (default bridge).
+    var env: [String] = []
 }
 
 extension NetworkService {
@@ -53,6 +55,8 @@ extension NetworkService {
             let key = given.keys.first { $0 == mode || $0 == primary.name || $0 == primary.id || (primary.name == "bridge" && $0 == "default") } ?? mode
             var settings = given.removeValue(forKey: key) ?? EndpointSettings(networkID: "")
             if settings.MacAddress.isEmpty, let m = macAddress, !m.isEmpty { settings.MacAddress = m }
+            // Links on a user network are DNS aliases of this endpoint.
+            if isUserDefined(primary), settings.Links == nil, let links = hc.Links, !links.isEmpty { settings.Links = links }
             out.append((primary, settings))
         }
         for (ref, settings) in given.sorted(by: { $0.key < $1.key }) {
@@ -122,6 +126,7 @@ extension NetworkService {
         do {
             try await host.createSandbox(sandbox)
             var hosts: [String] = []
+            var env: [String] = []
             var userNetwork = false
             var first: IPv4? = nil
             var routed = false
@@ -131,6 +136,11 @@ extension NetworkService {
                 routed = routed || defaultRoute
                 if first == nil { first = addr; hosts.append("\(addr)\t\(config.Hostname ?? String(c.id.prefix(12)))") }
                 if isUserDefined(n) { userNetwork = true }
+                if n.name == "bridge", !(hc.Links ?? []).isEmpty {
+                    let links = try LegacyLinks.resolve(hc, containerName: c.name, bridge: n, store: store)
+                    hosts += links.hosts
+                    env += links.env
+                }
             }
             if let first { try await publish(c.id, hc, config, containerIP: first) }
             var resolv: String? = nil
@@ -138,7 +148,7 @@ extension NetworkService {
                 resolv = Self.embeddedResolvConf(hc)
                 try await serveDNS(c.id)
             }
-            return NetworkPlan(namespace: .path(sandbox), resolvConf: resolv, hosts: hosts)
+            return NetworkPlan(namespace: .path(sandbox), resolvConf: resolv, hosts: hosts, env: env)
         } catch {
             await teardown(c.id)
             throw error
