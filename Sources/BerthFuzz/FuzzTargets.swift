@@ -50,7 +50,7 @@ public enum FuzzTargets {
         if DNSQuery(a) != nil { fatalError("dns: an answer parsed as a query") }
         // A reverse name of a container: the pointer answer names it, within the label limits.
         if let r = q.reverseAddress {
-            let p = q.answer(data, pointer: r.description + "." + q.name)
+            let p = q.answer(data, pointer: r + "." + q.name)
             if p.count > q.questionEnd + 12 + 256 + q.name.utf8.count + 32 { fatalError("dns: pointer answer of \(p.count) bytes") }
         }
     }
@@ -63,6 +63,11 @@ public enum FuzzTargets {
         if let s = Subnet(text, strict: true) {
             if s.description != text { fatalError("netaddr: \(text) printed as \(s)") }
             _ = IPAM.pick(subnet: s, range: nil, gateway: s.firstHost, used: [])
+        }
+        if let ip = IPv6(text), IPv6(ip.description) != ip { fatalError("netaddr: \(text) does not read back from \(ip)") }
+        if let s = Subnet6(text) {
+            if Subnet6(s.description, strict: true) != s { fatalError("netaddr: \(text) printed as \(s)") }
+            _ = s.pick(gateway: s.firstHost, used: [s.firstHost.adding(1).description])
         }
         if let pool = AddressPools.parse(text) {
             _ = AddressPools.choose(from: [pool], avoiding: [Subnet("10.0.0.0/8")!])

@@ -50,6 +50,11 @@ public struct DNSQuery: Sendable, Equatable {
         answer(request, type: Self.typeA, records: addresses.map(\.bytes), rcode: rcode)
     }
 
+    /// `addresses` as AAAA records.
+    public func answer(_ request: [UInt8], addresses6: [IPv6]) -> [UInt8] {
+        answer(request, type: Self.typeAAAA, records: addresses6.map(\.bytes))
+    }
+
     /// A PTR answer naming `target` (e.g. `web.mynet`).
     public func answer(_ request: [UInt8], pointer target: String) -> [UInt8] {
         var rdata: [UInt8] = []
@@ -62,12 +67,24 @@ public struct DNSQuery: Sendable, Equatable {
         return answer(request, type: Self.typePTR, records: [rdata])
     }
 
-    /// The address a reverse name (`4.3.2.1.in-addr.arpa`) stands for.
-    public var reverseAddress: IPv4? {
-        guard type == Self.typePTR, name.hasSuffix(".in-addr.arpa") else { return nil }
-        let parts = name.dropLast(".in-addr.arpa".count).split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 4 else { return nil }
-        return IPv4(parts.reversed().joined(separator: "."))
+    /// The address a reverse name (`4.3.2.1.in-addr.arpa`, or 32 nibbles and `ip6.arpa`)
+    /// stands for, as text.
+    public var reverseAddress: String? {
+        guard type == Self.typePTR else { return nil }
+        if name.hasSuffix(".in-addr.arpa") {
+            let parts = name.dropLast(".in-addr.arpa".count).split(separator: ".", omittingEmptySubsequences: false)
+            guard parts.count == 4 else { return nil }
+            return IPv4(parts.reversed().joined(separator: "."))?.description
+        }
+        if name.hasSuffix(".ip6.arpa") {
+            let nibbles = name.dropLast(".ip6.arpa".count).split(separator: ".", omittingEmptySubsequences: false)
+            guard nibbles.count == 32, nibbles.allSatisfy({ $0.count == 1 && $0.first!.isHexDigit }) else { return nil }
+            var bytes: [UInt8] = []
+            let ordered = nibbles.reversed().map { UInt8($0, radix: 16)! }
+            for i in stride(from: 0, to: 32, by: 2) { bytes.append(ordered[i] << 4 | ordered[i + 1]) }
+            return IPv6(bytes: bytes).description
+        }
+        return nil
     }
 
     func answer(_ request: [UInt8], type: UInt16, records: [[UInt8]], rcode: UInt8 = 0) -> [UInt8] {

@@ -13,10 +13,11 @@ public final class EmbeddedDNS: Sendable {
     /// Where names come from: addresses of a name, and the name of an address (PTR), for the
     /// container asking.
     public struct Names: Sendable {
-        public var addresses: @Sendable (_ containerID: String, _ name: String) -> [IPv4]
-        public var name: @Sendable (_ containerID: String, _ address: IPv4) -> String?
-        public init(addresses: @escaping @Sendable (String, String) -> [IPv4],
-                    name: @escaping @Sendable (String, IPv4) -> String? = { _, _ in nil }) {
+        /// IPv4 and IPv6 addresses, as text.
+        public var addresses: @Sendable (_ containerID: String, _ name: String) -> [String]
+        public var name: @Sendable (_ containerID: String, _ address: String) -> String?
+        public init(addresses: @escaping @Sendable (String, String) -> [String],
+                    name: @escaping @Sendable (String, String) -> String? = { _, _ in nil }) {
             self.addresses = addresses; self.name = name
         }
     }
@@ -92,8 +93,9 @@ public final class EmbeddedDNS: Sendable {
         if q.qclass == 1 && (q.type == DNSQuery.typeA || q.type == DNSQuery.typeAAAA) {
             let local = names.addresses(containerID, q.name)
             if !local.isEmpty {
-                // A name we know: its addresses (no IPv6 ones: AAAA is answered empty).
-                reply(q.answer(request, addresses: q.type == DNSQuery.typeA ? local : []))
+                // A name we know: its addresses of the family asked for (none: an empty answer).
+                reply(q.type == DNSQuery.typeA ? q.answer(request, addresses: local.compactMap { IPv4($0) })
+                                               : q.answer(request, addresses6: local.compactMap { IPv6($0) }))
                 return
             }
         }

@@ -37,7 +37,7 @@ public struct Subnet: Hashable, Sendable, CustomStringConvertible {
     public init?(_ text: some StringProtocol, strict: Bool = false) {
         let parts = text.split(separator: "/", omittingEmptySubsequences: false)
         guard parts.count == 2, let ip = IPv4(parts[0]), parts[1].allSatisfy({ $0.isASCII && $0.isNumber }),
-              parts[1].count <= 2, let len = Int(parts[1]), len <= 32 else { return nil }
+              parts[1].count <= 2, !(parts[1].count > 1 && parts[1].first == "0"), let len = Int(parts[1]), len <= 32 else { return nil }
         if strict && ip.value & ~Self.mask(len) != 0 { return nil }
         self.init(base: ip, prefix: len)
     }

@@ -56,6 +56,9 @@ public final class LinuxNetworkHost: NetworkHost {
             if addrs != [address] {
                 try await run([ip, "-batch", "-"], input: "addr flush dev \(b.name)\naddr add \(address) dev \(b.name)\nlink set \(b.name) up\n")
             }
+            if let s6 = b.subnet6, let g6 = b.gateway6 {
+                try await run([ip, "-6", "addr", "replace", "\(g6)/\(s6.prefix)", "dev", b.name, "nodad"])
+            }
         } else {
             let batch = """
             link add \(b.name) type bridge
@@ -63,7 +66,7 @@ public final class LinuxNetworkHost: NetworkHost {
             addr add \(address) dev \(b.name)
             link set \(b.name) up
 
-            """
+            """ + (b.subnet6.flatMap { s6 in b.gateway6.map { "addr add \($0)/\(s6.prefix) dev \(b.name) nodad\n" } } ?? "")
             do { try await run([ip, "-batch", "-"], input: batch) } catch {
                 _ = try? await Subprocess.run([ip, "link", "del", b.name])
                 throw error
@@ -71,6 +74,7 @@ public final class LinuxNetworkHost: NetworkHost {
         }
         // 127.0.0.1 publishing: DNAT to the bridge from loopback sources.
         Self.sysctl("net/ipv4/conf/\(b.name)/route_localnet", "1")
+        if b.subnet6 != nil { Self.sysctl("net/ipv6/conf/all/forwarding", "1") }
         try await run([nft, "-f", "-"], input: NftRules.bridgeElements(b, verb: "add"))
     }
 
@@ -132,6 +136,18 @@ public final class LinuxNetworkHost: NetworkHost {
         if r != 0 {
             await detach(e)
             throw BerthError.system("configuring \(e.ifname) in \(e.sandbox): \(String(cString: strerror(-r)))")
+        }
+        if let a6 = e.address6 {
+            let r6 = a6.bytes.withUnsafeBufferPointer { a in
+                if let g = e.gateway6 {
+                    return g.bytes.withUnsafeBufferPointer { g in berth_netns_configure6(e.sandbox, e.ifname, a.baseAddress, Int32(e.prefix6), g.baseAddress) }
+                }
+                return berth_netns_configure6(e.sandbox, e.ifname, a.baseAddress, Int32(e.prefix6), nil)
+            }
+            if r6 != 0 {
+                await detach(e)
+                throw BerthError.system("configuring IPv6 on \(e.ifname) in \(e.sandbox): \(String(cString: strerror(-r6)))")
+            }
         }
     }
 

@@ -29,8 +29,12 @@ public struct BridgeSpec: Sendable, Equatable {
     public var gateway: IPv4
     public var `internal`: Bool
     public var mac: String
-    public init(name: String, subnet: Subnet, gateway: IPv4, internal: Bool, mac: String) {
+    /// The IPv6 side of a network with IPv6.
+    public var subnet6: Subnet6?
+    public var gateway6: IPv6?
+    public init(name: String, subnet: Subnet, gateway: IPv4, internal: Bool, mac: String, subnet6: Subnet6? = nil, gateway6: IPv6? = nil) {
         self.name = name; self.subnet = subnet; self.gateway = gateway; self.internal = `internal`; self.mac = mac
+        self.subnet6 = subnet6; self.gateway6 = gateway6
     }
 }
 
@@ -48,6 +52,10 @@ public struct EndpointSpec: Sendable, Equatable {
     public var gateway: IPv4
     /// Whether the default route goes through this network (the first non-internal one).
     public var defaultRoute: Bool
+    /// The IPv6 address (with the network's prefix) and gateway on a network with IPv6.
+    public var address6: IPv6? = nil
+    public var prefix6: Int = 64
+    public var gateway6: IPv6? = nil
     public init(sandbox: String, ifname: String, hostIfname: String, bridge: String, address: IPv4, prefix: Int, mac: String,
                 gateway: IPv4, defaultRoute: Bool) {
         self.sandbox = sandbox; self.ifname = ifname; self.hostIfname = hostIfname; self.bridge = bridge
@@ -62,9 +70,12 @@ public struct PortMapping: Sendable, Hashable {
     public var hostPort: UInt16
     public var containerIP: IPv4
     public var containerPort: UInt16
-    public init(proto: String, hostIP: IPv4?, hostPort: UInt16, containerIP: IPv4, containerPort: UInt16) {
+    /// For a port published on every address of a container with IPv6: the host's IPv6
+    /// addresses forward to this one as well.
+    public var containerIP6: IPv6?
+    public init(proto: String, hostIP: IPv4?, hostPort: UInt16, containerIP: IPv4, containerPort: UInt16, containerIP6: IPv6? = nil) {
         self.proto = proto; self.hostIP = hostIP; self.hostPort = hostPort; self.containerIP = containerIP
-        self.containerPort = containerPort
+        self.containerPort = containerPort; self.containerIP6 = containerIP6
     }
 }
 

@@ -18,6 +18,9 @@ public struct NetworkRecord: Codable, Sendable, FetchableRecord, PersistableReco
     public var `internal`: Bool
     public var ipv6: Bool
     public var attachable: Bool
+    /// The IPv6 subnet and gateway of a network with IPv6 ("" otherwise).
+    public var subnet6: String
+    public var gateway6: String
     /// The IPAM section as inspect shows it (JSON).
     public var ipam: Data
     /// Driver options and labels (JSON objects).
@@ -25,7 +28,9 @@ public struct NetworkRecord: Codable, Sendable, FetchableRecord, PersistableReco
     public var labels: String
 
     public init(id: String, name: String, driver: String, created: Int64, bridge: String, subnet: String, gateway: String,
-                ip_range: String, internal: Bool, ipv6: Bool, attachable: Bool, ipam: Data, options: String, labels: String) {
+                ip_range: String, internal: Bool, ipv6: Bool, attachable: Bool, ipam: Data, options: String, labels: String,
+                subnet6: String = "", gateway6: String = "") {
+        self.subnet6 = subnet6; self.gateway6 = gateway6
         self.id = id; self.name = name; self.driver = driver; self.created = created; self.bridge = bridge
         self.subnet = subnet; self.gateway = gateway; self.ip_range = ip_range; self.internal = `internal`
         self.ipv6 = ipv6; self.attachable = attachable; self.ipam = ipam; self.options = options; self.labels = labels
@@ -44,11 +49,13 @@ public struct EndpointRecord: Codable, Sendable, FetchableRecord, PersistableRec
     public var endpoint_id: String
     public var ip: String
     public var mac: String
+    /// The IPv6 address on a network with IPv6 ("" otherwise).
+    public var ip6: String
     /// Order of attachment: the first endpoint is the container's eth0.
     public var position: Int64
 
     public init(container_id: String, network_id: String, config: Data, position: Int64) {
         self.container_id = container_id; self.network_id = network_id; self.config = config
-        endpoint_id = ""; ip = ""; mac = ""; self.position = position
+        endpoint_id = ""; ip = ""; mac = ""; ip6 = ""; self.position = position
     }
 }

@@ -164,6 +164,16 @@ public enum Schema {
             try db.create(index: "endpoints_network", on: "endpoints", columns: ["network_id"])
             try db.alter(table: "containers") { t in t.add(column: "ports", .text).notNull().defaults(to: "") }
         }
+        m.registerMigration("v8-ipv6") { db in
+            // IPv6 beside IPv4: a network's second subnet and gateway, an endpoint's second
+            // address, unique per network like the first.
+            try db.alter(table: "networks") { t in
+                t.add(column: "subnet6", .text).notNull().defaults(to: "")
+                t.add(column: "gateway6", .text).notNull().defaults(to: "")
+            }
+            try db.alter(table: "endpoints") { t in t.add(column: "ip6", .text).notNull().defaults(to: "") }
+            try db.execute(sql: "CREATE UNIQUE INDEX endpoints_address6 ON endpoints(network_id, ip6) WHERE ip6 <> ''")
+        }
         return m
     }
 }

@@ -13,6 +13,7 @@ extension Store {
         let containerID: String
         let name: String
         let ip: String
+        let ip6: String
         let networkID: String
         let networkName: String
         let settings: EndpointSettings?
@@ -22,7 +23,7 @@ extension Store {
     /// asker's own included.
     func nameEntries(_ db: Database, asker: String) throws -> [NameEntry] {
         try Row.fetchAll(db, sql: """
-            SELECT e.container_id, c.name, e.ip, e.network_id, n.name, e.config
+            SELECT e.container_id, c.name, e.ip, e.network_id, n.name, e.config, e.ip6
             FROM endpoints mine
             JOIN networks n ON n.id = mine.network_id
             JOIN endpoints e ON e.network_id = mine.network_id
@@ -30,21 +31,23 @@ extension Store {
             WHERE mine.container_id = ? AND mine.ip <> '' AND e.ip <> '' AND n.name NOT IN ('bridge', 'host', 'none')
             """, arguments: [asker]).map { row in
             let config: Data = row[5]
-            return NameEntry(containerID: row[0], name: row[1], ip: row[2], networkID: row[3], networkName: row[4],
+            return NameEntry(containerID: row[0], name: row[1], ip: row[2], ip6: row[6], networkID: row[3], networkName: row[4],
                              settings: try? JSONDecoder().decode(EndpointSettings.self, from: config))
         }
     }
 
-    /// The addresses `name` (lower case, no trailing dot) has for `asker`; empty when none.
+    /// The addresses (IPv4 and IPv6) `name` (lower case, no trailing dot) has for `asker`; empty when none.
     public func resolveName(asker: String, name: String) throws -> [String] {
         try rd { db in
             let entries = try nameEntries(db, asker: asker)
             var out: [String] = []
-            func add(_ ip: String) { if !out.contains(ip) { out.append(ip) } }
+            func add(_ e: NameEntry) {
+                for ip in [e.ip, e.ip6] where !ip.isEmpty && !out.contains(ip) { out.append(ip) }
+            }
             for e in entries {
                 var names = [e.name.lowercased(), String(e.containerID.prefix(12))]
                 names += (e.settings?.Aliases ?? []).map { $0.lowercased() }
-                if names.contains(name) { add(e.ip) }
+                if names.contains(name) { add(e) }
             }
             // `--link target:alias` on a user network: the alias is the asker's alone.
             for mine in entries where mine.containerID == asker {
@@ -52,7 +55,7 @@ extension Store {
                     let parts = link.split(separator: ":", maxSplits: 1).map(String.init)
                     guard let target = parts.first, (parts.count == 2 ? parts[1] : target).lowercased() == name else { continue }
                     let t = target.hasPrefix("/") ? String(target.dropFirst()) : target
-                    for e in entries where e.networkID == mine.networkID && (e.name == t || e.containerID.hasPrefix(t)) { add(e.ip) }
+                    for e in entries where e.networkID == mine.networkID && (e.name == t || e.containerID.hasPrefix(t)) { add(e) }
                 }
             }
             return out
@@ -62,7 +65,7 @@ extension Store {
     /// The name an address has for `asker` (a PTR answer): `container.network`, as dockerd.
     public func reverseName(asker: String, ip: String) throws -> String? {
         try rd { db in
-            try nameEntries(db, asker: asker).first { $0.ip == ip }.map { $0.name + "." + $0.networkName }
+            try nameEntries(db, asker: asker).first { $0.ip == ip || $0.ip6 == ip }.map { $0.name + "." + $0.networkName }
         }
     }
 }

@@ -61,15 +61,16 @@ extension Store {
     /// taken on the network and returns (ip, mac, endpoint id).
     @discardableResult
     public func assignAddress(container: String, network: String,
-                              pick: (Set<String>) throws -> (ip: String, mac: String, endpointID: String)) throws -> EndpointRecord {
+                              pick: (_ used: Set<String>, _ used6: Set<String>) throws -> (ip: String, ip6: String, mac: String, endpointID: String)) throws -> EndpointRecord {
         try wr { db in
             guard var e = try EndpointRecord.fetchOne(db, key: ["container_id": container, "network_id": network]) else {
                 throw BerthError.notFound("container \(container) is not connected to network \(network)")
             }
             if !e.ip.isEmpty { return e }
             let used = Set(try String.fetchAll(db, sql: "SELECT ip FROM endpoints WHERE network_id = ? AND ip <> ''", arguments: [network]))
-            let (ip, mac, eid) = try pick(used)
-            e.ip = ip; e.mac = mac; e.endpoint_id = eid
+            let used6 = Set(try String.fetchAll(db, sql: "SELECT ip6 FROM endpoints WHERE network_id = ? AND ip6 <> ''", arguments: [network]))
+            let (ip, ip6, mac, eid) = try pick(used, used6)
+            e.ip = ip; e.ip6 = ip6; e.mac = mac; e.endpoint_id = eid
             try e.update(db)
             return e
         }
@@ -79,10 +80,10 @@ extension Store {
     public func releaseAddresses(container: String, network: String? = nil) throws {
         try wr { db in
             if let network {
-                try db.execute(sql: "UPDATE endpoints SET ip = '', mac = '', endpoint_id = '' WHERE container_id = ? AND network_id = ?",
+                try db.execute(sql: "UPDATE endpoints SET ip = '', ip6 = '', mac = '', endpoint_id = '' WHERE container_id = ? AND network_id = ?",
                                arguments: [container, network])
             } else {
-                try db.execute(sql: "UPDATE endpoints SET ip = '', mac = '', endpoint_id = '' WHERE container_id = ?", arguments: [container])
+                try db.execute(sql: "UPDATE endpoints SET ip = '', ip6 = '', mac = '', endpoint_id = '' WHERE container_id = ?", arguments: [container])
             }
         }
     }

@@ -12,6 +12,7 @@
 #include <sys/sysmacros.h>
 #include <malloc.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <errno.h>
 #include <net/if.h>
 #include <sys/ioctl.h>
@@ -181,6 +182,60 @@ int berth_netns_configure(const char *nspath, const char *ifname, uint32_t addr,
         }
         close(s);
     }
+    if (setns(self, CLONE_NEWNET) != 0) abort();
+    close(target); close(self);
+    return -err;
+}
+
+/* The kernel's struct in6_ifreq (linux/ipv6.h, which clashes with netinet/in.h). */
+struct berth_in6_ifreq { struct in6_addr addr; uint32_t prefixlen; int ifindex; };
+
+/* An IPv6 address (without duplicate address detection, so it is usable at once) and, when
+ * gateway is not NULL, the IPv6 default route on ifname inside the namespace at nspath. The
+ * interface is up already (berth_netns_configure). Returns 0 or -errno. */
+int berth_netns_configure6(const char *nspath, const char *ifname, const uint8_t *addr, int prefix, const uint8_t *gateway) {
+    int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (self < 0) return -errno;
+    int target = open(nspath, O_RDONLY | O_CLOEXEC);
+    if (target < 0) { int e = errno; close(self); return -e; }
+    if (setns(target, CLONE_NEWNET) != 0) { int e = errno; close(target); close(self); return -e; }
+    int err = 0;
+    /* /proc/sys/net follows the opener's namespace: this thread's, now. */
+    char path[128];
+    if (strlen(ifname) >= IFNAMSIZ) err = EINVAL;
+    else {
+        snprintf(path, sizeof path, "/proc/sys/net/ipv6/conf/%s/accept_dad", ifname);
+        int fd = open(path, O_WRONLY | O_CLOEXEC);
+        if (fd >= 0) { if (write(fd, "0", 1) != 1) err = errno; close(fd); }
+        else err = errno;
+    }
+    int s = err ? -1 : socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (!err && s < 0) err = errno;
+    if (!err) {
+        struct ifreq ifr;
+        memset(&ifr, 0, sizeof ifr);
+        strncpy(ifr.ifr_name, ifname, IFNAMSIZ - 1);
+        if (ioctl(s, SIOCGIFINDEX, &ifr) != 0) err = errno;
+        int index = ifr.ifr_ifindex;
+        if (!err) {
+            struct berth_in6_ifreq req;
+            memset(&req, 0, sizeof req);
+            memcpy(&req.addr, addr, 16);
+            req.prefixlen = (uint32_t)prefix;
+            req.ifindex = index;
+            if (ioctl(s, SIOCSIFADDR, &req) != 0) err = errno;
+        }
+        if (!err && gateway != NULL) {
+            struct in6_rtmsg rt;
+            memset(&rt, 0, sizeof rt);
+            memcpy(&rt.rtmsg_gateway, gateway, 16);
+            rt.rtmsg_flags = RTF_UP | RTF_GATEWAY;
+            rt.rtmsg_metric = 1;
+            rt.rtmsg_ifindex = index;
+            if (ioctl(s, SIOCADDRT, &rt) != 0) err = errno;
+        }
+    }
+    if (s >= 0) close(s);
     if (setns(self, CLONE_NEWNET) != 0) abort();
     close(target); close(self);
     return -err;

@@ -89,6 +89,12 @@ struct BerthDaemon: AsyncParsableCommand {
     @Option(name: .customLong("fixed-cidr"), help: "The range the default bridge gives addresses from (within its subnet)")
     var fixedCIDR: String?
 
+    @Flag(name: .customLong("ipv6"), help: "Give the default bridge IPv6 as well")
+    var ipv6 = false
+
+    @Option(name: .customLong("fixed-cidr-v6"), help: "The default bridge's IPv6 subnet (with --ipv6; a unique local /64 when not given)")
+    var fixedCIDRv6: String?
+
     @Option(name: .customLong("default-address-pool"), help: "Pools new networks take subnets from: base=CIDR,size=N (repeatable)")
     var defaultAddressPool: [String] = []
 
@@ -106,6 +112,11 @@ struct BerthDaemon: AsyncParsableCommand {
             guard Subnet(f, strict: true) != nil else { throw ValidationError("--fixed-cidr: invalid CIDR \(f)") }
             c.fixedCIDR = f
         }
+        if let f = fixedCIDRv6 {
+            guard Subnet6(f, strict: true) != nil else { throw ValidationError("--fixed-cidr-v6: invalid CIDR \(f)") }
+            c.fixedCIDRv6 = f
+        }
+        c.ipv6 = ipv6
         if !defaultAddressPool.isEmpty {
             c.pools = try defaultAddressPool.map { p in
                 guard let pool = AddressPools.parse(p) else { throw ValidationError("--default-address-pool: invalid \(p)") }

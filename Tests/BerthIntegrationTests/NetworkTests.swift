@@ -24,9 +24,9 @@ final class TestNetns: Sendable {
 }
 
 /// A berthd in its own namespace, with the default bridge, for the body.
-func withNetworkDaemon(_ body: (TestDaemon, TestNetns) async throws -> Void) async throws {
+func withNetworkDaemon(extraArgs: [String] = [], _ body: (TestDaemon, TestNetns) async throws -> Void) async throws {
     let ns = try await TestNetns()
-    let d = try TestDaemon(netns: ns.name)
+    let d = try TestDaemon(extraArgs: extraArgs, netns: ns.name)
     do {
         try await d.start()
         try FS.writeAtomically(d.root + "/busybox.tar", Data(BusyboxImage.archive))
@@ -181,6 +181,40 @@ extension Gate {
             #expect(viaAlias.stdoutText.contains("Address: \(dbIP)\n"), "\(viaAlias.stdoutText) \(viaAlias.stderrText)")
             let other = try await d.docker("run", "--rm", "--network", "lk-net", "busybox", "nslookup", "store")
             #expect(!other.stdoutText.contains("Address: \(dbIP)"), "\(other.stdoutText)")
+        }
+    }
+
+    /// IPv6 beside IPv4: a user network with a subnet given (addresses, routes, AAAA, static
+    /// --ip6, ports published on the IPv6 gateway too), one with a unique local /64 of its own,
+    /// and the default bridge with --ipv6 --fixed-cidr-v6.
+    @Test func ipv6Networks() async throws {
+        try await withNetworkDaemon(extraArgs: ["--ipv6", "--fixed-cidr-v6", "fd00:b0::/64"]) { d, ns in
+            #expect(try await d.docker("network", "create", "--ipv6", "--subnet", "fd00:5a::/64", "v6-net").status == 0)
+            let run = try await d.docker("run", "-d", "--name", "v6-web", "--network", "v6-net", "-p", "18300:80",
+                                         "busybox", "httpd", "-f", "-p", "80", "-h", "/etc")
+            #expect(run.status == 0, "\(run.stderrText)")
+            #expect(try await d.inspect("v6-web", "{{(index .NetworkSettings.Networks \"v6-net\").GlobalIPv6Address}}") == "fd00:5a::2")
+            #expect(try await d.inspect("v6-web", "{{(index .NetworkSettings.Networks \"v6-net\").IPv6Gateway}}") == "fd00:5a::1")
+            #expect(try await d.docker("ps", "--format", "{{.Ports}}", "-f", "name=v6-web").stdoutText
+                    == "0.0.0.0:18300->80/tcp, [::]:18300->80/tcp\n")
+            let peer = try await d.docker("run", "--rm", "--network", "v6-net", "--ip6", "fd00:5a::99", "busybox", "sh", "-c",
+                                          "ip -6 -o addr show eth0 scope global; nslookup -type=aaaa v6-web; ping -6 -c1 -W3 v6-web; wget -qO- 'http://[fd00:5a::2]/passwd'")
+            #expect(peer.stdoutText.contains("inet6 fd00:5a::99/64"), "\(peer.stdoutText) \(peer.stderrText)")
+            #expect(peer.stdoutText.contains("Address: fd00:5a::2\n"), "\(peer.stdoutText)")
+            #expect(peer.stdoutText.contains("1 packets received") && peer.stdoutText.contains("root:x:0:0"), "\(peer.stdoutText)")
+            // The host reaches the published port on its IPv6 address (the gateway's) as on IPv4.
+            #expect(try await curl(ns, "http://[fd00:5a::1]:18300/passwd").hasPrefix("root:x:0:0"))
+            #expect(try await curl(ns, "http://127.0.0.1:18300/passwd").hasPrefix("root:x:0:0"))
+            let outside = try await d.docker("run", "--rm", "--network", "v6-net", "--ip6", "fd00:77::9", "busybox", "true")
+            #expect(outside.status != 0 && outside.stderrText.contains("does not belong to any of this network's subnets"))
+
+            #expect(try await d.docker("network", "create", "--ipv6", "v6-auto").status == 0)
+            let config = try await d.docker("network", "inspect", "-f", "{{json .IPAM.Config}}", "v6-auto").stdoutText
+            #expect(config.contains("\"Subnet\":\"fd") && config.contains("::/64"), "\(config)")
+
+            let onDefault = try await d.docker("run", "--rm", "busybox", "ip", "-6", "-o", "addr", "show", "eth0", "scope", "global")
+            #expect(onDefault.stdoutText.contains("inet6 fd00:b0::2/64"), "\(onDefault.stdoutText) \(onDefault.stderrText)")
+            #expect(try await d.docker("network", "inspect", "-f", "{{.EnableIPv6}}", "bridge").stdoutText == "true\n")
         }
     }
 

@@ -85,8 +85,8 @@ import Testing
 
     static func resolver(upstreamPort: UInt16 = 9) -> EmbeddedDNS {
         EmbeddedDNS(upstreams: ["127.0.0.1"], port: Int(upstreamPort), names: .init(
-            addresses: { _, name in name == "web" ? [IPv4("10.0.0.7")!] : [] },
-            name: { _, address in address == IPv4("10.0.0.7") ? "web.app" : nil }))
+            addresses: { _, name in name == "web" ? ["10.0.0.7", "fd00:7::2"] : [] },
+            name: { _, address in address == "10.0.0.7" || address == "fd00:7::2" ? "web.app" : nil }))
     }
 
     /// A listening TCP socket on 127.0.0.1 and its port.
@@ -117,7 +117,12 @@ import Testing
         #expect(ptr.0[3] & 0x0f == 0 && ptr.0[7] == 1)
         #expect(Array(ptr.0.suffix(9)) == [3] + Array("web".utf8) + [3] + Array("app".utf8) + [0])
         let q = try #require(DNSQuery(NetworkUnitTests.query("7.0.0.10.in-addr.arpa", type: 12)))
-        #expect(q.reverseAddress == IPv4("10.0.0.7"))
+        #expect(q.reverseAddress == "10.0.0.7")
+        let v6 = "2.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.7.0.0.0.0.0.d.f.ip6.arpa"
+        #expect(DNSQuery(NetworkUnitTests.query(v6, type: 12))?.reverseAddress == "fd00:7::2")
+        client.send(NetworkUnitTests.query("web", type: 28), to: served.port)
+        let aaaa = try #require(await client.receive())
+        #expect(aaaa.0[7] == 1 && Array(aaaa.0.suffix(16)) == IPv6("fd00:7::2")!.bytes)
         #expect(DNSQuery(NetworkUnitTests.query("7.0.0.in-addr.arpa", type: 12))?.reverseAddress == nil)
 
         let stream = try await Blocking.run("tcp-dns") { () -> [[UInt8]] in

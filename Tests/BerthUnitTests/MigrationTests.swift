@@ -7,7 +7,7 @@ import Testing
 /// Each store migration, applied to a database left by the one before it with data in it: what
 /// was there survives, and what the migration adds has its documented default.
 @Suite struct MigrationTests {
-    static let names = ["v1", "v2-list-columns", "v3-events", "v4-layer-blobs", "v5-lifecycle", "v6-health", "v7-networks"]
+    static let names = ["v1", "v2-list-columns", "v3-events", "v4-layer-blobs", "v5-lifecycle", "v6-health", "v7-networks", "v8-ipv6"]
 
     /// A database migrated up to `last` (all of them when nil), in a fresh directory.
     func database(upTo last: String?) throws -> (String, DatabaseQueue) {
@@ -63,6 +63,9 @@ import Testing
             case "v7-networks":
                 #expect(row["ports"] as String == "")
                 #expect(try db.tableExists("networks") && db.tableExists("endpoints"))
+            case "v8-ipv6":
+                #expect(try db.columns(in: "networks").map(\.name).contains("subnet6"))
+                #expect(try db.columns(in: "endpoints").map(\.name).contains("ip6"))
             default:
                 Issue.record("no check for migration \(Self.names[index])")
             }
@@ -83,6 +86,11 @@ import Testing
             try db.execute(sql: "UPDATE endpoints SET ip = '10.0.0.2' WHERE container_id = 'c1'")
         }
         #expect(throws: (any Error).self) { try q.write { try $0.execute(sql: "UPDATE endpoints SET ip = '10.0.0.2' WHERE container_id = 'c2'") } }
+        // The same for IPv6 addresses (v8).
+        try Schema.migrator.migrate(q, upTo: "v8-ipv6")
+        try q.write { try $0.execute(sql: "UPDATE endpoints SET ip6 = 'fd00::2' WHERE container_id = 'c1'") }
+        #expect(throws: (any Error).self) { try q.write { try $0.execute(sql: "UPDATE endpoints SET ip6 = 'fd00::2' WHERE container_id = 'c2'") } }
+        try q.write { try $0.execute(sql: "UPDATE endpoints SET ip6 = 'fd00::3' WHERE container_id = 'c2'") }
     }
 
     /// The first schema, then the store opened over it: every migration runs, the data reads back.

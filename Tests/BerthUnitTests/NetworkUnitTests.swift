@@ -15,6 +15,20 @@ import Testing
         #expect(!Subnet("10.0.0.0/16")!.overlaps(Subnet("10.1.0.0/16")!))
     }
 
+    @Test func ipv6AddressesAndSubnets() {
+        #expect(IPv6("FD00:0:0::0002")?.description == "fd00::2")
+        for bad in ["1.2.3.4", "fd00::g", "fd00:::1", "", "fe80::1%eth0", "::ffff:1.2.3.4.5"] { #expect(IPv6(bad) == nil, "\(bad)") }
+        #expect(IPv6("fd00::ffff:ffff:ffff:ffff")!.adding(1) == IPv6("fd00:0:0:1::"))
+        let s = Subnet6("fd00:5a::/64", strict: true)!
+        #expect(s.firstHost.description == "fd00:5a::1" && s.contains(IPv6("fd00:5a::ffff")!) && !s.contains(IPv6("fd00:5b::1")!))
+        #expect(Subnet6("fd00:5a::1/64", strict: true) == nil && Subnet6("fd00:5a::1/64")?.description == "fd00:5a::/64")
+        #expect(Subnet6("fd00::/129") == nil && Subnet6("10.0.0.0/8") == nil)
+        #expect(Subnet6("fd00::/8")!.overlaps(s) && !Subnet6("fd01::/16")!.overlaps(s))
+        #expect(s.pick(gateway: s.firstHost, used: ["fd00:5a::2", "fd00:5a::3"])?.description == "fd00:5a::4")
+        let ula = Subnet6.randomULA()
+        #expect(ula.prefix == 64 && ula.base.hi >> 56 == 0xfd && ula.base.lo == 0)
+    }
+
     @Test func poolsSkipWhatIsTaken() {
         let pools = AddressPools.dockerDefault
         #expect(AddressPools.choose(from: pools, avoiding: [])?.description == "172.17.0.0/16")

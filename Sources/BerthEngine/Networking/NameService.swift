@@ -21,8 +21,8 @@ extension EmbeddedDNS {
     /// A resolver whose names come from the store.
     static func fromStore(_ store: Store, upstreams: [String]) -> EmbeddedDNS {
         EmbeddedDNS(upstreams: upstreams, names: Names(
-            addresses: { asker, name in ((try? store.resolveName(asker: asker, name: name)) ?? []).compactMap { IPv4($0) } },
-            name: { asker, address in (try? store.reverseName(asker: asker, ip: address.description)) ?? nil }))
+            addresses: { asker, name in (try? store.resolveName(asker: asker, name: name)) ?? [] },
+            name: { asker, address in (try? store.reverseName(asker: asker, ip: address)) ?? nil }))
     }
 
     static var hostUpstreams: [String] {

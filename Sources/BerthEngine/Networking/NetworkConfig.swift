@@ -13,6 +13,9 @@ public struct NetworkConfig: Sendable {
     public var pools: [AddressPools.Pool]
     /// The interface name of the default bridge.
     public var bridgeName: String
+    /// `--ipv6`: the default bridge has IPv6 too, on `--fixed-cidr-v6` (or a unique local /64).
+    public var ipv6 = false
+    public var fixedCIDRv6: String?
 
     public init(defaultBridge: Bool = true, bip: String? = nil, fixedCIDR: String? = nil,
                 pools: [AddressPools.Pool] = AddressPools.dockerDefault, bridgeName: String = "berth0") {

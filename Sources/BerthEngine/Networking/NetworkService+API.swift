@@ -73,6 +73,32 @@ extension NetworkService {
             let c = IPAMConfig(Subnet: s.description, Gateway: gateway.description)
             if let i = v4Index { configs[i] = c } else { configs.insert(c, at: 0) }
         }
+        // IPv6, when asked for: the subnet given (checked), or a unique local /64 of its own.
+        var subnet6: Subnet6? = nil
+        var gateway6: IPv6? = nil
+        if req.EnableIPv6 == true {
+            let others6 = try store.allNetworks().compactMap { Subnet6($0.subnet6) }
+            if let i = configs.firstIndex(where: { ($0.Subnet ?? "").contains(":") }), let text = configs[i].Subnet {
+                guard let s = Subnet6(text, strict: true), s.prefix <= 120 else {
+                    throw BerthError.invalid("invalid subnet \(text) : invalid CIDR address: \(text)")
+                }
+                if others6.contains(where: { $0.overlaps(s) }) { throw BerthError(.forbidden, "Pool overlaps with other one on this address space") }
+                subnet6 = s
+                if let g = configs[i].Gateway, !g.isEmpty {
+                    guard let gw = IPv6(g), s.contains(gw) else { throw BerthError.invalid("no matching subnet for gateway \(g)") }
+                    gateway6 = gw
+                } else { gateway6 = s.firstHost }
+                configs[i].Gateway = gateway6?.description
+            } else {
+                var s = Subnet6.randomULA()
+                while others6.contains(where: { $0.overlaps(s) }) { s = Subnet6.randomULA() }
+                subnet6 = s; gateway6 = s.firstHost
+                configs.append(IPAMConfig(Subnet: s.description, Gateway: s.firstHost.description))
+            }
+        } else {
+            // IPv6 subnets of a network without IPv6 are left out (as dockerd gives them no use).
+            configs.removeAll { ($0.Subnet ?? "").contains(":") }
+        }
         ipam.Config = configs
         if ipam.Options == nil { ipam.Options = [:] }
 
@@ -81,7 +107,8 @@ extension NetworkService {
                                 subnet: subnet.description, gateway: gateway.description, ip_range: range?.description ?? "",
                                 internal: req.Internal ?? false, ipv6: req.EnableIPv6 ?? false, attachable: req.Attachable ?? false,
                                 ipam: try enc.encode(ipam), options: String(decoding: try enc.encode(options), as: UTF8.self),
-                                labels: String(decoding: try enc.encode(req.Labels ?? [:]), as: UTF8.self))
+                                labels: String(decoding: try enc.encode(req.Labels ?? [:]), as: UTF8.self),
+                                subnet6: subnet6?.description ?? "", gateway6: gateway6?.description ?? "")
         try store.insertNetwork(rec)
         do {
             try await ensureTable()
@@ -134,8 +161,9 @@ extension NetworkService {
         if withContainers, let s = Subnet(n.subnet) {
             for e in try store.endpoints(network: n.id) where !e.ip.isEmpty {
                 let name = (try? store.container(e.container_id))?.name ?? ""
+                let v6 = Subnet6(n.subnet6).map { e.ip6.isEmpty ? "" : "\(e.ip6)/\($0.prefix)" } ?? ""
                 containers[e.container_id] = NetworkContainer(Name: name, EndpointID: e.endpoint_id, MacAddress: e.mac,
-                                                              IPv4Address: "\(e.ip)/\(s.prefix)", IPv6Address: "")
+                                                              IPv4Address: "\(e.ip)/\(s.prefix)", IPv6Address: v6)
             }
         }
         let ipam = (try? dec.decode(IPAM.self, from: n.ipam)) ?? IPAM()

@@ -47,6 +47,13 @@ extension NetworkService {
                 throw BerthError.invalid("Invalid address \(ip): It does not belong to any of this network's subnets")
             }
         }
+        let ip6 = s.IPAMConfig?.IPv6Address ?? ""
+        if !ip6.isEmpty {
+            if !isUserDefined(n) { throw BerthError.invalid("user specified IP address is supported on user defined networks only") }
+            guard let a = IPv6(ip6), let sub = Subnet6(n.subnet6), sub.contains(a) else {
+                throw BerthError.invalid("Invalid address \(ip6): It does not belong to any of this network's subnets")
+            }
+        }
         if !(s.Aliases ?? []).isEmpty && !isUserDefined(n) {
             throw BerthError.invalid("network-scoped alias is supported only for containers in user defined networks")
         }

@@ -128,13 +128,18 @@ extension NetworkService {
             var hosts: [String] = []
             var env: [String] = []
             var userNetwork = false
-            var first: IPv4? = nil
+            var first: EndpointRecord? = nil
             var routed = false
             for (i, e) in endpoints.enumerated() {
                 guard let n = try store.network(e.network_id) else { continue }
-                let (addr, defaultRoute) = try await activate(c.id, e, n, ifname: "eth\(i)", route: !routed)
+                let (rec, defaultRoute) = try await activate(c.id, e, n, ifname: "eth\(i)", route: !routed)
                 routed = routed || defaultRoute
-                if first == nil { first = addr; hosts.append("\(addr)\t\(config.Hostname ?? String(c.id.prefix(12)))") }
+                if first == nil {
+                    first = rec
+                    let hostname = config.Hostname ?? String(c.id.prefix(12))
+                    hosts.append("\(rec.ip)\t\(hostname)")
+                    if !rec.ip6.isEmpty { hosts.append("\(rec.ip6)\t\(hostname)") }
+                }
                 if isUserDefined(n) { userNetwork = true }
                 if n.name == "bridge", !(hc.Links ?? []).isEmpty {
                     let links = try LegacyLinks.resolve(hc, containerName: c.name, bridge: n, store: store)
@@ -142,7 +147,7 @@ extension NetworkService {
                     env += links.env
                 }
             }
-            if let first { try await publish(c.id, hc, config, containerIP: first) }
+            if let first, let ip = IPv4(first.ip) { try await publish(c.id, hc, config, containerIP: ip, containerIP6: IPv6(first.ip6)) }
             var resolv: String? = nil
             if userNetwork {
                 resolv = Self.embeddedResolvConf(hc)
@@ -169,14 +174,16 @@ extension NetworkService {
     }
 
     /// An address for the endpoint (chosen in the transaction that records it) and its veth.
-    func activate(_ containerID: String, _ e: EndpointRecord, _ n: NetworkRecord, ifname: String, route: Bool) async throws -> (IPv4, Bool) {
+    func activate(_ containerID: String, _ e: EndpointRecord, _ n: NetworkRecord, ifname: String, route: Bool) async throws -> (EndpointRecord, Bool) {
         guard let subnet = Subnet(n.subnet), let gateway = IPv4(n.gateway) else {
             throw BerthError.system("network \(n.name) has no IPv4 subnet")
         }
         let settings = (try? JSONDecoder().decode(EndpointSettings.self, from: e.config)) ?? EndpointSettings(networkID: n.id)
         let wanted = (settings.IPAMConfig?.IPv4Address).flatMap { IPv4($0) }
         let range = Subnet(n.ip_range)
-        let rec = try store.assignAddress(container: containerID, network: n.id) { used in
+        let subnet6 = Subnet6(n.subnet6), gateway6 = IPv6(n.gateway6)
+        let wanted6 = (settings.IPAMConfig?.IPv6Address).flatMap { IPv6($0) }
+        let rec = try store.assignAddress(container: containerID, network: n.id) { used, used6 in
             let ip: IPv4
             if let wanted {
                 if used.contains(wanted.description) || wanted == gateway { throw BerthError.conflict("Address already in use") }
@@ -187,24 +194,42 @@ extension NetworkService {
                 }
                 ip = p
             }
+            var ip6 = ""
+            if let subnet6, let gateway6 {
+                if let wanted6 {
+                    if used6.contains(wanted6.description) || wanted6 == gateway6 { throw BerthError.conflict("Address already in use") }
+                    ip6 = wanted6.description
+                } else {
+                    guard let p = subnet6.pick(gateway: gateway6, used: used6) else {
+                        throw BerthError.system("no available IPv6 addresses on this network's address pools: \(n.name) (\(n.id))")
+                    }
+                    ip6 = p.description
+                }
+            }
             let mac = settings.MacAddress.isEmpty ? IPAM.mac(for: ip) : settings.MacAddress
-            return (ip.description, mac, Identifier.random64())
+            return (ip.description, ip6, mac, Identifier.random64())
         }
-        guard let addr = IPv4(rec.ip) else { throw BerthError.system("bad address \(rec.ip)") }
+        guard IPv4(rec.ip) != nil else { throw BerthError.system("bad address \(rec.ip)") }
         let defaultRoute = route && !n.internal
         try await host.attach(endpointSpec(containerID, rec, n, ifname: ifname, defaultRoute: defaultRoute))
         emit("connect", n, ["container": containerID])
-        return (addr, defaultRoute)
+        return (rec, defaultRoute)
     }
 
     nonisolated func endpointSpec(_ containerID: String, _ e: EndpointRecord, _ n: NetworkRecord, ifname: String, defaultRoute: Bool) -> EndpointSpec {
-        EndpointSpec(sandbox: sandboxPath(containerID), ifname: ifname, hostIfname: "veth" + e.endpoint_id.prefix(7),
-                     bridge: n.bridge, address: IPv4(e.ip) ?? IPv4(0), prefix: Subnet(n.subnet)?.prefix ?? 32, mac: e.mac,
-                     gateway: IPv4(n.gateway) ?? IPv4(0), defaultRoute: defaultRoute)
+        var spec = EndpointSpec(sandbox: sandboxPath(containerID), ifname: ifname, hostIfname: "veth" + e.endpoint_id.prefix(7),
+                                bridge: n.bridge, address: IPv4(e.ip) ?? IPv4(0), prefix: Subnet(n.subnet)?.prefix ?? 32, mac: e.mac,
+                                gateway: IPv4(n.gateway) ?? IPv4(0), defaultRoute: defaultRoute)
+        if let a6 = IPv6(e.ip6), let s6 = Subnet6(n.subnet6) {
+            spec.address6 = a6
+            spec.prefix6 = s6.prefix
+            spec.gateway6 = defaultRoute ? IPv6(n.gateway6) : nil
+        }
+        return spec
     }
 
     /// Chooses host ports, programs the DNAT elements and records NetworkSettings.Ports.
-    func publish(_ containerID: String, _ hc: HostConfig, _ config: ContainerConfig, containerIP: IPv4) async throws {
+    func publish(_ containerID: String, _ hc: HostConfig, _ config: ContainerConfig, containerIP: IPv4, containerIP6: IPv6?) async throws {
         var mappings: [PortMapping] = []
         // Where the search for a host port resumes, per range asked for: many bindings sharing a
         // range (or none given) take their ports in one pass over it.
@@ -222,7 +247,8 @@ extension NetworkService {
                 throw BerthError.system("driver failed programming external connectivity on endpoint: Bind for \(r.hostIP?.description ?? "0.0.0.0"):\(shown) failed: port is already allocated")
             }
             if port < r.hostPorts.upperBound { resume[rangeKey] = port + 1 } else { resume[rangeKey] = port }
-            let m = PortMapping(proto: r.proto, hostIP: r.hostIP, hostPort: port, containerIP: containerIP, containerPort: r.containerPort)
+            let m = PortMapping(proto: r.proto, hostIP: r.hostIP, hostPort: port, containerIP: containerIP, containerPort: r.containerPort,
+                                containerIP6: r.hostIP == nil ? containerIP6 : nil)
             ports.take(m)
             mappings.append(m)
         }
@@ -240,14 +266,17 @@ extension NetworkService {
     nonisolated func mappings(_ c: ContainerRecord) -> [PortMapping] {
         guard !c.ports.isEmpty,
               let ports = try? JSONDecoder().decode([String: [PortBinding]?].self, from: Data(c.ports.utf8)),
-              let ip = (try? store.endpoints(container: c.id))?.first.flatMap({ IPv4($0.ip) }) else { return [] }
+              let first = (try? store.endpoints(container: c.id))?.first, let ip = IPv4(first.ip) else { return [] }
+        let ip6 = IPv6(first.ip6)
         var out: [PortMapping] = []
         for (key, list) in ports {
             guard let (p, proto) = try? PortRequest.parseKey(key) else { continue }
-            for b in list ?? [] {
+            // ("::" rows only show that a port on every address reaches the IPv6 address too.)
+            for b in list ?? [] where b.HostIp != "::" {
                 guard let hp = UInt16(b.HostPort) else { continue }
-                out.append(PortMapping(proto: proto, hostIP: b.HostIp == "0.0.0.0" ? nil : IPv4(b.HostIp), hostPort: hp,
-                                       containerIP: ip, containerPort: p))
+                let any = b.HostIp == "0.0.0.0"
+                out.append(PortMapping(proto: proto, hostIP: any ? nil : IPv4(b.HostIp), hostPort: hp,
+                                       containerIP: ip, containerPort: p, containerIP6: any ? ip6 : nil))
             }
         }
         return out

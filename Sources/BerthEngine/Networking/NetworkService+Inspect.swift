@@ -30,6 +30,11 @@ extension NetworkService {
                 s.Gateway = n.gateway
                 s.IPPrefixLen = Subnet(n.subnet)?.prefix ?? 0
             }
+            if !e.ip6.isEmpty {
+                s.GlobalIPv6Address = e.ip6
+                s.GlobalIPv6PrefixLen = Subnet6(n.subnet6)?.prefix ?? 0
+                s.IPv6Gateway = n.gateway6
+            }
             if isUserDefined(n) {
                 var names = [c.name, String(c.id.prefix(12))]
                 for a in s.Aliases ?? [] where !names.contains(a) { names.append(a) }
@@ -43,6 +48,8 @@ extension NetworkService {
         if let top, running {
             out.EndpointID = top.EndpointID; out.Gateway = top.Gateway; out.IPAddress = top.IPAddress
             out.IPPrefixLen = top.IPPrefixLen; out.MacAddress = top.MacAddress
+            out.GlobalIPv6Address = top.GlobalIPv6Address; out.GlobalIPv6PrefixLen = top.GlobalIPv6PrefixLen
+            out.IPv6Gateway = top.IPv6Gateway
         }
         if running, !c.ports.isEmpty, let p = try? dec.decode([String: [PortBinding]?].self, from: Data(c.ports.utf8)) {
             out.Ports = p

@@ -106,16 +106,23 @@ public actor NetworkService {
         let options = ["com.docker.network.bridge.default_bridge": "true", "com.docker.network.bridge.enable_icc": "true",
                        "com.docker.network.bridge.enable_ip_masquerade": "true", "com.docker.network.bridge.host_binding_ipv4": "0.0.0.0",
                        "com.docker.network.bridge.name": config.bridgeName, "com.docker.network.driver.mtu": "1500"]
-        let ipam = IPAM(Options: nil, Config: [IPAMConfig(Subnet: subnet.description, IPRange: range.isEmpty ? nil : range,
-                                                          Gateway: gateway.description)])
+        var configs = [IPAMConfig(Subnet: subnet.description, IPRange: range.isEmpty ? nil : range, Gateway: gateway.description)]
+        var subnet6: Subnet6? = nil
+        if config.ipv6 {
+            subnet6 = config.fixedCIDRv6.flatMap { Subnet6($0) } ?? existing.flatMap { Subnet6($0.subnet6) } ?? Subnet6.randomULA()
+            configs.append(IPAMConfig(Subnet: subnet6!.description, Gateway: subnet6!.firstHost.description))
+        }
+        let ipam = IPAM(Options: nil, Config: configs)
         var wanted = NetworkRecord(
             id: existing?.id ?? Identifier.random64(), name: "bridge", driver: "bridge", created: existing?.created ?? Timestamp.nowNanos(),
             bridge: config.bridgeName, subnet: subnet.description, gateway: gateway.description, ip_range: range, internal: false,
             ipv6: false, attachable: false, ipam: try enc.encode(ipam),
-            options: String(decoding: try enc.encode(options), as: UTF8.self), labels: "{}")
+            options: String(decoding: try enc.encode(options), as: UTF8.self), labels: "{}",
+            subnet6: subnet6?.description ?? "", gateway6: subnet6?.firstHost.description ?? "")
+        wanted.ipv6 = subnet6 != nil
         guard let existing else { return try store.insertNetwork(wanted) }
         let same = existing.subnet == wanted.subnet && existing.gateway == wanted.gateway && existing.ip_range == wanted.ip_range
-            && existing.bridge == wanted.bridge
+            && existing.bridge == wanted.bridge && existing.subnet6 == wanted.subnet6
         // Changed flags take effect once no running container holds an address on it.
         if !same, (try store.endpoints(network: existing.id)).allSatisfy({ $0.ip.isEmpty }) { try store.updateNetwork(wanted) }
     }
@@ -131,7 +138,8 @@ public actor NetworkService {
         // A fixed MAC (else the bridge takes its lowest port's): 02 and the network id's first bytes.
         let hex = Array(n.id.prefix(10))
         let mac = "02:" + stride(from: 0, to: hex.count, by: 2).map { String(hex[$0..<min($0 + 2, hex.count)]) }.joined(separator: ":")
-        return BridgeSpec(name: n.bridge, subnet: s, gateway: g, internal: n.internal, mac: mac)
+        return BridgeSpec(name: n.bridge, subnet: s, gateway: g, internal: n.internal, mac: mac,
+                          subnet6: Subnet6(n.subnet6), gateway6: IPv6(n.gateway6))
     }
 
     // MARK: lookup

@@ -73,6 +73,7 @@ struct PortRequest: Sendable, Hashable {
             let key = "\(m.containerPort)/\(m.proto)"
             var list = (out[key] ?? nil) ?? []
             list.append(PortBinding(HostIp: m.hostIP?.description ?? "0.0.0.0", HostPort: String(m.hostPort)))
+            if m.containerIP6 != nil { list.append(PortBinding(HostIp: "::", HostPort: String(m.hostPort))) }
             out[key] = list
         }
         return out

@@ -22,6 +22,7 @@ unsigned int berth_minor(uint64_t dev);
 /* openat2(2) with RESOLVE_* flags: path resolution confined to dirfd. */
 int berth_create_netns(const char *path);
 int berth_netns_configure(const char *nspath, const char *ifname, uint32_t addr, int prefix, uint32_t gateway);
+int berth_netns_configure6(const char *nspath, const char *ifname, const uint8_t *addr, int prefix, const uint8_t *gateway);
 int berth_socket_in_netns(const char *nspath, uint32_t addr, uint16_t port, int stream);
 int berth_openat2(int dirfd, const char *path, int flags, int mode, uint64_t resolve);
 #include <spawn.h>
