@@ -92,6 +92,9 @@ struct BerthDaemon: AsyncParsableCommand {
     @Flag(name: .customLong("ipv6"), help: "Give the default bridge IPv6 as well")
     var ipv6 = false
 
+    @Option(name: .customLong("userland-proxy"), help: "Also listen on published ports and relay to the container (true/false; default false: DNAT only)")
+    var userlandProxy = "false"
+
     @Option(name: .customLong("fixed-cidr-v6"), help: "The default bridge's IPv6 subnet (with --ipv6; a unique local /64 when not given)")
     var fixedCIDRv6: String?
 
@@ -117,6 +120,11 @@ struct BerthDaemon: AsyncParsableCommand {
             c.fixedCIDRv6 = f
         }
         c.ipv6 = ipv6
+        switch userlandProxy {
+        case "true", "1": c.userlandProxy = true
+        case "false", "0": c.userlandProxy = false
+        default: throw ValidationError("--userland-proxy: true or false, not \(userlandProxy)")
+        }
         if !defaultAddressPool.isEmpty {
             c.pools = try defaultAddressPool.map { p in
                 guard let pool = AddressPools.parse(p) else { throw ValidationError("--default-address-pool: invalid \(p)") }

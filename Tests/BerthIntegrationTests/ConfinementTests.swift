@@ -14,10 +14,7 @@ import Testing
 @Suite(.enabled(if: Gate.runtime, Gate.runtimeReason)) struct ConfinementTests {
     /// A static probe that calls keyctl(2) and unshare(CLONE_NEWUSER) and prints what each
     /// returned: "keyctl=<errno> unshare=<errno>" (0 when it worked).
-    static let probe: [UInt8] = {
-        let dir = "/tmp/berth-probe-" + String(Identifier.random64().prefix(8))
-        defer { FS.removeAll(dir) }
-        let source = """
+    static let probe: [UInt8] = StaticProbe.build("""
         #define _GNU_SOURCE
         #include <errno.h>
         #include <sched.h>
@@ -32,15 +29,7 @@ import Testing
             printf("keyctl=%d unshare=%d\\n", ke, ue);
             return 0;
         }
-        """
-        do {
-            try FS.mkdirAll(dir)
-            try FS.write(dir + "/probe.c", source)
-            let cc = try Subprocess.runBlocking(["gcc", "-static", "-O1", "-o", dir + "/probe", dir + "/probe.c"])
-            guard cc.status == 0 else { fatalError("gcc: \(cc.stderrText)") }
-            return Array(try FS.read(dir + "/probe"))
-        } catch { fatalError("cannot build the probe: \(error)") }
-    }()
+        """)
 
     func loadProbeImage(_ d: TestDaemon) async throws {
         let layer = try ImageArchive.layer([(TarEntry(name: "usr/bin/probe", kind: .file, mode: 0o755), Self.probe)])

@@ -79,3 +79,36 @@ enum ImageArchive {
         return w.sink.bytes
     }
 }
+
+/// A static program built from C source with the system gcc, to put in a test image.
+enum StaticProbe {
+    static func build(_ source: String) -> [UInt8] {
+        let dir = "/tmp/berth-probe-" + String(Identifier.random64().prefix(8))
+        defer { FS.removeAll(dir) }
+        do {
+            try FS.mkdirAll(dir)
+            try FS.write(dir + "/probe.c", source)
+            let cc = try Subprocess.runBlocking(["gcc", "-static", "-O1", "-o", dir + "/probe", dir + "/probe.c"])
+            guard cc.status == 0 else { fatalError("gcc: \(cc.stderrText)") }
+            return Array(try FS.read(dir + "/probe"))
+        } catch { fatalError("cannot build the probe: \(error)") }
+    }
+
+    /// Answers every UDP datagram on the port given with the same bytes.
+    static let udpEcho: [UInt8] = build("""
+        #include <netinet/in.h>
+        #include <stdlib.h>
+        #include <sys/socket.h>
+        int main(int argc, char **argv) {
+            int s = socket(AF_INET, SOCK_DGRAM, 0);
+            struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(atoi(argv[1])) };
+            if (bind(s, (struct sockaddr *)&a, sizeof a) != 0) return 1;
+            char buf[2048];
+            for (;;) {
+                struct sockaddr_in from; socklen_t len = sizeof from;
+                long n = recvfrom(s, buf, sizeof buf, 0, (struct sockaddr *)&from, &len);
+                if (n >= 0) sendto(s, buf, n, 0, (struct sockaddr *)&from, len);
+            }
+        }
+        """)
+}

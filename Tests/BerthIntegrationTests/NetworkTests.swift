@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import BerthArchive
 import BerthSystem
 import Foundation
 import Testing
@@ -215,6 +216,41 @@ extension Gate {
             let onDefault = try await d.docker("run", "--rm", "busybox", "ip", "-6", "-o", "addr", "show", "eth0", "scope", "global")
             #expect(onDefault.stdoutText.contains("inet6 fd00:b0::2/64"), "\(onDefault.stdoutText) \(onDefault.stderrText)")
             #expect(try await d.docker("network", "inspect", "-f", "{{.EnableIPv6}}", "bridge").stdoutText == "true\n")
+        }
+    }
+
+    /// --userland-proxy=true: published ports are listened on too (TCP and UDP, IPv4 and IPv6,
+    /// so the IPv6 loopback reaches the container, which DNAT cannot do), a port a host process
+    /// holds is refused with dockerd's text, and the listeners go with the container.
+    @Test func userlandProxy() async throws {
+        try await withNetworkDaemon(extraArgs: ["--userland-proxy=true"]) { d, ns in
+            let layer = try ImageArchive.layer([(TarEntry(name: "usr/bin/udpecho", kind: .file, mode: 0o755), StaticProbe.udpEcho)])
+            _ = try await d.client.loadImage(try ImageArchive.make(tag: "udpecho:1", layers: [BusyboxImage.layer, layer], cmd: ["udpecho", "7"]))
+            #expect(try await d.docker("run", "-d", "--name", "px-web", "-p", "18410:80", "busybox", "httpd", "-f", "-p", "80", "-h", "/etc").status == 0)
+            #expect(try await d.docker("run", "-d", "--name", "px-udp", "-p", "18411:7/udp", "udpecho:1").status == 0)
+            #expect(await eventually(.seconds(10)) { (try? await curl(ns, "http://[::1]:18410/passwd"))?.hasPrefix("root:x:0:0") == true })
+            #expect(try await curl(ns, "http://127.0.0.1:18410/passwd").hasPrefix("root:x:0:0"))
+            for host in ["::1", "127.0.0.1"] {
+                let udp = try await ns.run(["python3", "-c", """
+                    import socket
+                    s = socket.socket(socket.AF_INET6 if ':' in '\(host)' else socket.AF_INET, socket.SOCK_DGRAM)
+                    s.settimeout(5)
+                    s.sendto(b'ping-\(host)', ('\(host)', 18411))
+                    print(s.recvfrom(100)[0].decode())
+                    """])
+                #expect(udp.stdoutText == "ping-\(host)\n", "\(udp.stdoutText) \(udp.stderrText)")
+            }
+            // A port some host process listens on cannot be published.
+            let holder = try Subprocess.spawn(["nsenter", "--net=/run/netns/" + ns.name, "python3", "-c",
+                                               "import socket,time\ns=socket.socket()\ns.bind(('0.0.0.0',18412))\ns.listen()\nprint('ready',flush=True)\ntime.sleep(30)"],
+                                              stdout: .null)
+            defer { kill(holder, SIGKILL); _ = Subprocess.waitStatus(holder) }
+            #expect(await eventually(.seconds(10)) { (try? await ns.run(["ss", "-ltn", "sport = :18412"]))?.stdoutText.contains("18412") == true })
+            let taken = try await d.docker("run", "-d", "-p", "18412:80", "busybox", "sleep", "30")
+            #expect(taken.status != 0 && taken.stderrText.contains("Error starting userland proxy: listen tcp4 0.0.0.0:18412: bind: address already in use"),
+                    "\(taken.stderrText)")
+            #expect(try await d.docker("rm", "-f", "px-web").status == 0)
+            #expect(try await ns.run(["ss", "-ltn", "sport = :18410"]).stdoutText.contains("18410") == false)
         }
     }
 

@@ -15,6 +15,8 @@ public struct NetworkConfig: Sendable {
     public var bridgeName: String
     /// `--ipv6`: the default bridge has IPv6 too, on `--fixed-cidr-v6` (or a unique local /64).
     public var ipv6 = false
+    /// `--userland-proxy`: berthd also listens on published ports and relays (off by default).
+    public var userlandProxy = false
     public var fixedCIDRv6: String?
 
     public init(defaultBridge: Bool = true, bip: String? = nil, fixedCIDR: String? = nil,

@@ -256,11 +256,19 @@ extension NetworkService {
         guard !settings.isEmpty else { return }   // nothing to record or program: no write on this start
         let json = String(decoding: try JSONEncoder().encode(settings), as: UTF8.self)
         try store.updateContainer(containerID) { $0.ports = json }
-        do { try await host.publish(mappings) } catch {
+        do {
+            try await host.publish(mappings)
+            do { try await proxy?.start(mappings) } catch {
+                await host.unpublish(mappings)
+                throw BerthError.system("driver failed programming external connectivity on endpoint \(name(containerID)): \(BerthError.wrap(error).message)")
+            }
+        } catch {
             for m in mappings { ports.give(m) }
             throw error
         }
     }
+
+    nonisolated func name(_ containerID: String) -> String { (try? store.container(containerID))??.name ?? String(containerID.prefix(12)) }
 
     /// The DNAT mappings of a running container, from its recorded ports and first address.
     nonisolated func mappings(_ c: ContainerRecord) -> [PortMapping] {
@@ -294,6 +302,7 @@ extension NetworkService {
         }
         let maps = mappings(c)
         if !maps.isEmpty {
+            await proxy?.stop(maps)
             await host.unpublish(maps)
             for m in maps { ports.give(m) }
         }

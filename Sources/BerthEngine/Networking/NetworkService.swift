@@ -16,6 +16,8 @@ public actor NetworkService {
     nonisolated let events: EventService
     nonisolated let sandboxRoot: String
     nonisolated let names: any NameService
+    /// Listeners on published ports (`--userland-proxy`).
+    nonisolated let proxy: UserlandProxy?
     let log = Log.logger("network")
     /// Host ports published by running containers.
     var ports = PortBook()
@@ -32,6 +34,7 @@ public actor NetworkService {
         self.events = events
         sandboxRoot = execRoot + "/netns"
         self.names = names
+        proxy = config.userlandProxy ? UserlandProxy() : nil
     }
 
     nonisolated func sandboxPath(_ containerID: String) -> String { sandboxRoot + "/" + containerID }
@@ -56,6 +59,11 @@ public actor NetworkService {
             tableReady = true
         }
         for b in bridges { try await host.addBridge(b) }
+        if let proxy {
+            for c in running {
+                do { try await proxy.start(mappings(c)) } catch { log.warning("userland proxy for \(c.id.prefix(12)): \(error)") }
+            }
+        }
         let runningIDs = Set(running.map(\.id))
         // The resolver process may have kept serving while berthd was away.
         let served = Set(await names.served())
