@@ -254,6 +254,24 @@ extension Gate {
         }
     }
 
+    /// Containers on a user network started all at once: one resolver process serves them all
+    /// (requests to it take turns; it is started once), and each finds the others.
+    @Test func parallelStartsShareOneResolver() async throws {
+        try await withNetworkDaemon { d, ns in
+            #expect(try await d.docker("network", "create", "par-net").status == 0)
+            let names = (0..<8).map { "par-\($0)" }
+            for n in names { _ = try await d.docker("create", "--name", n, "--network", "par-net", "busybox", "sleep", "300") }
+            try await withThrowingTaskGroup(of: Subprocess.Result.self) { g in
+                for n in names { g.addTask { try await d.docker("start", n) } }
+                for try await r in g { #expect(r.status == 0, "\(r.stderrText)") }
+            }
+            let resolvers = try await Subprocess.run(["pgrep", "-f", "resolver --log-level .* --exec-root " + d.root + "/exec "]).stdoutText
+            #expect(resolvers.split(separator: "\n").count == 1, "\(resolvers)")
+            let lookup = try await d.docker("exec", "par-0", "sh", "-c", "for n in par-1 par-5 par-7; do nslookup $n >/dev/null || echo missing $n; done; echo done")
+            #expect(lookup.stdoutText == "done\n", "\(lookup.stdoutText) \(lookup.stderrText)")
+        }
+    }
+
     /// A bridge left in the namespace by an earlier berthd (another data root, another address)
     /// is taken over with the address this berthd gives it.
     @Test func leftoverBridgeGetsTheRightAddress() async throws {

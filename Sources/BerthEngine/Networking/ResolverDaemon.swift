@@ -21,6 +21,14 @@ public enum ResolverDaemon {
         let store = try Store(path: database, migrate: false)
         let state = ResolverState(dns: EmbeddedDNS.fromStore(store, upstreams: EmbeddedDNS.hostUpstreams))
         let path = ResolverPaths.socket(execRoot: execRoot)
+        let ready = Array("ready\n".utf8)
+        // One resolver per exec root: one that answers already is the one berthd will use.
+        if let other = try? Syscall.connectUnix(path, type: Int32(SOCK_STREAM.rawValue)) {
+            close(other)
+            _ = ready.withUnsafeBytes { write(1, $0.baseAddress, $0.count) }
+            log.info("a resolver runs already for \(execRoot)")
+            return
+        }
         let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .childChannelInitializer { ch in
                 ch.eventLoop.makeCompletedFuture {
@@ -36,7 +44,6 @@ public enum ResolverDaemon {
             Task { await state.exited(name) }
         }
         // berthd waits for this line before it connects.
-        let ready = Array("ready\n".utf8)
         _ = ready.withUnsafeBytes { write(1, $0.baseAddress, $0.count) }
         let null = open("/dev/null", O_WRONLY)
         dup2(null, 1)
@@ -76,6 +83,8 @@ actor ResolverState {
         case .serve:
             do {
                 guard Identifier.isHex(r.id), r.id.count == 64 else { throw BerthError.invalid("bad container id") }
+                // Asked again (a berthd giving a new resolver what it served): nothing to do.
+                if dns.isServing(r.id) { return ResolverReply() }
                 let udp = try LinuxNetworkHost.socket(inSandbox: r.sandbox, address: ResolverAddress.ip, port: 53, stream: false)
                 let tcp: Int32
                 do { tcp = try LinuxNetworkHost.socket(inSandbox: r.sandbox, address: ResolverAddress.ip, port: 53, stream: true) }

@@ -17,6 +17,10 @@ public actor ResolverProcess: NameService {
     /// What berthd asked to be served, to tell a new resolver process again.
     var wanted: [String: ResolverRequest] = [:]
     nonisolated let servedIDs = Mutex<Set<String>>([])
+    /// One request at a time on the connection (and one start of the process): the actor is
+    /// reentrant at every await, so requests wait their turn here.
+    var busy = false
+    var waiting: [CheckedContinuation<Void, Never>] = []
     let log = Log.logger("network")
 
     public init(command: [String], execRoot: String, database: String) {
@@ -27,13 +31,10 @@ public actor ResolverProcess: NameService {
 
     public func serve(containerID: String, sandbox: String, upstreams: [String]) async throws {
         let r = ResolverRequest(op: .serve, id: containerID, sandbox: sandbox, upstreams: upstreams)
+        try check(try await send(r))
+        // Recorded once served: a resolver started again is given it back.
         wanted[containerID] = r
         servedIDs.withLock { _ = $0.insert(containerID) }
-        do { try check(try await send(r)) } catch {
-            wanted[containerID] = nil
-            servedIDs.withLock { _ = $0.remove(containerID) }
-            throw error
-        }
     }
 
     public func stop(containerID: String) async {
@@ -48,6 +49,7 @@ public actor ResolverProcess: NameService {
 
     /// What a resolver left running by an earlier berthd serves (none running: nothing).
     public func served() async -> [String] {
+        // (Called once at daemon start, before anything else is sent.)
         guard fd >= 0 || connectExisting() else { return [] }
         return (try? await send(ResolverRequest(op: .list)))?.ids ?? []
     }
@@ -61,9 +63,15 @@ public actor ResolverProcess: NameService {
         if let e = reply.error { throw BerthError.system("resolver: \(e)") }
     }
 
-    /// One request and its reply; a resolver that went away is started again (and given back
-    /// what it served) once.
+    /// One request and its reply, after the requests before it; a resolver that went away is
+    /// started again (and given back what it served) once.
     func send(_ r: ResolverRequest) async throws -> ResolverReply {
+        while busy { await withCheckedContinuation { waiting.append($0) } }
+        busy = true
+        defer {
+            busy = false
+            if !waiting.isEmpty { waiting.removeFirst().resume() }
+        }
         for attempt in 0..<2 {
             if fd < 0 { try await connect(replaying: r.op == .serve ? r.id : nil) }
             let conn = fd
@@ -81,6 +89,10 @@ public actor ResolverProcess: NameService {
 
     func connectExisting() -> Bool {
         guard let c = try? Syscall.connectUnix(ResolverPaths.socket(execRoot: execRoot), type: Int32(SOCK_STREAM.rawValue)) else { return false }
+        // A resolver that stops answering fails the request instead of holding the start.
+        var tv = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         fd = c
         return true
     }
