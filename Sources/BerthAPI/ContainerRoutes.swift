@@ -91,7 +91,7 @@ enum ContainerRoutes {
             return .noContent()
         }
         r.add(.DELETE, "/containers/{id}") { req in
-            try await svc.remove(req.param("id"), force: req.flag("force"))
+            try await svc.remove(req.param("id"), force: req.flag("force"), volumes: req.flag("v"))
             return .noContent()
         }
         r.add(.POST, "/containers/prune") { req in

@@ -174,6 +174,7 @@ public enum APIRoutes {
         ExecRoutes.register(&r, engine: engine)
         ImageRoutes.register(&r, engine: engine)
         NetworkRoutes.register(&r, engine: engine)
+        VolumeRoutes.register(&r, engine: engine)
         return r
     }
 }

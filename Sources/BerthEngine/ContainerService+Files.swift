@@ -32,6 +32,30 @@ extension ContainerService {
         }
     }
 
+    /// Where `path` of the container lives on the host: inside a volume or bind mounted over it
+    /// (the mount's own directory, and the path within it), nil for the root filesystem.
+    nonisolated func mountTarget(_ id: String, _ path: String) -> (root: String, path: String)? {
+        let p = MountPlan.clean(path)
+        let mounts = ((try? store.mounts(container: id)) ?? []).filter { $0.type != "tmpfs" }
+        guard let m = mounts.filter({ p == $0.destination || p.hasPrefix($0.destination == "/" ? "/" : $0.destination + "/") })
+            .max(by: { $0.destination.count < $1.destination.count }) else { return nil }
+        var root = m.type == "volume" ? volumes.mountpoint(m.name) : m.source
+        if m.type == "volume" && !m.subpath.isEmpty { root += "/" + m.subpath }
+        let rest = p.dropFirst(m.destination.count)
+        return (root, rest.isEmpty ? "/" : String(rest))
+    }
+
+    /// `body` over the directory that holds `path` (a mount's, confined to it, or the root
+    /// filesystem's), with the path as seen from there.
+    func withFilesRoot<T: Sendable>(_ id: String, _ path: String, _ body: @Sendable (String, String) async throws -> T) async throws -> T {
+        if let (root, rel) = mountTarget(id, path) {
+            do { return try await body(root, rel) } catch let e as BerthError where e.kind == .notFound {
+                throw BerthError.notFound("Could not find the file \(path) in container")
+            }
+        }
+        return try await withRootFS(id) { root in try await body(root, path) }
+    }
+
     /// Runs an archive producer over the root filesystem, keeping it mounted until the producer
     /// is done with it. The producer runs on a thread of its own, paced by the reader.
     func archiveStream(_ id: String, _ produce: @escaping @Sendable (String, inout TarWriter<StreamingWriter>) throws -> Void)
@@ -57,8 +81,8 @@ extension ContainerService {
     /// `HEAD /containers/{id}/archive`: the path's stat, base64 JSON.
     public func archiveStat(_ ref: String, path: String) async throws -> String {
         let c = try resolve(ref)
-        return try await withRootFS(c.id) { root in
-            try ContainerFiles.pathStat(root: root, path: path)
+        return try await withFilesRoot(c.id, path) { root, rel in
+            try ContainerFiles.pathStat(root: root, path: rel)
         }
     }
 
@@ -66,9 +90,10 @@ extension ContainerService {
     public func archiveGet(_ ref: String, path: String) async throws -> (stat: String, tar: ChunkStream) {
         let c = try resolve(ref)
         let stat = try await archiveStat(ref, path: path)
-        let tar = try await archiveStream(c.id) { root, w in
+        let base = (path as NSString).lastPathComponent
+        let name = base.isEmpty || base == "/" ? "." : base
+        let produce: @Sendable (String, String, inout TarWriter<StreamingWriter>) throws -> Void = { root, path, w in
             let base = (path as NSString).lastPathComponent
-            let name = base.isEmpty || base == "/" ? "." : base
             // A directory is archived through its descriptor; anything else through its parent's.
             if let dir = try? ContainerFiles.open(root: root, path: path, flags: O_RDONLY | O_DIRECTORY) {
                 defer { close(dir) }
@@ -83,13 +108,18 @@ extension ContainerService {
                 try DirectoryArchiver.writeSingle(parentFd: parent, leaf: base, name: name, to: &w)
             }
         }
+        // Inside a volume or bind: read from its directory (nothing to mount).
+        if let (root, rel) = mountTarget(c.id, path) {
+            return (stat, StreamingWriter.stream(onEnd: {}) { w in try produce(root, rel, &w) })
+        }
+        let tar = try await archiveStream(c.id) { root, w in try produce(root, path, &w) }
         return (stat, tar)
     }
 
     /// `PUT /containers/{id}/archive`: unpacks a tar (spooled at `archive`) into a directory of the container.
     public func archivePut(_ ref: String, path: String, archive: String, noOverwriteDirNonDir: Bool, copyUIDGID: Bool) async throws {
         let c = try resolve(ref)
-        try await withRootFS(c.id) { root in
+        try await withFilesRoot(c.id, path) { root, path in
             let dir: Int32
             do { dir = try ContainerFiles.open(root: root, path: path, flags: BERTH_O_PATH | O_DIRECTORY, follow: true) }
             catch let e as BerthError where e.kind == .notFound { throw e }

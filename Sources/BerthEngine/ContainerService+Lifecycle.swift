@@ -70,6 +70,7 @@ extension ContainerService {
                                            layers: try images.layerPaths(c.image_id), logDefaults: logDefaults)
         let generation = c.run_generation + 1
         do {
+            try applyMounts(id, to: &spec)
             // prepare: the container's network namespace and interfaces come before its process
             let plan = try await networks.prepare(c, hc, config)
             ContainerSpecs.apply(plan, to: &spec)
@@ -93,7 +94,7 @@ extension ContainerService {
             }
             failPendingAttachers(id)
             resumeExitWaiters(id, ExitInfo(code: code, error: e.message), final: true)
-            if outcome?.0.actions.contains(.autoRemove) == true { try? await removeLocked(id) }
+            if outcome?.0.actions.contains(.autoRemove) == true { try? await removeLocked(id, volumes: true) }
             throw e
         }
     }
@@ -133,7 +134,7 @@ extension ContainerService {
         for a in actions {
             switch a {
             case .scheduleRestart(let ms): scheduleRestart(id, afterMs: ms)
-            case .autoRemove: try? await removeLocked(id)
+            case .autoRemove: try? await removeLocked(id, volumes: true)
             default: continue
             }
         }
@@ -224,7 +225,7 @@ extension ContainerService {
             cancelRestartTimer(id)
             _ = try? store.updateContainer(id) { $0.restart_at = 0 }
             resumeExitWaiters(id, ExitInfo(code: Int(c.exit_code), error: nil), final: true)
-            if o.actions.contains(.autoRemove) { try? await removeLocked(id) }
+            if o.actions.contains(.autoRemove) { try? await removeLocked(id, volumes: true) }
             return .stopped
         }
         let secs = timeout ?? config.StopTimeout ?? 10
@@ -325,7 +326,8 @@ extension ContainerService {
 
     // MARK: remove / prune
 
-    public func remove(_ ref: String, force: Bool) async throws {
+    /// `volumes` (`rm -v`): its anonymous volumes go too.
+    public func remove(_ ref: String, force: Bool, volumes: Bool = false) async throws {
         let c = try resolve(ref)
         try await locks.with(c.id) {
             guard let cur = try self.store.container(c.id) else { return }
@@ -334,12 +336,13 @@ extension ContainerService {
                 // Killed first, so its exit is recorded (and its die event sent) as with dockerd.
                 _ = try await self.stopLocked(c.id, timeout: 0, signal: "SIGKILL")
             }
-            try await self.removeLocked(c.id)
+            try await self.removeLocked(c.id, volumes: volumes)
         }
     }
 
-    func removeLocked(_ id: String) async throws {
+    func removeLocked(_ id: String, volumes removeVolumes: Bool = false) async throws {
         guard let c = try store.container(id) else { return }
+        let anonymous = removeVolumes ? anonymousVolumes(id) : []
         cancelRestartTimer(id)
         stopHealth(id)
         try apply(id, .remove(force: true))
@@ -350,6 +353,7 @@ extension ContainerService {
             throw error
         }
         emit("destroy", c)
+        volumes.removeAnonymous(anonymous)
         let info = ExitInfo(code: Int(c.exit_code), error: nil)
         for w in removeWaiters.removeValue(forKey: id) ?? [] { w.resume(returning: info) }
         resumeExitWaiters(id, info, final: true)

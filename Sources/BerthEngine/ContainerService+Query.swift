@@ -31,7 +31,7 @@ extension ContainerService {
             HostConfig: hc,
             GraphDriver: GraphDriver(Name: "overlay2", Data: ["LowerDir": lowers, "UpperDir": p.upper,
                                                              "WorkDir": p.work, "MergedDir": p.rootfs]),
-            Mounts: [], Config: config,
+            Mounts: mountPoints(c.id), Config: config,
             NetworkSettings: networks.settings(c, hc, running: isRunning(c)),
             ExecIDs: nil)
         let execs = ((try? store.execs(of: c.id)) ?? []).filter(\.running).map(\.id)

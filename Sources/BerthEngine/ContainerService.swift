@@ -32,6 +32,7 @@ public actor ContainerService {
     nonisolated let logDefaults: LogLimits
     nonisolated let events: EventService
     nonisolated let networks: NetworkService
+    nonisolated let volumes: VolumeService
     let locks = ContainerLocks()
     let log = Log.logger("containers")
 
@@ -52,8 +53,9 @@ public actor ContainerService {
     nonisolated let listCache = Mutex<[String: ListCacheEntry]>([:])
 
     init(store: Store, images: ImageStore, runtime: any ContainerRuntime, logDefaults: LogLimits, events: EventService,
-         networks: NetworkService) {
+         networks: NetworkService, volumes: VolumeService) {
         self.networks = networks
+        self.volumes = volumes
         self.store = store
         self.logDefaults = logDefaults
         self.images = images
@@ -130,6 +132,7 @@ public actor ContainerService {
         let endpoints = try networks.endpointsForCreate(hc, networkingConfig, macAddress: body.config.MacAddress)
         _ = try PortRequest.requests(hc, exposed: config.ExposedPorts)   // bad port specs are a 400 at create, as with dockerd
         _ = try LogOptions.limits(hc.LogConfig, defaults: logDefaults)
+        let mountPlan = try MountPlan.resolve(hc, config, store: store)
         warnings += Self.unsupportedWarnings(body)
         if mode == "host" { config.Hostname = ProcessInfo.processInfo.hostName }
 
@@ -152,6 +155,15 @@ public actor ContainerService {
                     try? store.deleteContainer(id)
                     throw error
                 } }
+                do {
+                    try recordMounts(id, mountPlan)
+                    try await populateVolumes(id)
+                } catch {
+                    let anonymous = anonymousVolumes(id)
+                    try? store.deleteContainer(id)
+                    volumes.removeAnonymous(anonymous)
+                    throw error
+                }
                 emit("create", rec)
                 return ContainerCreateResponse(Id: id, Warnings: warnings)
             } catch let e as BerthError where e.kind == .conflict {
@@ -169,7 +181,7 @@ public actor ContainerService {
 
     /// Fields Berth accepts but does not act on yet, reported in `Warnings` instead of failing.
     nonisolated static func unsupportedWarnings(_ body: ContainerCreateBody) -> [String] {
-        let unsupported = ["Binds", "Mounts", "VolumesFrom",
+        let unsupported = [
                            "DeviceRequests", "BlkioWeight", "BlkioWeightDevice", "BlkioDeviceReadBps",
                            "BlkioDeviceWriteBps", "BlkioDeviceReadIOps", "BlkioDeviceWriteIOps", "CpuRealtimePeriod",
                            "CpuRealtimeRuntime", "StorageOpt", "UsernsMode", "Isolation", "VolumeDriver"]
@@ -185,6 +197,7 @@ public actor ContainerService {
         var c = user
         if (c.User ?? "").isEmpty { c.User = image.User ?? "" }
         if c.ExposedPorts == nil { c.ExposedPorts = image.ExposedPorts }
+        if let iv = image.Volumes, !iv.isEmpty { c.Volumes = (c.Volumes ?? [:]).merging(iv) { a, _ in a } }
         else if let ip = image.ExposedPorts { for (k, v) in ip where c.ExposedPorts![k] == nil { c.ExposedPorts![k] = v } }
         var env = image.Env ?? []
         for e in user.Env ?? [] {

@@ -47,6 +47,7 @@ public final class Engine: Sendable {
     public let pulls: PullService
     public let pushes: PushService
     public let networks: NetworkService
+    public let volumes: VolumeService
     let log = Log.logger("engine")
     private let exitWatch = Mutex<UInt64?>(nil)
 
@@ -70,8 +71,9 @@ public final class Engine: Sendable {
         } ?? InProcessNames(store: store, host: host)
         networks = NetworkService(store: store, host: host, config: config.network,
                                   execRoot: config.execRoot, events: events, names: names)
+        volumes = try VolumeService(store: store, dataRoot: config.dataRoot, events: events)
         containers = ContainerService(store: store, images: imageStore, runtime: self.runtime,
-                                      logDefaults: config.logLimits, events: events, networks: networks)
+                                      logDefaults: config.logLimits, events: events, networks: networks, volumes: volumes)
     }
 
     /// Watches monitor exit files, then brings the store in line with what really runs.
@@ -84,6 +86,7 @@ public final class Engine: Sendable {
         exitWatch.withLock { $0 = token }
         try imageStore.layers.reconcile()
         try imageStore.reconcileBlobs()
+        volumes.reconcile()
         let all = (try? store.allContainers()) ?? []
         try await networks.start(running: all.filter { ContainerStatus(stored: $0.status).hasProcess })
         await reconcileContainers(all)

@@ -26,6 +26,9 @@ extension Executor {
             if !FS.exists(spec) { try prepareProbe(containerID: containerID, argv: argv) }
             let pidFile = workDir + "/pid"
             unlink(pidFile)
+            // runc writes the pid file through `.pid` (O_EXCL) and renames it: a probe killed at
+            // its timeout while runc was there leaves it, and every later probe would fail.
+            unlink(workDir + "/.pid")
             let out = try Syscall.pipe()
             let runcArgs = [Monitor.which(runc.binary) ?? runc.binary, "--root", runc.root, "exec", "--process", spec,
                             "--pid-file", pidFile, containerID]

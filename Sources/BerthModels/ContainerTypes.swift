@@ -78,6 +78,11 @@ public struct MountPoint: Codable, Sendable {
     public var Mode: String
     public var RW: Bool
     public var Propagation: String
+    public init(Type: String, Name: String?, Source: String, Destination: String, Driver: String?, Mode: String, RW: Bool,
+                Propagation: String) {
+        self.Type = `Type`; self.Name = Name; self.Source = Source; self.Destination = Destination; self.Driver = Driver
+        self.Mode = Mode; self.RW = RW; self.Propagation = Propagation
+    }
 }
 
 public struct NetworkSettings: Codable, Sendable {

@@ -42,7 +42,7 @@ public struct HostConfig: Codable, Sendable, Equatable {
     public var AutoRemove: Bool?
     public var VolumeDriver: String?
     public var VolumesFrom: [String]?
-    public var Mounts: JSONValue?
+    public var Mounts: [MountSpec]?
     public var ConsoleSize: [Int]?
     public var Annotations: [String: String]?
     public var CapAdd: [String]?

@@ -174,6 +174,33 @@ public enum Schema {
             try db.alter(table: "endpoints") { t in t.add(column: "ip6", .text).notNull().defaults(to: "") }
             try db.execute(sql: "CREATE UNIQUE INDEX endpoints_address6 ON endpoints(network_id, ip6) WHERE ip6 <> ''")
         }
+        m.registerMigration("v9-volumes") { db in
+            // Volumes, and each container's mounts. A volume's users are the mount rows naming it
+            // (no stored counters); a container's rows go with it.
+            try db.create(table: "volumes") { t in
+                t.primaryKey("name", .text)
+                t.column("driver", .text).notNull().defaults(to: "local")
+                t.column("created", .integer).notNull()
+                t.column("labels", .text).notNull().defaults(to: "")
+                t.column("options", .text).notNull().defaults(to: "")
+                t.column("anonymous", .boolean).notNull().defaults(to: false)
+            }
+            try db.create(table: "container_mounts") { t in
+                t.column("container_id", .text).notNull().references("containers", onDelete: .cascade)
+                t.column("type", .text).notNull()
+                t.column("name", .text).notNull().defaults(to: "")
+                t.column("source", .text).notNull().defaults(to: "")
+                t.column("destination", .text).notNull()
+                t.column("rw", .boolean).notNull().defaults(to: true)
+                t.column("mode", .text).notNull().defaults(to: "")
+                t.column("propagation", .text).notNull().defaults(to: "")
+                t.column("copy_up", .boolean).notNull().defaults(to: false)
+                t.column("subpath", .text).notNull().defaults(to: "")
+                t.column("position", .integer).notNull().defaults(to: 0)
+                t.primaryKey(["container_id", "destination"])
+            }
+            try db.create(index: "container_mounts_volume", on: "container_mounts", columns: ["name"])
+        }
         return m
     }
 }

@@ -240,3 +240,9 @@ int berth_netns_configure6(const char *nspath, const char *ifname, const uint8_t
     close(target); close(self);
     return -err;
 }
+
+/* copy_file_range(2) between two descriptors at their offsets (glibc declares it only with
+ * _GNU_SOURCE, which Swift's Glibc module does not see). */
+long berth_copy_file_range(int in, int out, size_t len) {
+    return (long)copy_file_range(in, NULL, out, NULL, len, 0);
+}

@@ -130,6 +130,7 @@ struct CreateBody: Encodable {
     var HostConfig: HostConfig?
     var NetworkingConfig: NetworkingConfig?
     var ExposedPorts: [String: EmptyObject]?
+    var Volumes: [String: EmptyObject]?
     init(_ image: String = "fake:latest", _ cmd: [String]? = nil, hostConfig: HostConfig? = nil, networking: NetworkingConfig? = nil) {
         Image = image; Cmd = cmd; HostConfig = hostConfig; NetworkingConfig = networking
     }

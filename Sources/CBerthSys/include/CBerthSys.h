@@ -22,6 +22,7 @@ unsigned int berth_minor(uint64_t dev);
 /* openat2(2) with RESOLVE_* flags: path resolution confined to dirfd. */
 int berth_create_netns(const char *path);
 int berth_netns_configure(const char *nspath, const char *ifname, uint32_t addr, int prefix, uint32_t gateway);
+long berth_copy_file_range(int in, int out, size_t len);
 int berth_netns_configure6(const char *nspath, const char *ifname, const uint8_t *addr, int prefix, const uint8_t *gateway);
 int berth_socket_in_netns(const char *nspath, uint32_t addr, uint16_t port, int stream);
 int berth_openat2(int dirfd, const char *path, int flags, int mode, uint64_t resolve);
@@ -38,4 +39,6 @@ int berth_x32_abi_available(void);
 #define BERTH_AT_EMPTY_PATH 0x1000
 #define BERTH_RESOLVE_IN_ROOT 0x10
 #define BERTH_RESOLVE_NO_MAGICLINKS 0x02
+#define BERTH_RESOLVE_NO_SYMLINKS 0x04
+#define BERTH_RESOLVE_BENEATH 0x08
 #endif
