@@ -26,7 +26,9 @@ enum SystemRoutes {
             return try .json(AuthResponse(Status: "Login Succeeded", IdentityToken: ""))
         }
         r.add(.GET, "/system/df") { _ in
-            try .json(try engine.images.diskUsage(containers: try engine.containers.list(all: true, limit: nil, size: false, filters: Filters())))
+            var usage = try engine.images.diskUsage(containers: try engine.containers.list(all: true, limit: nil, size: false, filters: Filters()))
+            usage.Volumes = try engine.volumes.usage()
+            return try .json(usage)
         }
         r.add(.GET, "/events") { req in
             func time(_ key: String) throws -> Int64 {

@@ -64,7 +64,8 @@ extension ContainerService {
                     throw BerthError.invalid("invalid mount config for type \"bind\": bind source path does not exist: \(m.source)")
                 }
                 spec.mounts.append(.init(m.destination, type: "bind", source: m.source,
-                                         options: ["rbind", m.rw ? "rw" : "ro", m.propagation.isEmpty ? "rprivate" : m.propagation]))
+                                         options: [m.mode == "nonrecursive" ? "bind" : "rbind", m.rw ? "rw" : "ro",
+                                                   m.propagation.isEmpty ? "rprivate" : m.propagation]))
             }
         }
     }
@@ -80,7 +81,7 @@ extension ContainerService {
                 return MountPoint(Type: "tmpfs", Name: nil, Source: "", Destination: m.destination, Driver: nil, Mode: m.mode,
                                   RW: m.rw, Propagation: "")
             default:
-                return MountPoint(Type: "bind", Name: nil, Source: m.source, Destination: m.destination, Driver: nil, Mode: m.mode,
+                return MountPoint(Type: "bind", Name: nil, Source: m.source, Destination: m.destination, Driver: nil, Mode: m.mode == "nonrecursive" ? "" : m.mode,
                                   RW: m.rw, Propagation: m.propagation)
             }
         }

@@ -165,10 +165,10 @@ public struct DiskUsage: Codable, Sendable {
     public var LayersSize: Int64
     public var Images: [ImageSummary]
     public var Containers: [ContainerSummary]
-    public var Volumes: [JSONValue]
+    public var Volumes: [Volume]
     public var BuildCache: [JSONValue]
-    public init(LayersSize: Int64, Images: [ImageSummary], Containers: [ContainerSummary]) {
-        self.LayersSize = LayersSize; self.Images = Images; self.Containers = Containers; Volumes = []; BuildCache = []
+    public init(LayersSize: Int64, Images: [ImageSummary], Containers: [ContainerSummary], Volumes: [Volume] = []) {
+        self.LayersSize = LayersSize; self.Images = Images; self.Containers = Containers; self.Volumes = Volumes; BuildCache = []
     }
 }
 

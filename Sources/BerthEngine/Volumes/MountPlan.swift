@@ -128,7 +128,9 @@ struct MountPlan {
             }
             let p = m.BindOptions?.Propagation ?? ""
             guard p.isEmpty || propagations.contains(p) else { throw bad("invalid propagation mode: \(p)") }
-            return Wanted(record: record(type: "bind", source: source, destination: dst, rw: rw, mode: "",
+            // bind-recursive=disabled: the source alone, not the mounts beneath it.
+            let nonRecursive = m.BindOptions?.NonRecursive == true
+            return Wanted(record: record(type: "bind", source: source, destination: dst, rw: rw, mode: nonRecursive ? "nonrecursive" : "",
                                          propagation: p.isEmpty ? "rprivate" : p))
         case "volume":
             if m.BindOptions != nil { throw bad("field BindOptions must not be specified") }
