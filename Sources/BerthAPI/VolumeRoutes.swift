@@ -8,7 +8,8 @@ enum VolumeRoutes {
     static func register(_ r: inout Router, engine: Engine) {
         let svc = engine.volumes
         r.add(.GET, "/volumes") { req in
-            try .json(try svc.list(filters: try Filters(json: req.q("filters"))))
+            Response(status: .ok, headers: ["Content-Type": "application/json"],
+                     body: .bytes(try svc.listJSON(filters: try Filters(json: req.q("filters")))))
         }
         r.add(.POST, "/volumes/create") { req in
             try .json(try svc.create(try await req.json(VolumeCreateRequest.self)), status: .created)

@@ -89,7 +89,15 @@ extension ContainerService {
 
     /// At create, as dockerd: empty volumes mounted over a directory of the image get its content.
     func populateVolumes(_ id: String) async throws {
-        let copies = ((try? store.mounts(container: id)) ?? []).filter { $0.type == "volume" && $0.copy_up && $0.subpath.isEmpty }
+        // Only empty volumes over a path some layer of the image has: the root filesystem is
+        // mounted for nothing else (a named volume used again costs no mount).
+        guard let c = try store.container(id) else { return }
+        let layers = (try? images.layerPaths(c.image_id)) ?? []
+        let copies = ((try? store.mounts(container: id)) ?? []).filter { m in
+            guard m.type == "volume", m.copy_up, m.subpath.isEmpty else { return false }
+            let entries = (try? FileManager.default.contentsOfDirectory(atPath: self.volumes.mountpoint(m.name))) ?? []
+            return entries.isEmpty && layers.contains { FS.exists($0 + m.destination) }
+        }
         guard !copies.isEmpty else { return }
         let volumes = self.volumes
         try await withRootFS(id) { root in

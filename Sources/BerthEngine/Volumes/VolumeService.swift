@@ -6,6 +6,7 @@ import BerthStore
 import BerthSystem
 import Foundation
 import Logging
+import Synchronization
 
 /// Docker's `local` volume driver: a directory per volume under `<data-root>/volumes`, rows in
 /// the store. A directory is made under a temporary name and renamed into place once its row is
@@ -19,6 +20,9 @@ public final class VolumeService: Sendable {
     /// Docker labels anonymous volumes so a plain prune (API ≥ 1.42) finds them.
     public static let anonymousLabel = "com.docker.volume.anonymous"
     static let validName = try! NSRegularExpression(pattern: "^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
+    /// Each volume's JSON as the list shows it (a volume never changes once made): a list of
+    /// many volumes costs copies, not encodings.
+    let listCache = Mutex<[String: [UInt8]]>([:])
 
     init(store: Store, dataRoot: String, events: EventService) throws {
         self.store = store
@@ -100,10 +104,30 @@ public final class VolumeService: Sendable {
         return view(v)
     }
 
-    public func list(filters: Filters) throws -> VolumeListResponse {
+    /// `GET /volumes` as bytes: `{"Volumes":[…],"Warnings":[]}`, each volume's JSON from the cache.
+    public func listJSON(filters: Filters) throws -> [UInt8] {
+        let rows = try listed(filters: filters)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        var out = Array(#"{"Volumes":["#.utf8)
+        out.reserveCapacity(rows.count * 160 + 32)
+        try listCache.withLock { cache in
+            for (i, v) in rows.enumerated() {
+                if i > 0 { out.append(UInt8(ascii: ",")) }
+                if let hit = cache[v.name] { out += hit; continue }
+                let json = Array(try encoder.encode(view(v)))
+                cache[v.name] = json
+                out += json
+            }
+        }
+        out += Array(#"],"Warnings":[]}"#.utf8) + [0x0a]
+        return out
+    }
+
+    func listed(filters: Filters) throws -> [VolumeRecord] {
         try filters.validate(["dangling", "name", "label", "driver"])
-        let used = try store.volumeUseCounts()
-        var out: [Volume] = []
+        let used = filters.has("dangling") ? try store.volumeUseCounts() : [:]
+        var out: [VolumeRecord] = []
         for v in try store.allVolumes() {
             if filters.has("name") && !filters["name"].contains(where: { v.name.contains($0) }) { continue }
             if filters.has("driver") && !filters["driver"].contains(v.driver) { continue }
@@ -112,9 +136,9 @@ public final class VolumeService: Sendable {
                 let want = filters["dangling"].contains { $0 == "true" || $0 == "1" }
                 if (used[v.name] == nil) != want { continue }
             }
-            out.append(view(v))
+            out.append(v)
         }
-        return VolumeListResponse(Volumes: out.sorted { $0.Name < $1.Name })
+        return out.sorted { $0.name < $1.name }
     }
 
     /// For `/system/df`: every volume with its size and users.
@@ -136,6 +160,7 @@ public final class VolumeService: Sendable {
             BerthError.conflict("remove \(name): volume is in use - [\(users.joined(separator: ", "))]")
         }
         discard(name)
+        _ = listCache.withLock { $0.removeValue(forKey: name) }
         events.record("volume", "destroy", id: name, attributes: ["driver": "local"])
     }
 
