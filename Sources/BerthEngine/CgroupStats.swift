@@ -28,7 +28,7 @@ public enum CgroupStats {
 
     /// Host CPU time in nanoseconds, from /proc/stat (USER_HZ ticks).
     static func systemCPU() -> UInt64? {
-        guard let s = try? String(contentsOfFile: "/proc/stat", encoding: .utf8),
+        guard let s = FS.readText("/proc/stat"),
               let line = s.split(separator: "\n").first(where: { $0.hasPrefix("cpu ") }) else { return nil }
         let ticks = line.split(separator: " ").dropFirst().prefix(8).compactMap { UInt64($0) }.reduce(0, +)
         return ticks * (1_000_000_000 / UInt64(sysconf(Int32(_SC_CLK_TCK))))
@@ -75,7 +75,7 @@ public enum CgroupStats {
 
     /// Interface counters from the container's network namespace (/proc/PID/net/dev).
     static func networks(pid: Int32) -> [String: ContainerStats.NetworkStats]? {
-        guard pid > 0, let s = try? String(contentsOfFile: "/proc/\(pid)/net/dev", encoding: .utf8) else { return nil }
+        guard pid > 0, let s = FS.readText("/proc/\(pid)/net/dev") else { return nil }
         var out: [String: ContainerStats.NetworkStats] = [:]
         for line in s.split(separator: "\n").dropFirst(2) {
             let parts = line.split(separator: ":", maxSplits: 1)

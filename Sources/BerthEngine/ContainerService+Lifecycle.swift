@@ -130,6 +130,7 @@ extension ContainerService {
         if actions.contains(.teardown) {
             await runtime.teardown(id)
             if networks.needsTeardown(id) { await networks.teardown(id) }
+            volumes.unmountUnused(((try? store.mounts(container: id)) ?? []).filter { $0.type == "volume" }.map(\.name))
         }
         for a in actions {
             switch a {

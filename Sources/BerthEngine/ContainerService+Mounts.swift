@@ -41,6 +41,7 @@ extension ContainerService {
                 let opts = ["nosuid", "nodev", "noexec"] + (m.rw ? [] : ["ro"]) + m.source.split(separator: ",").map(String.init)
                 spec.mounts.append(.init(m.destination, type: "tmpfs", source: "tmpfs", options: opts))
             case "volume":
+                try volumes.mountIfNeeded(m.name)
                 let dir = volumes.mountpoint(m.name)
                 var source = dir
                 if !m.subpath.isEmpty {

@@ -90,6 +90,8 @@ public final class Engine: Sendable {
         let all = (try? store.allContainers()) ?? []
         try await networks.start(running: all.filter { ContainerStatus(stored: $0.status).hasProcess })
         await reconcileContainers(all)
+        // Volume mounts (local driver options) that no running container needs any more.
+        volumes.unmountUnused(((try? store.allVolumes()) ?? []).map(\.name))
     }
 
     /// Stops watching: exits are no longer recorded, waiting restarts and health probes end.

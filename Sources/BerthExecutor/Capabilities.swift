@@ -1,3 +1,4 @@
+import BerthSystem
 import Foundation
 
 /// Linux capability names and the clamp to what the daemon itself may grant.
@@ -22,7 +23,7 @@ public enum Capabilities {
 
     /// The daemon's bounding set (CapBnd of /proc/self/status); nothing outside it can be granted.
     public static let bounding: Set<String> = {
-        guard let s = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+        guard let s = FS.readText("/proc/self/status"),
               let line = s.split(separator: "\n").first(where: { $0.hasPrefix("CapBnd:") }),
               let mask = UInt64(line.dropFirst(7).trimmingCharacters(in: .whitespaces), radix: 16) else {
             return Set(all)

@@ -159,7 +159,7 @@ public final class Executor: ContainerRuntime {
     }
 
     public func monitorAlive(_ monitorPid: Int32) -> Bool {
-        guard monitorPid > 0, let cmd = try? String(contentsOfFile: "/proc/\(monitorPid)/comm", encoding: .utf8) else { return false }
+        guard monitorPid > 0, let cmd = FS.readText("/proc/\(monitorPid)/comm") else { return false }
         return cmd.hasPrefix("conmon")
     }
 

@@ -72,7 +72,7 @@ public struct Runc: Sendable {
     /// A process's start time in clock ticks since boot (field 22 of /proc/<pid>/stat), which
     /// tells a live process from a later one that reuses its pid.
     static func processStart(_ pid: Int32) -> UInt64? {
-        guard pid > 0, let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+        guard pid > 0, let stat = FS.readText("/proc/\(pid)/stat"),
               let close = stat.lastIndex(of: ")") else { return nil }
         let fields = stat[stat.index(after: close)...].split(separator: " ")
         return fields.count > 19 ? UInt64(fields[19]) : nil

@@ -1,3 +1,4 @@
+import BerthSystem
 import Foundation
 
 /// Docker's default address pools and the choice of a subnet for a new network: the first one
@@ -55,7 +56,7 @@ public enum AddressPools {
     /// The IPv4 routes of this network namespace (`/proc/net/route`), default route excluded, and
     /// routes through `excluding` (Berth's own bridges: their subnets are known from the store, and
     /// a bridge left from an earlier life must not push the default network off its subnet).
-    public static func hostRoutes(_ text: String? = try? String(contentsOfFile: "/proc/net/route", encoding: .utf8),
+    public static func hostRoutes(_ text: String? = FS.readText("/proc/net/route"),
                                   excluding: Set<String> = []) -> [Subnet] {
         guard let text else { return [] }
         var out: [Subnet] = []

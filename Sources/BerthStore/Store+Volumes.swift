@@ -52,3 +52,15 @@ extension Store {
         try rd { try MountRecord.filter(Column("container_id") == container).order(Column("position")).fetchAll($0) }
     }
 }
+
+extension Store {
+    /// How many containers with a process mount the volume.
+    public func runningVolumeUsers(_ name: String) throws -> Int {
+        try rd { db in
+            try Int.fetchOne(db, sql: """
+                SELECT COUNT(DISTINCT m.container_id) FROM container_mounts m JOIN containers c ON c.id = m.container_id
+                WHERE m.name = ? AND c.status IN ('running', 'paused', 'restarting')
+                """, arguments: [name]) ?? 0
+        }
+    }
+}

@@ -88,7 +88,7 @@ public enum Syscall {
     /// True for a live process; a zombie (exited, not yet reaped) does not count.
     public static func processExists(_ pid: Int32) -> Bool {
         guard pid > 0, Glibc.kill(pid, 0) == 0 || errno == EPERM else { return false }
-        guard let s = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+        guard let s = FS.readText("/proc/\(pid)/stat"),
               let close = s.lastIndex(of: ")") else { return true }
         let state = s[s.index(after: close)...].dropFirst().first
         return state != "Z" && state != "X"
@@ -134,6 +134,15 @@ public enum FS {
     public static func removeAll(_ path: String) {
         guard exists(path) else { return }
         try? FileManager.default.removeItem(atPath: path)
+    }
+
+    /// A whole file as text, read to its end: what /proc files need (their size is 0, and
+    /// Foundation's `String(contentsOfFile:)` stops after one page of them). nil if unreadable.
+    public static func readText(_ path: String) -> String? {
+        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { Glibc.close(fd) }
+        return String(decoding: Syscall.readAll(fd), as: UTF8.self)
     }
 
     public static func read(_ path: String) throws -> Data {

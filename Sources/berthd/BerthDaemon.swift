@@ -228,7 +228,7 @@ enum PidFile {
     static func claim(_ path: String) throws {
         if let s = try? String(contentsOfFile: path, encoding: .utf8), let pid = Int32(s.trimmingCharacters(in: .whitespacesAndNewlines)),
            pid != getpid(), Syscall.processExists(pid),
-           ((try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8)) ?? "").hasPrefix("berthd") {
+           ((FS.readText("/proc/\(pid)/comm")) ?? "").hasPrefix("berthd") {
             throw ValidationError("pid file found, ensure berthd is not running or delete \(path)")
         }
         try FS.mkdirAll((path as NSString).deletingLastPathComponent, mode: 0o755)

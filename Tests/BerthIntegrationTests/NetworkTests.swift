@@ -60,7 +60,7 @@ extension Gate {
         let addrs = try await ns.run(["ip", "-o", "-4", "addr", "show"]).stdoutText.split(separator: "\n").map(String.init)
         let table = try await ns.run(["nft", "list", "table", "ip", "berth"]).stdoutText
         let elements = table.split(separator: "\n").filter { $0.contains("elements") }.map(String.init)
-        let mounts = (try String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)).split(separator: "\n")
+        let mounts = (FS.readText("/proc/self/mountinfo") ?? "").split(separator: "\n")
             .filter { $0.contains(d.root) }.map { String($0.split(separator: " ")[4]) }
         return (links + addrs + elements + mounts).sorted()
     }

@@ -22,7 +22,7 @@ import Testing
 
     /// Peak resident memory of a process, in bytes.
     static func peakRSS(_ pid: pid_t) -> Int64 {
-        let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+        let status = (FS.readText("/proc/\(pid)/status")) ?? ""
         let line = status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") } ?? ""
         return (Int64(line.split(separator: " ").dropFirst().first ?? "0") ?? 0) * 1024
     }

@@ -114,7 +114,7 @@ final class TestDaemon: @unchecked Sendable {
                 _ = try? Subprocess.runBlocking(["runc", "--root", runcRoot, "delete", "--force", String(id)])
             }
         }
-        if let mounts = try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8) {
+        if let mounts = FS.readText("/proc/self/mountinfo") {
             for line in mounts.split(separator: "\n") {
                 let f = line.split(separator: " ")
                 if f.count > 4, f[4].hasPrefix(root) { umount2(String(f[4]), Int32(MNT_DETACH)) }

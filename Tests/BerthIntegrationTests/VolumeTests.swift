@@ -15,9 +15,10 @@ import Testing
         }
     }
 
-    /// What a container run can leave on the host: mounts under the test's root, volume dirs.
+    /// What a container run can leave on the host: mounts under the test's root, as berthd's
+    /// mount namespace has them (a thread of the test process may be in another one).
     func mounts(_ d: TestDaemon) throws -> [String] {
-        (try String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)).split(separator: "\n")
+        (FS.readText("/proc/\(d.pid)/mountinfo") ?? "").split(separator: "\n")
             .map { String($0.split(separator: " ")[4]) }.filter { $0.hasPrefix(d.root) }.sorted()
     }
 
@@ -94,6 +95,38 @@ import Testing
             let evil = try await d.docker("run", "--rm", "--mount", "type=volume,src=it-shared,dst=/v,volume-subpath=evil", "busybox", "ls", "/v/etc/shadow")
             #expect(evil.status != 0 && evil.stderrText.contains("symbolic link"), "\(evil.stdoutText) \(evil.stderrText)")
             #expect(try await d.docker("ps", "-aq", "-f", "status=created").stdoutText.isEmpty)
+        }
+    }
+
+    /// The local driver's options: a tmpfs volume is mounted while a container uses it and
+    /// unmounted after the last one stops (also when that happened while berthd was down); a
+    /// bind volume shows the host directory; unknown options are refused as dockerd does.
+    @Test func localDriverOptions() async throws {
+        try await withBusybox { d in
+            #expect(try await d.docker("volume", "create", "--opt", "type=tmpfs", "--opt", "device=tmpfs", "--opt", "o=size=2m", "it-tv").status == 0)
+            let dir = d.root + "/data/volumes/it-tv/_data"
+            let inside = try await d.docker("run", "--rm", "-v", "it-tv:/t", "busybox", "grep", " /t ", "/proc/mounts")
+            #expect(inside.stdoutText.contains("tmpfs /t tmpfs") && inside.stdoutText.contains("size=2048k"), "\(inside.stdoutText) \(inside.stderrText)")
+            #expect(await eventually(.seconds(10)) { (try? mounts(d))?.contains(dir) == false })
+            let user = try await d.docker("run", "-d", "--name", "it-tv-user", "-v", "it-tv:/t", "busybox", "sleep", "300")
+            #expect(user.status == 0, "\(user.stderrText)")
+            let now = try mounts(d)
+            #expect(now.contains(dir), "\(now)")
+            let id = try await d.inspect("it-tv-user", "{{.Id}}")
+            d.kill9()
+            // The container ends while berthd is away; the next berthd lets the mount go.
+            _ = try await Subprocess.run(["runc", "--root", d.root + "/exec/runc", "kill", id, "KILL"])
+            try await d.waitForFile(d.root + "/exec/exits/" + id)
+            try await d.start()
+            #expect(await eventually(.seconds(10)) { (try? mounts(d))?.contains(dir) == false })
+
+            let host = d.root + "/bind-vol-src"
+            try FS.mkdirAll(host)
+            try FS.write(host + "/h", "hostfile\n")
+            #expect(try await d.docker("volume", "create", "--opt", "type=none", "--opt", "device=" + host, "--opt", "o=bind", "it-bv").status == 0)
+            #expect(try await d.docker("run", "--rm", "-v", "it-bv:/b", "busybox", "cat", "/b/h").stdoutText == "hostfile\n")
+            let bad = try await d.docker("volume", "create", "--opt", "foo=bar", "it-bad")
+            #expect(bad.status != 0 && bad.stderrText.contains("create it-bad: invalid option: \"foo\""))
         }
     }
 

@@ -145,6 +145,7 @@ struct MountPlan {
             }
             let name = m.Source ?? ""
             if !name.isEmpty { try VolumeService.checkName(name) }
+            try VolumeService.checkOptions(o?.DriverConfig?.Options, name: name)
             return Wanted(record: record(type: "volume", name: name.isEmpty ? Identifier.random64() : name, destination: dst, rw: rw,
                                          mode: "", copyUp: !(o?.NoCopy ?? false) && subpath.isEmpty, subpath: subpath),
                           anonymous: name.isEmpty, labels: o?.Labels, options: o?.DriverConfig?.Options)

@@ -42,6 +42,7 @@ public final class VolumeService: Sendable {
         }
         let name = req.Name ?? ""
         if !name.isEmpty { try Self.checkName(name) }
+        try Self.checkOptions(req.DriverOpts, name: name)
         let rec = try make(name.isEmpty ? Identifier.random64() : name, labels: req.Labels, options: req.DriverOpts,
                            anonymous: name.isEmpty)
         return view(rec)
@@ -159,6 +160,7 @@ public final class VolumeService: Sendable {
         try store.deleteVolume(name) { users in
             BerthError.conflict("remove \(name): volume is in use - [\(users.joined(separator: ", "))]")
         }
+        if Self.isMounted(mountpoint(name)) { _ = umount2(mountpoint(name), Int32(MNT_DETACH)) }
         discard(name)
         _ = listCache.withLock { $0.removeValue(forKey: name) }
         events.record("volume", "destroy", id: name, attributes: ["driver": "local"])
