@@ -101,6 +101,7 @@ extension ContainerService {
                                  State: c.status, Status: status, NetworkMode: c.network_mode)
         if size { s.SizeRw = FS.diskUsage(runtime.paths(c.id).upper) }
         if !c.ports.isEmpty { s.Ports = NetworkService.summaryPorts(c.ports) }
+        s.Mounts = mountPoints(c.id)
         return s
     }
 
@@ -127,6 +128,8 @@ extension ContainerService {
         var ancestors = Set<String>()
         for a in filters["ancestor"] { if let img = try? images.resolve(a) { ancestors.insert(img.id) } }
         let nameRegexes = filters["name"].compactMap { try? NSRegularExpression(pattern: $0) }
+        // volume=NAME|DESTINATION: the containers with such a mount.
+        let withVolume = filters.has("volume") ? Set(try store.containersMounting(filters["volume"])) : []
         rows = rows.filter { c in
             if !explicitAll && !isRunning(c) { return false }
             if filters.has("status") && !filters["status"].contains(c.status) { return false }
@@ -140,6 +143,7 @@ extension ContainerService {
                 if !filters["exited"].contains(String(c.exit_code)) { return false }
             }
             if filters.has("ancestor") && !ancestors.contains(c.image_id) { return false }
+            if filters.has("volume") && !withVolume.contains(c.id) { return false }
             if filters.has("health") && !filters["health"].contains(c.health ?? "none") { return false }
             if let b = beforeTime, c.created >= b { return false }
             if let s = sinceTime, c.created <= s { return false }

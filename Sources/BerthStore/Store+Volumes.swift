@@ -48,6 +48,18 @@ extension Store {
         guard !mounts.isEmpty else { return }
         try wr { db in for m in mounts { try m.insert(db) } }
     }
+    /// Containers with a mount of one of these volume names, bind sources or destinations.
+    public func containersMounting(_ refs: [String]) throws -> [String] {
+        try rd { db in
+            var out: [String] = []
+            for r in refs {
+                out += try String.fetchAll(db, sql: "SELECT DISTINCT container_id FROM container_mounts WHERE name = ? OR destination = ? OR source = ?",
+                                           arguments: [r, r, r])
+            }
+            return out
+        }
+    }
+
     public func mounts(container: String) throws -> [MountRecord] {
         try rd { try MountRecord.filter(Column("container_id") == container).order(Column("position")).fetchAll($0) }
     }

@@ -109,6 +109,12 @@ import Testing
         // Nothing was left by the refused creates.
         #expect(Set(try await h.decode(VolumeListResponse.self, "GET", "/v1.47/volumes").Volumes.map(\.Name)) == names)
 
+        // ps shows the mounts, and filters by volume name or destination.
+        let listed = try await h.decode([ContainerSummary].self, "GET", "/v1.47/containers/json?all=1&filters=" + Self.q(["volume": ["named-a"]]))
+        #expect(listed.map(\.Id) == [id] && listed.first?.Mounts.count == c.Mounts.count)
+        #expect(try await h.decode([ContainerSummary].self, "GET", "/v1.47/containers/json?all=1&filters=" + Self.q(["volume": ["/anon"]])).map(\.Id) == [id])
+        #expect(try await h.decode([ContainerSummary].self, "GET", "/v1.47/containers/json?all=1&filters=" + Self.q(["volume": ["other"]])).isEmpty)
+
         #expect(try await h.request("DELETE", "/v1.47/containers/\(id)?v=1").status == 204)
         let left = try await h.decode(VolumeListResponse.self, "GET", "/v1.47/volumes").Volumes.map(\.Name)
         #expect(left == ["named-a"])
