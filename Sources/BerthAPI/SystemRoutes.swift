@@ -30,6 +30,11 @@ enum SystemRoutes {
             usage.Volumes = try engine.volumes.usage()
             return try .json(usage)
         }
+        // Berth keeps no build cache yet (no builds): nothing to prune, as `docker system prune` expects an answer.
+        r.add(.POST, "/build/prune") { req in
+            _ = try Filters(json: req.q("filters"))
+            return try .json(BuildPruneResponse(CachesDeleted: [], SpaceReclaimed: 0))
+        }
         r.add(.GET, "/events") { req in
             func time(_ key: String) throws -> Int64 {
                 guard let s = req.q(key), !s.isEmpty else { return 0 }

@@ -81,3 +81,10 @@ public struct MountSpec: Codable, Sendable, Equatable {
         self.Type = `Type`; self.Source = Source; self.Target = Target; self.ReadOnly = ReadOnly
     }
 }
+
+/// `POST /build/prune` answer.
+public struct BuildPruneResponse: Codable, Sendable {
+    public var CachesDeleted: [String]
+    public var SpaceReclaimed: Int64
+    public init(CachesDeleted: [String], SpaceReclaimed: Int64) { self.CachesDeleted = CachesDeleted; self.SpaceReclaimed = SpaceReclaimed }
+}

@@ -21,7 +21,17 @@ final class APIHarness: Sendable {
     let router: Router
     let network: FakeNetworkHost
 
+    /// The connection handlers' generic types, instantiated once before tests connect in
+    /// parallel: the Swift runtime crashed once (SIGSEGV in metadata instantiation) when two
+    /// threads made the same `ByteToMessageHandler<HTTPRequestDecoder>` metadata at once.
+    static let warmUp: Void = {
+        let channel = EmbeddedChannel()
+        try? HTTPServer.addHTTPHandlers(channel.pipeline.syncOperations, router: Router())
+        _ = try? channel.finish()
+    }()
+
     init(_ name: String = #function) async throws {
+        _ = Self.warmUp
         let base = FileManager.default.temporaryDirectory.path + "/berth-api-\(getpid())-\(Identifier.random64().prefix(8))"
         dir = base
         try FS.mkdirAll(base, mode: 0o700)
