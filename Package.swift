@@ -79,6 +79,8 @@ let package = Package(
             "BerthSystem", "BerthModels", "BerthStore", "BerthImage", "BerthExecutor", "BerthArchive", "BerthRegistry", "BerthNetwork", "CBerthSys",
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
+        // Dockerfile builds: the parser and word expansion (the builder itself comes next).
+        .target(name: "BerthBuild", swiftSettings: strict),
         // HTTP transport (SwiftNIO), routing, hijack, stdcopy, Docker routes.
         .target(name: "BerthAPI", dependencies: [
             "BerthEngine", "BerthExecutor", "BerthImage", "BerthModels", "BerthSystem", "BerthArchive", "BerthRegistry",
@@ -102,7 +104,7 @@ let package = Package(
         // Fuzz targets over the parsers that read untrusted bytes; run by `berth-fuzz` (libFuzzer
         // or a seeded mutation loop) and, over the stored corpus, by the unit tests.
         .target(name: "BerthFuzz", dependencies: [
-            "BerthArchive", "BerthAPI", "BerthEngine", "BerthExecutor", "BerthImage", "BerthModels", "BerthNetwork", "BerthRegistry", "BerthSystem",
+            "BerthArchive", "BerthAPI", "BerthBuild", "BerthEngine", "BerthExecutor", "BerthImage", "BerthModels", "BerthNetwork", "BerthRegistry", "BerthSystem",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOEmbedded", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -119,7 +121,7 @@ let package = Package(
         ], swiftSettings: strict),
         .testTarget(name: "BerthUnitTests", dependencies: [
             "BerthSystem", "BerthArchive", "BerthModels", "BerthStore", "BerthImage",
-            "BerthExecutor", "BerthEngine", "BerthAPI", "BerthRegistry", "CBerthSys", "BerthFuzz", "BerthNetwork",
+            "BerthExecutor", "BerthEngine", "BerthAPI", "BerthRegistry", "CBerthSys", "BerthFuzz", "BerthNetwork", "BerthBuild",
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "GRDB", package: "GRDB.swift"),
         ], swiftSettings: strict),

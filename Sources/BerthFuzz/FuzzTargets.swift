@@ -3,6 +3,7 @@ import Glibc
 #endif
 import BerthAPI
 import BerthArchive
+import BerthBuild
 import BerthEngine
 import BerthExecutor
 import BerthImage
@@ -35,6 +36,7 @@ public enum FuzzTargets {
         FuzzTarget(name: "websocket", run: websocket),
         FuzzTarget(name: "dns", run: dns),
         FuzzTarget(name: "netaddr", run: netaddr),
+        FuzzTarget(name: "dockerfile", run: dockerfile),
     ]
 
     /// A query to the embedded resolver, as a container may send any datagram: parsed, and when
@@ -71,6 +73,23 @@ public enum FuzzTargets {
         }
         if let pool = AddressPools.parse(text) {
             _ = AddressPools.choose(from: [pool], avoiding: [Subnet("10.0.0.0/8")!])
+        }
+    }
+
+    /// A Dockerfile from a build context (anyone who can build sends it): parsed, and every
+    /// instruction's words expanded as the builder would, without trapping or growing unbounded.
+    @Sendable static func dockerfile(_ data: [UInt8]) {
+        guard let d = try? Dockerfile(parsing: String(decoding: data, as: UTF8.self)) else { return }
+        let sh = ShellWords(escape: d.escape)
+        let env = ["A": "a", "B": "${A}", "E": "", "LONG": String(repeating: "x", count: 4096)]
+        for i in d.instructions {
+            if i.line < 1 || i.keyword.isEmpty { fatalError("dockerfile: instruction without line or keyword") }
+            for a in i.args {
+                if let w = try? sh.words(a, env: env), w.contains(where: { $0.utf8.count > ShellWords.maxLength }) {
+                    fatalError("dockerfile: a word past the limit")
+                }
+                _ = try? sh.pairs(a, env: env, keyword: i.keyword)
+            }
         }
     }
 

@@ -1,0 +1,146 @@
+import Foundation
+
+/// A Dockerfile read into instructions, as dockerd's parser reads it: parser directives at the
+/// top (`# escape=`, `# syntax=`), comments, line continuations with the escape character,
+/// JSON and shell forms, leading `--flag=value`s. Nothing here runs or expands anything.
+public struct Dockerfile: Sendable, Equatable {
+    public var instructions: [Instruction]
+    /// The escape character (`\` unless `# escape=` said otherwise).
+    public var escape: Character
+    /// `# syntax=` was given (dockerd's classic builder ignores it, with a warning).
+    public var syntax: String?
+    /// Notes the build prints (an empty continuation line, an ignored directive).
+    public var warnings: [String]
+
+    public struct Instruction: Sendable, Equatable {
+        /// Lower case: `from`, `run`, `copy`, …
+        public var keyword: String
+        /// `--name=value` flags before the arguments (a flag without `=` has an empty value).
+        public var flags: [(name: String, value: String)]
+        /// The arguments: the JSON array's strings, or the rest of the line (shell form) as one.
+        public var args: [String]
+        public var json: Bool
+        /// The instruction as written (continuations joined), for messages and history.
+        public var original: String
+        /// The line it starts on (1-based).
+        public var line: Int
+
+        public func flag(_ name: String) -> String? { flags.last { $0.name == name }?.value }
+
+        public static func == (a: Instruction, b: Instruction) -> Bool {
+            a.keyword == b.keyword && a.args == b.args && a.json == b.json && a.original == b.original && a.line == b.line
+                && a.flags.map(\.name) == b.flags.map(\.name) && a.flags.map(\.value) == b.flags.map(\.value)
+        }
+    }
+
+    public static let keywords: Set<String> = ["from", "run", "cmd", "entrypoint", "env", "arg", "label", "expose", "volume",
+                                               "workdir", "user", "copy", "add", "shell", "stopsignal", "healthcheck",
+                                               "onbuild", "maintainer"]
+    /// Instructions whose arguments may be a JSON array.
+    static let jsonForms: Set<String> = ["run", "cmd", "entrypoint", "shell", "volume", "copy", "add", "healthcheck"]
+    /// Instructions that take `--flag`s before their arguments.
+    static let takesFlags: Set<String> = ["from", "run", "copy", "add", "healthcheck"]
+    /// The longest Dockerfile read (dockerd has no limit; a hostile one must not bloat berthd).
+    public static let maxSize = 16 << 20
+
+    public struct ParseError: Error, Equatable, CustomStringConvertible {
+        public var line: Int
+        public var message: String
+        public var description: String { "Dockerfile parse error line \(line): \(message)" }
+    }
+
+    public init(parsing text: String) throws {
+        guard text.utf8.count <= Self.maxSize else { throw ParseError(line: 0, message: "Dockerfile is too large") }
+        var escape: Character = "\\"
+        var syntax: String? = nil
+        var warnings: [String] = []
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { $0.hasSuffix("\r") ? String($0.dropLast()) : String($0) }
+        var i = 0
+        // Parser directives: `# key=value` lines at the very top, each key once.
+        var seen = Set<String>()
+        while i < lines.count {
+            let t = lines[i].trimmingCharacters(in: .whitespaces)
+            guard t.hasPrefix("#"), let eq = t.firstIndex(of: "=") else { break }
+            let key = t.dropFirst().prefix(upTo: eq).trimmingCharacters(in: .whitespaces).lowercased()
+            let value = String(t[t.index(after: eq)...]).trimmingCharacters(in: .whitespaces)
+            guard key == "escape" || key == "syntax", !key.contains(" ") else { break }
+            if seen.contains(key) { throw ParseError(line: i + 1, message: "only one \(key) parser directive can be used") }
+            seen.insert(key)
+            if key == "escape" {
+                guard value == "\\" || value == "`" else { throw ParseError(line: i + 1, message: "invalid escape token '\(value)' does not match ` or \\") }
+                escape = Character(value)
+            } else {
+                syntax = value
+                warnings.append("the syntax parser directive is ignored by this builder: \(value)")
+            }
+            i += 1
+        }
+        var out: [Instruction] = []
+        while i < lines.count {
+            let start = i
+            var raw = lines[i]
+            i += 1
+            let trimmed = raw.trimmingCharacters(in: .whitespaces)
+            if trimmed.isEmpty || trimmed.hasPrefix("#") { continue }
+            // Continuations: a line ending with the escape character (and maybe blanks) goes on;
+            // comment lines inside are dropped, an empty one is noted.
+            var joined = ""
+            while true {
+                let body = raw.replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression)
+                if body.last == escape {
+                    joined += String(body.dropLast())
+                    var next: String? = nil
+                    while i < lines.count {
+                        let l = lines[i]
+                        i += 1
+                        let lt = l.trimmingCharacters(in: .whitespaces)
+                        if lt.hasPrefix("#") { continue }
+                        if lt.isEmpty { warnings.append("empty continuation line found in: \(joined.prefix(60))"); continue }
+                        next = l
+                        break
+                    }
+                    guard let n = next else { break }
+                    raw = n
+                } else {
+                    joined += raw
+                    break
+                }
+            }
+            out.append(try Self.instruction(joined.trimmingCharacters(in: .whitespaces), line: start + 1))
+        }
+        instructions = out
+        self.escape = escape
+        self.syntax = syntax
+        self.warnings = warnings
+    }
+
+    static func instruction(_ text: String, line: Int) throws -> Instruction {
+        let word = text.prefix { !$0.isWhitespace }
+        let keyword = word.lowercased()
+        guard keywords.contains(keyword) else { throw ParseError(line: line, message: "unknown instruction: \(word.uppercased())") }
+        var rest = text.dropFirst(word.count).drop { $0.isWhitespace }
+        var flags: [(String, String)] = []
+        if takesFlags.contains(keyword) {
+            while rest.hasPrefix("--") {
+                let token = rest.prefix { !$0.isWhitespace }
+                let body = token.dropFirst(2)
+                if body.isEmpty { break }   // a bare `--` ends the flags
+                if let eq = body.firstIndex(of: "=") {
+                    flags.append((String(body[..<eq]), String(body[body.index(after: eq)...])))
+                } else {
+                    flags.append((String(body), ""))
+                }
+                rest = rest.dropFirst(token.count).drop { $0.isWhitespace }
+            }
+        }
+        let args = String(rest)
+        if jsonForms.contains(keyword), args.hasPrefix("["), let data = args.data(using: .utf8),
+           let array = try? JSONSerialization.jsonObject(with: data) as? [Any], array.allSatisfy({ $0 is String }) {
+            return Instruction(keyword: keyword, flags: flags, args: array.map { $0 as! String }, json: true, original: text, line: line)
+        }
+        if args.isEmpty && !["healthcheck"].contains(keyword) {
+            throw ParseError(line: line, message: "\(keyword.uppercased()) requires at least one argument")
+        }
+        return Instruction(keyword: keyword, flags: flags, args: [args], json: false, original: text, line: line)
+    }
+}

@@ -1,0 +1,67 @@
+import BerthBuild
+import Testing
+
+/// The Dockerfile parser and word expansion, checked against what the reference dockerd's
+/// classic builder made of the same text.
+@Suite struct DockerfileTests {
+    @Test func parsesDirectivesContinuationsAndForms() throws {
+        let text = """
+        # escape=`
+        # syntax=docker/dockerfile:1
+        FROM --platform=linux/amd64 busybox AS base
+        # a comment
+        RUN echo one `
+        # a comment inside
+            && echo two
+
+        CMD ["sh", "-c", "echo hi"]
+        copy --chown=1:2 --from=base a b
+        ENTRYPOINT [ "not json
+        HEALTHCHECK NONE
+        """
+        let d = try Dockerfile(parsing: text)
+        #expect(d.escape == "`" && d.syntax == "docker/dockerfile:1" && d.warnings.count == 1)
+        #expect(d.instructions.map(\.keyword) == ["from", "run", "cmd", "copy", "entrypoint", "healthcheck"])
+        let from = d.instructions[0]
+        #expect(from.flag("platform") == "linux/amd64" && from.args == ["busybox AS base"] && from.line == 3)
+        #expect(d.instructions[1].args == ["echo one     && echo two"] && d.instructions[1].line == 5)
+        #expect(d.instructions[2].json && d.instructions[2].args == ["sh", "-c", "echo hi"])
+        #expect(d.instructions[3].flag("chown") == "1:2" && d.instructions[3].flag("from") == "base" && d.instructions[3].args == ["a b"])
+        #expect(!d.instructions[4].json && d.instructions[4].args == [#"[ "not json"#])
+    }
+
+    @Test func refusesWhatDockerdRefuses() {
+        for (text, message) in [("FROM busybox\nFOO bar", "Dockerfile parse error line 2: unknown instruction: FOO"),
+                                ("RUN", "Dockerfile parse error line 1: run requires at least one argument".replacingOccurrences(of: "run", with: "RUN")),
+                                ("# escape=x\nFROM a", "Dockerfile parse error line 1: invalid escape token 'x' does not match ` or \\")] {
+            #expect(throws: Dockerfile.ParseError.self) { try Dockerfile(parsing: text) }
+            do { _ = try Dockerfile(parsing: text) } catch { #expect("\(error)" == message) }
+        }
+    }
+
+    /// LABEL values the reference dockerd (20.10, classic builder) produced for the same words.
+    @Test func expandsAsDockerd() throws {
+        let sh = ShellWords()
+        let env = ["A": "b", "E": "", "S": "x y"]
+        let text = #"l1="${A}x" l2='$A' l3=\$A l4=${UNSET:-def} l5=${A:+alt} l6=${UNSET:+alt} l7="a\"b" l8="a\nb" l9=${E:-d} l11=$A$A l12=${A}_${A} l13="$S" l14=${S}"#
+        let got = Dictionary(uniqueKeysWithValues: try sh.pairs(text, env: env, keyword: "label").map { ($0.key, $0.value) })
+        #expect(got == ["l1": "bx", "l2": "$A", "l3": "$A", "l4": "def", "l5": "alt", "l6": "", "l7": "a\"b", "l8": "a\\nb",
+                        "l9": "d", "l11": "bb", "l12": "b_b", "l13": "x y", "l14": "x y"])
+        let legacy = try sh.pairs("LEG legacy value  here", env: env, keyword: "env")
+        #expect(legacy.count == 1 && legacy[0].key == "LEG" && legacy[0].value == "legacy value  here")
+        #expect(try sh.words(#"a "b c" 'd e' "" f\ g"#, env: env) == ["a", "b c", "d e", "", "f g"])
+        #expect(try sh.expand("${E-d}${UNSET-u}${A+set}", env: env) == "uset")
+        #expect(throws: ShellWords.ExpansionError(message: "UNSET: needed")) { try sh.expand("${UNSET:?needed}", env: env) }
+        #expect(throws: ShellWords.ExpansionError.self) { try sh.expand("${A", env: env) }
+        #expect(throws: ShellWords.ExpansionError.self) { try sh.expand("\"open", env: env) }
+        #expect(try ShellWords(escape: "`").expand("a`$A\\b", env: env) == "a$A\\b")
+    }
+
+    /// A substitution cannot blow a word up without bound.
+    @Test func expansionIsBounded() {
+        var env = ["X": String(repeating: "x", count: 1 << 16)]
+        env["Y"] = "$X"
+        let many = String(repeating: "$X", count: 40)
+        #expect(throws: ShellWords.ExpansionError.self) { try ShellWords().expand(many, env: env) }
+    }
+}
