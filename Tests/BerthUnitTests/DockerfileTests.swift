@@ -65,3 +65,74 @@ import Testing
         #expect(throws: ShellWords.ExpansionError.self) { try ShellWords().expand(many, env: env) }
     }
 }
+
+/// `.dockerignore` matching as dockerd's pattern matcher does it.
+@Suite struct DockerIgnoreTests {
+    @Test func patternsExceptionsAndParents() throws {
+        let d = try DockerIgnore("""
+            # comment
+            ignored
+            *.log
+            !keep.log
+            /abs/path
+            docs/**/*.md
+            !docs/keep/**
+            temp?
+            [ab]x
+            **/node_modules
+            """)
+        for (path, out) in [("ignored", true), ("ignored/s", true), ("ignored/deep/x", true), ("notignored", false),
+                            ("a.log", true), ("keep.log", false), ("sub/a.log", false), ("abs/path/f", true),
+                            ("docs/a.md", true), ("docs/x/y/z.md", true), ("docs/keep/k.md", false), ("docs/a.txt", false),
+                            ("temp1", true), ("temp12", false), ("ax", true), ("cx", false),
+                            ("node_modules/x", true), ("a/b/node_modules/c", true), ("Dockerfile", false)] {
+            #expect(d.excludes(path) == out, "\(path)")
+        }
+        #expect(try DockerIgnore("!x\n\n").excludes("x") == false)
+        #expect(throws: DockerIgnore.PatternError.self) { try DockerIgnore("[a") }
+        #expect(try DockerIgnore("").isEmpty)
+    }
+}
+
+/// Stages, targets and the stages a build needs.
+@Suite struct BuildPlanTests {
+    static let text = """
+        ARG BASE=busybox
+        FROM ${BASE} AS base
+        RUN true
+        FROM scratch AS unused
+        COPY a b
+        FROM base AS mid
+        FROM scratch AS final
+        COPY --from=mid /x /x
+        COPY --from=0 /y /y
+        COPY --from=alpine:3 /z /z
+        """
+
+    @Test func stagesAndWhatATargetNeeds() throws {
+        let plan = try BuildPlan(try Dockerfile(parsing: Self.text))
+        #expect(plan.stages.map(\.name) == ["base", "unused", "mid", "final"])
+        #expect(plan.stages[0].base == "${BASE}" && plan.stages[0].instructions.map(\.keyword) == ["run"])
+        #expect(try plan.globalArgValues(buildArgs: [:]) == ["BASE": "busybox"])
+        #expect(try plan.globalArgValues(buildArgs: ["BASE": "alpine"]) == ["BASE": "alpine"])
+        #expect(try plan.needed(target: nil) == [0, 2, 3])
+        #expect(try plan.needed(target: "BASE") == [0])
+        #expect(try plan.needed(target: "unused") == [1])
+        #expect(plan.stage("mid", before: 3) == 2 && plan.stage("final", before: 3) == nil && plan.stage("alpine:3", before: 3) == nil)
+        do { _ = try plan.needed(target: "nope"); Issue.record("no error") } catch {
+            #expect("\(error)".contains("failed to reach build target nope in Dockerfile"))
+        }
+    }
+
+    @Test func refusesBadStages() {
+        for (text, message) in [("RUN true\nFROM a", "no build stage in current context"),
+                                ("FROM a AS 1x", "invalid name for build stage"),
+                                ("FROM a AS x\nFROM b AS x", "duplicate name x"),
+                                ("FROM a b", "FROM requires either one or three arguments"),
+                                ("ARG X", "no build stage in current context")] {
+            do { _ = try BuildPlan(try Dockerfile(parsing: text)); Issue.record("\(text) was taken") } catch {
+                #expect("\(error)".contains(message), "\(text): \(error)")
+            }
+        }
+    }
+}
