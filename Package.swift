@@ -80,10 +80,12 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
         // Dockerfile builds: the parser and word expansion (the builder itself comes next).
-        .target(name: "BerthBuild", swiftSettings: strict),
+        .target(name: "BerthBuild", dependencies: [
+            "BerthEngine", "BerthImage", "BerthArchive", "BerthExecutor", "BerthModels", "BerthSystem",
+        ], swiftSettings: strict),
         // HTTP transport (SwiftNIO), routing, hijack, stdcopy, Docker routes.
         .target(name: "BerthAPI", dependencies: [
-            "BerthEngine", "BerthExecutor", "BerthImage", "BerthModels", "BerthSystem", "BerthArchive", "BerthRegistry",
+            "BerthEngine", "BerthBuild", "BerthExecutor", "BerthImage", "BerthModels", "BerthSystem", "BerthArchive", "BerthRegistry",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -175,6 +175,7 @@ public enum APIRoutes {
         ImageRoutes.register(&r, engine: engine)
         NetworkRoutes.register(&r, engine: engine)
         VolumeRoutes.register(&r, engine: engine)
+        BuildRoutes.register(&r, engine: engine)
         return r
     }
 }

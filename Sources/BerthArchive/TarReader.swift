@@ -53,6 +53,19 @@ public struct TarReader<R: ByteReader> {
         return out
     }
 
+    /// Skips up to `count` bytes of padding; false if the stream ended first.
+    private mutating func skipPadding(_ count: Int64) throws -> Bool {
+        var left = count
+        while left > 0 {
+            guard try fill() else { return false }
+            let n = Int(min(left, Int64(end - start)))
+            start += n
+            position += Int64(n)
+            left -= Int64(n)
+        }
+        return true
+    }
+
     private mutating func skip(_ count: Int64) throws {
         var left = count
         while left > 0 {
@@ -85,9 +98,14 @@ public struct TarReader<R: ByteReader> {
 
     /// The next entry, or nil at the end of the archive.
     public mutating func next() throws -> TarEntry? {
-        try skip(remaining + padding)
+        try skip(remaining)
+        // The docker CLI sends a build context whose last entry lacks its padding and the end
+        // blocks (`build -f` with a Dockerfile from outside the context): as Go's reader does,
+        // an archive that ends right after an entry's data has ended.
+        let atEnd = try !skipPadding(padding)
         remaining = 0
         padding = 0
+        if atEnd { return nil }
         var longName: String? = nil
         var longLink: String? = nil
         var pax: [String: String] = [:]

@@ -117,6 +117,12 @@ public struct DockerIgnore: Sendable {
         return excluded
     }
 
+    /// Whether the path matches a pattern itself (no parent rule, no exceptions): COPY's wildcards.
+    public func matchesExactly(_ path: String) -> Bool {
+        let p = Self.clean(path)
+        return patterns.contains { !$0.exclusion && Self.matches($0.regex, p) }
+    }
+
     static func matches(_ re: NSRegularExpression, _ s: String) -> Bool {
         re.firstMatch(in: s, range: NSRange(s.startIndex..., in: s)) != nil
     }

@@ -169,13 +169,34 @@ extension ContainerService {
         if freeze { try await runtime.pause(c.id) }
         defer { if freeze { Task { try? await self.runtime.resume(c.id) } } }
         let base = try images.store.image(c.image_id).map { try images.config($0) }
-        guard var cfgFile = base else { throw BerthError.notFound("No such image: \(c.image_id)") }
+        guard let cfgFile = base else { throw BerthError.notFound("No such image: \(c.image_id)") }
         var config = override ?? decode(ContainerConfig.self, c.config) ?? ContainerConfig()
         if override != nil, let stored = decode(ContainerConfig.self, c.config) {
             config = Self.merge(config, image: stored)
         }
         try CommitChanges.apply(changes, to: &config)
         config.Hostname = nil; config.Image = nil
+        var refs: [String] = []
+        if let repo, !repo.isEmpty { refs.append(repo + ((tag ?? "").isEmpty ? "" : ":" + tag!)) }
+        let id = try await commitImage(c, base: cfgFile, config: config, createdBy: Self.commandLine(decode(ContainerConfig.self, c.config) ?? config),
+                                       author: author, comment: comment, references: refs)
+        emit("commit", c, ["comment": comment ?? ""])
+        return id
+    }
+
+    /// A build step's container becomes an image: its changes a layer over its image, with
+    /// exactly `config` (the build's, not the step's command) and `createdBy` in the history.
+    public func commitForBuild(_ id: String, config: ContainerConfig, createdBy: String) async throws -> String {
+        let c = try resolve(id)
+        guard let base = try images.store.image(c.image_id).map({ try images.config($0) }) else {
+            throw BerthError.notFound("No such image: \(c.image_id)")
+        }
+        return try await commitImage(c, base: base, config: config, createdBy: createdBy, author: nil, comment: nil, references: [])
+    }
+
+    func commitImage(_ c: ContainerRecord, base: ImageConfigFile, config: ContainerConfig, createdBy: String,
+                     author: String?, comment: String?, references refs: [String]) async throws -> String {
+        var cfgFile = base
         try runtime.prepareLayer(c.id)
         let parent = Digest.chainIDs(cfgFile.rootfs.diff_ids).last
         let diffID: Digest = try await images.commitLayer(upperDir: runtime.paths(c.id).upper,
@@ -190,18 +211,13 @@ extension ContainerService {
         cfgFile.author = author ?? ""
         cfgFile.comment = comment ?? ""
         cfgFile.docker_version = "berth"
-        cfgFile.history = (cfgFile.history ?? []) + [.init(created: now, created_by: Self.commandLine(decode(ContainerConfig.self, c.config) ?? config),
-                                                          author: author, comment: comment)]
+        cfgFile.history = (cfgFile.history ?? []) + [.init(created: now, created_by: createdBy, author: author, comment: comment)]
         let enc = JSONEncoder()
         enc.outputFormatting = [.sortedKeys]
         let bytes = Array(try enc.encode(cfgFile))
-        var refs: [String] = []
-        if let repo, !repo.isEmpty { refs.append(repo + ((tag ?? "").isEmpty ? "" : ":" + tag!)) }
         let chain = Digest.chainIDs(cfgFile.rootfs.diff_ids).last!
         defer { Task { await images.unpin([chain]) } }
-        let (id, _) = try await images.register(configBytes: bytes, references: refs, parent: c.image_id)
-        emit("commit", c, ["comment": comment ?? ""])
-        return id
+        return try await images.register(configBytes: bytes, references: refs, parent: c.image_id).id
     }
 }
 

@@ -41,10 +41,15 @@ public struct ImageService: Sendable {
         if let s = filters["since"].first { since = try images.resolve(s).created }
         let until = filters["until"].first.flatMap(Timestamp.parseDockerTime)
         var out: [ImageSummary] = []
-        for img in try images.store.allImages().sorted(by: { $0.created > $1.created }) {
+        let records = try images.store.allImages()
+        // Untagged images that are another image's parent (a build's intermediate steps) are
+        // listed only with `all`, as dockerd does.
+        let parents = Set(records.map(\.parent_id).filter { !$0.isEmpty })
+        for img in records.sorted(by: { $0.created > $1.created }) {
             let r = byImage[img.id] ?? []
             var tags = r.filter { $0.kind == "tag" }.map(\.reference)
             let dgs = r.filter { $0.kind == "digest" }.map(\.reference)
+            if !all && tags.isEmpty && dgs.isEmpty && parents.contains(img.id) { continue }
             let dangling = tags.isEmpty
             if filters.has("dangling") {
                 let want = filters["dangling"].first == "true" || filters["dangling"].first == "1"

@@ -26,18 +26,25 @@ public enum VolumeCopy {
         try copyTree(src, dst)
     }
 
-    static func copyTree(_ src: Int32, _ dst: Int32) throws {
-        for name in ContainerFiles.listDirectory(src) {
+    /// Copies the contents of the directory open at `src` into the one open at `dst`.
+    public static func copyTree(_ src: Int32, _ dst: Int32) throws {
+        for name in ContainerFiles.listDirectory(src) { try copyEntry(src, name, dst, name) }
+    }
+
+    /// Copies the entry `name` of the directory open at `src` as `newName` into `dst` (a
+    /// directory with all it holds), owners, modes and times kept; no link is followed.
+    public static func copyEntry(_ src: Int32, _ name: String, _ dst: Int32, _ newName: String) throws {
+        do {
             var st = stat()
-            guard fstatat(src, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else { continue }
+            guard fstatat(src, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else { return }
             let mode = st.st_mode & 0o7777
             switch st.st_mode & S_IFMT {
             case S_IFDIR:
-                guard mkdirat(dst, name, 0o700) == 0 || errno == EEXIST else { throw fail("mkdir", name) }
+                guard mkdirat(dst, newName, 0o700) == 0 || errno == EEXIST else { throw fail("mkdir", name) }
                 let s = openat(src, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
                 guard s >= 0 else { throw fail("open", name) }
                 defer { close(s) }
-                let d = openat(dst, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                let d = openat(dst, newName, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
                 guard d >= 0 else { throw fail("open", name) }
                 defer { close(d) }
                 try copyTree(s, d)
@@ -47,7 +54,7 @@ public enum VolumeCopy {
                 let s = openat(src, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
                 guard s >= 0 else { throw fail("open", name) }
                 defer { close(s) }
-                let d = openat(dst, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+                let d = openat(dst, newName, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o600)
                 guard d >= 0 else { throw fail("create", name) }
                 defer { close(d) }
                 try copyData(s, d, size: Int(st.st_size), name: name)
@@ -58,16 +65,16 @@ public enum VolumeCopy {
                 let n = readlinkat(src, name, &buf, buf.count - 1)
                 guard n >= 0 else { throw fail("readlink", name) }
                 buf[n] = 0
-                guard symlinkat(buf, dst, name) == 0 else { throw fail("symlink", name) }
-                _ = fchownat(dst, name, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW)
+                guard symlinkat(buf, dst, newName) == 0 else { throw fail("symlink", name) }
+                _ = fchownat(dst, newName, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW)
             case S_IFIFO, S_IFCHR, S_IFBLK:
-                guard mknodat(dst, name, st.st_mode, st.st_rdev) == 0 else { throw fail("mknod", name) }
-                _ = fchownat(dst, name, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW)
+                guard mknodat(dst, newName, st.st_mode, st.st_rdev) == 0 else { throw fail("mknod", name) }
+                _ = fchownat(dst, newName, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW)
             default:
-                continue   // sockets are not copied
+                return   // sockets are not copied
             }
             var times = [st.st_atim, st.st_mtim]
-            _ = utimensat(dst, name, &times, AT_SYMLINK_NOFOLLOW)
+            _ = utimensat(dst, newName, &times, AT_SYMLINK_NOFOLLOW)
         }
     }
 

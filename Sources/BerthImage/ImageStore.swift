@@ -314,7 +314,18 @@ public actor ImageStore {
         return items + (try deleteImage(image))
     }
 
-    private func deleteImage(_ image: ImageRecord) throws -> [ImageDeleteItem] { try deleteImageRecord(image) }
+    /// Deletes the image, then its untagged parents nothing else uses (a build's intermediate
+    /// steps), as dockerd prunes them.
+    private func deleteImage(_ image: ImageRecord) throws -> [ImageDeleteItem] {
+        var items = try deleteImageRecord(image)
+        var parent = image.parent_id
+        while !parent.isEmpty, let p = try store.image(parent), try store.references(of: p.id).isEmpty,
+              try store.containersUsing(image: p.id).isEmpty, !(try store.hasChildren(p.id)) {
+            items += try deleteImageRecord(p)
+            parent = p.parent_id
+        }
+        return items
+    }
 
     func deleteImageRecord(_ image: ImageRecord) throws -> [ImageDeleteItem] {
         try store.deleteImage(image.id)

@@ -136,6 +136,10 @@ public struct ContainerCreateBody: Decodable, Sendable {
 
     private enum Keys: String, CodingKey { case HostConfig, NetworkingConfig }
 
+    public init(config: ContainerConfig, hostConfig: HostConfig = HostConfig(), networkingConfig: NetworkingConfig? = nil) {
+        self.config = config; self.hostConfig = hostConfig; self.networkingConfig = networkingConfig; rawHostConfig = [:]
+    }
+
     public init(from decoder: any Decoder) throws {
         config = try ContainerConfig(from: decoder)
         let c = try decoder.container(keyedBy: Keys.self)

@@ -201,6 +201,15 @@ public enum Schema {
             }
             try db.create(index: "container_mounts_volume", on: "container_mounts", columns: ["name"])
         }
+        m.registerMigration("v10-build-cache") { db in
+            // The classic builder's cache: a step's key (its parent image, the instruction, the
+            // build args in effect, the files it copies) → the image it made.
+            try db.create(table: "build_cache") { t in
+                t.primaryKey("key", .text)
+                t.column("image_id", .text).notNull()
+                t.column("created", .integer).notNull()
+            }
+        }
         return m
     }
 }

@@ -107,6 +107,10 @@ public final class Store: Sendable {
         try rd { try ImageRecord.fetchOne($0.cachedStatement(sql: "SELECT * FROM images WHERE id = ?"), arguments: [id]) }
     }
     public func allImages() throws -> [ImageRecord] { try rd { try ImageRecord.fetchAll($0) } }
+    /// Whether some image names `id` as its parent.
+    public func hasChildren(_ id: String) throws -> Bool {
+        try rd { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM images WHERE parent_id = ?", arguments: [id]) ?? 0 } > 0
+    }
 
     /// Image ids starting with `prefix` (hex, without `sha256:`).
     public func imageIDs(prefix: String) throws -> [String] {

@@ -183,11 +183,11 @@ func eventually(_ what: Comment, seconds: Double = 10, _ condition: () async thr
         // A start period, so "starting" holds for a while even on a loaded machine (failures in it
         // do not count); then 50 ms probes.
         body.Healthcheck = HealthcheckConfig(Test: ["CMD", "test", "-f", "/tmp/ok"], Interval: 50_000_000, Timeout: 1_000_000_000,
-                                             StartPeriod: 1_500_000_000, Retries: 2)
+                                             StartPeriod: 4_000_000_000, Retries: 2)
         let id = try await h.create(body)
         try await h.start(id)
         #expect(try await h.inspect(id).State.Health?.Status == "starting")
-        try await eventually("unhealthy") { try await h.inspect(id).State.Health?.Status == "unhealthy" }
+        try await eventually("unhealthy", seconds: 20) { try await h.inspect(id).State.Health?.Status == "unhealthy" }
         #expect((try await h.inspect(id).State.Health?.FailingStreak ?? 0) >= 2)
         h.fake.touch(id, "/tmp/ok")
         try await eventually("healthy") { try await h.inspect(id).State.Health?.Status == "healthy" }

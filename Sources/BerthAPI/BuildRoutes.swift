@@ -1,0 +1,80 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import BerthBuild
+import BerthEngine
+import BerthExecutor
+import BerthImage
+import BerthModels
+import BerthSystem
+import Foundation
+
+/// `POST /build`: the classic builder's API (what `docker build` without BuildKit and the SDKs
+/// speak). The body (a tar, plain or gzip, or a Dockerfile alone) is spooled and unpacked
+/// confined into a directory of its own, `.dockerignore` applied, and the build's output
+/// streamed as dockerd's classic builder writes it.
+enum BuildRoutes {
+    static func register(_ r: inout Router, engine: Engine) {
+        let builder = Builder(engine: engine)
+        r.add(.POST, "/build") { req in
+            if let remote = req.q("remote"), !remote.isEmpty {
+                throw BerthError.notImplemented("building from a remote context is not supported by Berth yet")
+            }
+            var options = BuildOptions()
+            options.tags = req.query["t"] ?? []
+            options.dockerfile = req.q("dockerfile").flatMap { $0.isEmpty ? nil : $0 } ?? "Dockerfile"
+            options.target = req.q("target")
+            options.quiet = req.flag("q")
+            options.noCache = req.flag("nocache")
+            if let a = req.q("buildargs"), !a.isEmpty {
+                let args = try [String: String?].decode(Array(a.utf8), what: "buildargs")
+                for (k, v) in args { if let v { options.buildArgs[k] = v } else if let e = ProcessInfo.processInfo.environment[k] { options.buildArgs[k] = e } }
+            }
+            if let l = req.q("labels"), !l.isEmpty {
+                options.labels = try [String: String].decode(Array(l.utf8), what: "labels")
+            }
+            for t in options.tags { _ = try ImageReference(parse: t) }
+            let dir = engine.config.dataRoot + "/tmp/build-ctx-" + String(Identifier.random64().prefix(16))
+            try FS.mkdirAll(dir, mode: 0o700)
+            let body = dir + ".body"
+            do { try await Spool.write(req.body, to: body) } catch { FS.removeAll(dir); throw error }
+            let opts = options
+            return progress { sink in
+                defer { FS.removeAll(dir); unlink(body) }
+                let context = dir + "/context"
+                try FS.mkdirAll(context, mode: 0o755)
+                let dockerfile: String
+                if Builder.isArchive(body) {
+                    try Builder.unpack(body, into: context)
+                    try BuildContext.applyIgnore(context, keep: [opts.dockerfile, ".dockerignore"])
+                    let fd = try ContainerFiles.open(root: context, path: opts.dockerfile, flags: O_RDONLY, follow: true)
+                    defer { close(fd) }
+                    let bytes = Syscall.readAll(fd, limit: Dockerfile.maxSize + 1)
+                    dockerfile = String(decoding: bytes, as: UTF8.self)
+                } else {
+                    // `docker build -` with a Dockerfile on stdin: the body is the Dockerfile.
+                    dockerfile = FS.readText(body) ?? ""
+                }
+                _ = try await builder.build(context: context, dockerfile: dockerfile, options: opts, out: sink)
+            }
+        }
+    }
+}
+
+/// The build context after it is unpacked.
+enum BuildContext {
+    /// Removes what `.dockerignore` excludes (the Dockerfile and .dockerignore always stay).
+    static func applyIgnore(_ context: String, keep: [String]) throws {
+        guard let text = FS.readText(context + "/.dockerignore") else { return }
+        let ignore = try DockerIgnore(text)
+        guard !ignore.isEmpty else { return }
+        let kept = Set(keep.map { ($0 as NSString).standardizingPath })
+        let e = FileManager.default.enumerator(atPath: context)
+        var doomed: [String] = []
+        while let p = e?.nextObject() as? String {
+            if kept.contains(p) { continue }
+            if ignore.excludes(p) && !kept.contains(where: { $0.hasPrefix(p + "/") }) { doomed.append(p); e?.skipDescendants() }
+        }
+        for p in doomed { FS.removeAll(context + "/" + p) }
+    }
+}

@@ -1,0 +1,614 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import BerthArchive
+import BerthEngine
+import BerthExecutor
+import BerthImage
+import BerthModels
+import BerthSystem
+import Foundation
+
+/// What `POST /build` asks for.
+public struct BuildOptions: Sendable {
+    public var tags: [String] = []
+    public var dockerfile = "Dockerfile"
+    /// `--build-arg`s (a nil value: taken from nowhere; the ARG's default applies).
+    public var buildArgs: [String: String] = [:]
+    public var target: String? = nil
+    public var labels: [String: String] = [:]
+    public var noCache = false
+    public var quiet = false
+    public init() {}
+}
+
+/// The classic builder: each instruction of the stages the target needs becomes an image, RUN
+/// in a container of the engine, COPY/ADD as a layer made from the files themselves, the rest
+/// as configuration only; output on the wire as dockerd's classic builder writes it.
+public final class Builder: Sendable {
+    let engine: Engine
+    public init(engine: Engine) { self.engine = engine }
+
+    struct State {
+        var id: String?
+        var file: ImageConfigFile
+        var args: [String: String] = [:]
+        var config: ContainerConfig { get { file.config ?? ContainerConfig() } set { file.config = newValue } }
+    }
+
+    struct StepError: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    /// Builds from an unpacked context; returns the image id.
+    public func build(context: String, dockerfile text: String, options: BuildOptions, out: ProgressSink) async throws -> String {
+        let d = try Dockerfile(parsing: text)
+        for w in d.warnings where !options.quiet { out.stream("[WARNING]: \(w)\n") }
+        let plan = try BuildPlan(d)
+        let needed = try plan.needed(target: options.target, buildArgs: options.buildArgs)
+        let globals = try plan.globalArgValues(buildArgs: options.buildArgs)
+        let sh = ShellWords(escape: d.escape)
+        let total = needed.reduce(0) { $0 + 1 + plan.stages[$1].instructions.count }
+        var step = 0
+        var built: [Int: State] = [:]
+        var last: State? = nil
+        func say(_ s: String) { if !options.quiet { out.stream(s) } }
+        for index in needed {
+            let stage = plan.stages[index]
+            step += 1
+            say("Step \(step)/\(total) : \(stage.from.original)\n")
+            let baseName = try sh.expand(stage.base, env: globals)
+            var state: State
+            if let dep = plan.stage(baseName, before: index), let s = built[dep] {
+                state = s
+            } else if baseName.lowercased() == "scratch" {
+                var file = ImageConfigFile(rootfs: .init(type: "layers", diff_ids: []))
+                file.architecture = "amd64"; file.os = "linux"; file.config = ContainerConfig(); file.history = []
+                state = State(id: nil, file: file)
+            } else {
+                let image = try engine.imageStore.resolve(baseName)
+                state = State(id: image.id, file: try engine.imageStore.config(image))
+            }
+            state.args = [:]
+            if let id = state.id { say(" ---> \(Self.short(id))\n") }
+            for inst in stage.instructions {
+                step += 1
+                say("Step \(step)/\(total) : \(inst.original)\n")
+                do {
+                    try await run(inst, &state, built: built, plan: plan, stage: index, globals: globals, sh: sh,
+                                  context: context, options: options, say: say)
+                } catch let e as BerthError {
+                    throw e
+                } catch {
+                    throw BerthError.invalid("\(error)")
+                }
+                if let id = state.id { say(" ---> \(Self.short(id))\n") }
+            }
+            built[index] = state
+            last = state
+        }
+        guard var final = last else { throw BerthError.invalid("no build stage in current context") }
+        if !options.labels.isEmpty {
+            var c = final.config
+            c.Labels = (c.Labels ?? [:]).merging(options.labels) { _, b in b }
+            final.config = c
+            try await commitConfig(&final, createdBy: "LABEL " + options.labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
+        }
+        guard let id = final.id else { throw BerthError.invalid("the build produced no image (an empty scratch stage)") }
+        out.aux(.object(["ID": .string(id)]))
+        if options.quiet { out.stream(id + "\n") } else { out.stream("Successfully built \(Self.short(id))\n") }
+        for t in options.tags {
+            let ref = try ImageReference(parse: t)
+            try await engine.imageStore.tag(id, repo: ref.familiarName, tag: ref.tag)
+            if !options.quiet { out.stream("Successfully tagged \(ref.familiar)\n") }
+        }
+        return id
+    }
+
+    static func short(_ id: String) -> String { String(id.split(separator: ":").last?.prefix(12) ?? "") }
+
+    // MARK: instructions
+
+    func run(_ inst: Dockerfile.Instruction, _ state: inout State, built: [Int: State], plan: BuildPlan, stage: Int,
+             globals: [String: String], sh: ShellWords, context: String, options: BuildOptions,
+             say: (String) -> Void) async throws {
+        var env: [String: String] = [:]
+        for e in state.config.Env ?? [] {
+            let p = e.split(separator: "=", maxSplits: 1).map(String.init)
+            env[p[0]] = p.count > 1 ? p[1] : ""
+        }
+        for (k, v) in state.args where env[k] == nil { env[k] = v }
+        let arg = inst.args.first ?? ""
+        var c = state.config
+        let nop = "/bin/sh -c #(nop)  "
+        // An ARG's value is in effect from here on, and is part of this step's cache key.
+        if inst.keyword == "arg" {
+            let name = String(arg.prefix { $0 != "=" })
+            if let v = options.buildArgs[name] { state.args[name] = v }
+            else if let eq = arg.firstIndex(of: "=") { state.args[name] = try sh.expand(String(arg[arg.index(after: eq)...]), env: env) }
+            else if let g = globals[name] { state.args[name] = g }
+        }
+        // The cache: the parent image, the instruction and the build args in effect (COPY and ADD
+        // add their files' content, once staged).
+        let cacheBase = (state.id ?? "scratch") + "\u{1}" + inst.original + "\u{1}"
+            + state.args.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: "\u{1}")
+        if inst.keyword != "copy" && inst.keyword != "add" {
+            if try useCache(Self.cacheKey(cacheBase), &state, options: options, say: say) { return }
+            defer { if let id = state.id { try? engine.store.recordBuildStep(Self.cacheKey(cacheBase), image: id, at: Timestamp.nowNanos()) } }
+            try await execute(inst, &state, c: &c, env: env, arg: arg, nop: nop, built: built, plan: plan, stage: stage,
+                              globals: globals, sh: sh, context: context, options: options, say: say, cacheBase: cacheBase)
+            return
+        }
+        try await execute(inst, &state, c: &c, env: env, arg: arg, nop: nop, built: built, plan: plan, stage: stage,
+                          globals: globals, sh: sh, context: context, options: options, say: say, cacheBase: cacheBase)
+    }
+
+    static func cacheKey(_ text: String) -> String { Digest.sha256(Array(text.utf8)).description }
+
+    /// A step made before: its image becomes the state (" ---> Using cache").
+    func useCache(_ key: String, _ state: inout State, options: BuildOptions, say: (String) -> Void) throws -> Bool {
+        guard !options.noCache, let id = try engine.store.cachedBuildStep(key), let image = try? engine.imageStore.resolve(id) else { return false }
+        let args = state.args
+        state = State(id: id, file: try engine.imageStore.config(image))
+        state.args = args
+        say(" ---> Using cache\n")
+        return true
+    }
+
+    func execute(_ inst: Dockerfile.Instruction, _ state: inout State, c: inout ContainerConfig, env: [String: String], arg: String,
+                 nop: String, built: [Int: State], plan: BuildPlan, stage: Int, globals: [String: String], sh: ShellWords,
+                 context: String, options: BuildOptions, say: (String) -> Void, cacheBase: String) async throws {
+        switch inst.keyword {
+        case "arg":
+            try await commitConfig(&state, createdBy: nop + "ARG " + arg)
+        case "env":
+            var list = c.Env ?? []
+            for (k, v) in try sh.pairs(arg, env: env, keyword: "env") {
+                list.removeAll { $0.hasPrefix(k + "=") }
+                list.append(k + "=" + v)
+            }
+            c.Env = list
+            state.config = c
+            try await commitConfig(&state, createdBy: nop + "ENV " + (c.Env ?? []).suffix(1).joined())
+        case "label":
+            var labels = c.Labels ?? [:]
+            for (k, v) in try sh.pairs(arg, env: env, keyword: "label") { labels[k] = v }
+            c.Labels = labels
+            state.config = c
+            try await commitConfig(&state, createdBy: nop + "LABEL " + arg)
+        case "maintainer":
+            state.file.author = arg
+            try await commitConfig(&state, createdBy: nop + "MAINTAINER " + arg)
+        case "expose":
+            var ports = c.ExposedPorts ?? [:]
+            for p in try sh.words(arg, env: env) { ports[p.contains("/") ? p : p + "/tcp"] = EmptyObject() }
+            c.ExposedPorts = ports
+            state.config = c
+            try await commitConfig(&state, createdBy: nop + "EXPOSE " + ports.keys.sorted().joined(separator: " "))
+        case "volume":
+            var vols = c.Volumes ?? [:]
+            for v in inst.json ? inst.args : try sh.words(arg, env: env) { vols[v] = EmptyObject() }
+            c.Volumes = vols
+            state.config = c
+            try await commitConfig(&state, createdBy: nop + "VOLUME [" + vols.keys.sorted().joined(separator: " ") + "]")
+        case "user":
+            c.User = try sh.expand(arg, env: env)
+            state.config = c
+            try await commitConfig(&state, createdBy: nop + "USER " + (c.User ?? ""))
+        case "stopsignal":
+            c.StopSignal = try sh.expand(arg, env: env)
+            state.config = c
+            try await commitConfig(&state, createdBy: nop + "STOPSIGNAL " + (c.StopSignal ?? ""))
+        case "shell":
+            guard inst.json else { throw StepError(description: "SHELL requires the arguments to be in JSON form") }
+            c.Shell = inst.args
+            state.config = c
+            try await commitConfig(&state, createdBy: nop + "SHELL " + Self.jsonText(inst.args))
+        case "cmd", "entrypoint":
+            let list = inst.json ? inst.args : (c.Shell ?? ["/bin/sh", "-c"]) + [arg]
+            if inst.keyword == "cmd" { c.Cmd = list } else {
+                c.Entrypoint = list
+                // An ENTRYPOINT resets a CMD inherited from the image.
+                if !(state.file.config?.Cmd ?? []).isEmpty && c.Cmd == state.file.config?.Cmd { c.Cmd = nil }
+            }
+            state.config = c
+            try await commitConfig(&state, createdBy: nop + inst.keyword.uppercased() + " " + Self.jsonText(list))
+        case "onbuild":
+            c.OnBuild = (c.OnBuild ?? []) + [arg]
+            state.config = c
+            try await commitConfig(&state, createdBy: nop + "ONBUILD " + arg)
+        case "healthcheck":
+            try healthcheck(inst, &c)
+            state.config = c
+            try await commitConfig(&state, createdBy: nop + "HEALTHCHECK " + arg)
+        case "workdir":
+            var dir = try sh.expand(arg, env: env)
+            if !dir.hasPrefix("/") { dir = ((c.WorkingDir ?? "/") as NSString).appendingPathComponent(dir) }
+            c.WorkingDir = MountPlanPath.clean(dir)
+            state.config = c
+            try await workdir(&state, createdBy: nop + "WORKDIR " + (c.WorkingDir ?? "/"))
+        case "run":
+            try await runStep(inst, &state, env: env, say: say)
+        case "copy", "add":
+            try await copyStep(inst, &state, built: built, plan: plan, stage: stage, env: env, sh: sh, context: context,
+                               cacheBase: cacheBase, options: options, say: say)
+        default:
+            throw StepError(description: "Dockerfile parse error line \(inst.line): unknown instruction: \(inst.keyword.uppercased())")
+        }
+    }
+
+    static func jsonText(_ list: [String]) -> String {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.withoutEscapingSlashes]
+        return String(decoding: (try? enc.encode(list)) ?? Data(), as: UTF8.self)
+    }
+
+    func healthcheck(_ inst: Dockerfile.Instruction, _ c: inout ContainerConfig) throws {
+        let rest = inst.args.first ?? ""
+        if rest.trimmingCharacters(in: .whitespaces).uppercased() == "NONE" { c.Healthcheck = HealthcheckConfig(Test: ["NONE"]); return }
+        guard rest.uppercased().hasPrefix("CMD") else { throw StepError(description: "Unknown type \"\(rest.prefix { $0 != " " })\" in HEALTHCHECK (try CMD)") }
+        let body = rest.dropFirst(3).trimmingCharacters(in: .whitespaces)
+        var hc = HealthcheckConfig(Test: [])
+        if body.hasPrefix("["), let data = body.data(using: .utf8), let list = try? JSONDecoder().decode([String].self, from: data) {
+            hc.Test = ["CMD"] + list
+        } else {
+            hc.Test = ["CMD-SHELL", body]
+        }
+        func duration(_ name: String) throws -> Int64? {
+            guard let v = inst.flag(name) else { return nil }
+            guard let ns = HealthDuration.parse(v) else { throw StepError(description: "invalid \(name) duration: \(v)") }
+            return ns
+        }
+        hc.Interval = try duration("interval")
+        hc.Timeout = try duration("timeout")
+        hc.StartPeriod = try duration("start-period")
+        if let r = inst.flag("retries") { hc.Retries = Int(r) }
+        c.Healthcheck = hc
+    }
+
+    // MARK: images
+
+    /// A step that changes only the configuration: a new image over the same layers.
+    func commitConfig(_ state: inout State, createdBy: String) async throws {
+        let now = Timestamp.rfc3339(nanos: Timestamp.nowNanos())
+        var file = state.file
+        file.created = now
+        file.container_config = nil
+        file.history = (file.history ?? []) + [.init(created: now, created_by: createdBy, empty_layer: true)]
+        state.id = try await register(file, parent: state.id)
+        state.file = file
+    }
+
+    func register(_ file: ImageConfigFile, parent: String?) async throws -> String {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys]
+        return try await engine.imageStore.register(configBytes: Array(try enc.encode(file)), references: [], parent: parent ?? "").id
+    }
+
+    /// A new layer from a directory laid out as the image's root (`upper`), over the state's image.
+    func commitLayer(_ upper: String, _ state: inout State, createdBy: String) async throws {
+        let parentChain = Digest.chainIDs(state.file.rootfs.diff_ids).last
+        let diff = try await engine.imageStore.commitLayer(upperDir: upper, excluded: [], parentChain: parentChain)
+        var file = state.file
+        file.rootfs.diff_ids.append(diff)
+        let now = Timestamp.rfc3339(nanos: Timestamp.nowNanos())
+        file.created = now
+        file.history = (file.history ?? []) + [.init(created: now, created_by: createdBy)]
+        let chain = Digest.chainIDs(file.rootfs.diff_ids).last!
+        defer { Task { await engine.imageStore.unpin([chain]) } }
+        state.id = try await register(file, parent: state.id)
+        state.file = file
+    }
+
+    /// WORKDIR: the directory is made (a layer) unless the image has it already.
+    func workdir(_ state: inout State, createdBy: String) async throws {
+        let dir = state.config.WorkingDir ?? "/"
+        let layers = (try? state.id.map { try engine.imageStore.layerPaths($0) } ?? []) ?? []
+        if dir == "/" || layers.contains(where: { FS.isDirectory($0 + dir) }) { try await commitConfig(&state, createdBy: createdBy); return }
+        let upper = try staging()
+        defer { FS.removeAll(upper) }
+        try FS.mkdirAll(upper + dir, mode: 0o755)
+        try await commitLayer(upper, &state, createdBy: createdBy)
+    }
+
+    func staging() throws -> String {
+        let dir = engine.config.dataRoot + "/tmp/build-" + String(Identifier.random64().prefix(16))
+        try FS.mkdirAll(dir, mode: 0o755)
+        return dir
+    }
+
+    // MARK: RUN
+
+    func runStep(_ inst: Dockerfile.Instruction, _ state: inout State, env: [String: String], say: (String) -> Void) async throws {
+        guard let image = state.id else { throw StepError(description: "RUN needs an image with a shell: the stage starts from scratch") }
+        let cmd = inst.json ? inst.args : (state.config.Shell ?? ["/bin/sh", "-c"]) + [inst.args.first ?? ""]
+        var config = state.config
+        config.Image = image
+        config.Cmd = cmd
+        config.Entrypoint = []
+        // ARGs reach the command as variables (the image's own variables win).
+        let own = Set((config.Env ?? []).map { String($0.split(separator: "=", maxSplits: 1)[0]) })
+        let argEnv = state.args.sorted { $0.key < $1.key }.filter { !own.contains($0.key) }.map { "\($0.key)=\($0.value)" }
+        config.Env = (config.Env ?? []) + argEnv
+        config.AttachStdout = true; config.AttachStderr = true
+        let containers = engine.containers
+        let created = try await containers.create(name: nil, body: ContainerCreateBody(config: config))
+        let id = created.Id
+        say(" ---> Running in \(Self.short(id))\n")
+        do {
+            _ = try await containers.start(id)
+            let exit = try await containers.wait(id, condition: "not-running")
+            var opts = ContainerLog.Options()
+            opts.tty = true
+            var text = ""
+            for try await chunk in try containers.logs(id, options: opts, follow: false, framed: false).chunks {
+                text += String(decoding: chunk, as: UTF8.self)
+            }
+            if !text.isEmpty {
+                for line in text.split(separator: "\n", omittingEmptySubsequences: false).dropLast(text.hasSuffix("\n") ? 1 : 0) {
+                    say(String(line) + "\n")
+                }
+            }
+            let shown = inst.json ? inst.args.joined(separator: " ") : cmd.joined(separator: " ")
+            guard exit.code == 0 else {
+                throw BerthError.invalid("The command '\(shown)' returned a non-zero code: \(exit.code)")
+            }
+            let createdBy = (argEnv.isEmpty ? "" : "|\(argEnv.count) " + argEnv.joined(separator: " ") + " ") + shown
+            let newID = try await containers.commitForBuild(id, config: state.config, createdBy: createdBy)
+            state.id = newID
+            state.file = try engine.imageStore.config(try engine.imageStore.resolve(newID))
+        } catch {
+            try? await containers.remove(id, force: true)
+            throw error
+        }
+        say("Removing intermediate container \(Self.short(id))\n")
+        try? await containers.remove(id, force: true)
+    }
+
+    // MARK: COPY and ADD
+
+    func copyStep(_ inst: Dockerfile.Instruction, _ state: inout State, built: [Int: State], plan: BuildPlan, stage: Int,
+                  env: [String: String], sh: ShellWords, context: String, cacheBase: String, options: BuildOptions,
+                  say: (String) -> Void) async throws {
+        var words = inst.json ? inst.args : try sh.words(inst.args.first ?? "", env: env)
+        guard words.count >= 2 else { throw StepError(description: "\(inst.keyword.uppercased()) requires at least two arguments, but only one was provided. Destination could not be determined.") }
+        var dest = words.removeLast()
+        let sources = words
+        let destIsDir = dest.hasSuffix("/") || sources.count > 1
+        if !dest.hasPrefix("/") { dest = ((state.config.WorkingDir ?? "/") as NSString).appendingPathComponent(dest) + (dest.hasSuffix("/") ? "/" : "") }
+        let owner = try inst.flag("chown").map { try ownership($0, state: state) }
+        let upper = try staging()
+        defer { FS.removeAll(upper) }
+        let target = upper + MountPlanPath.clean(dest)
+        if let from = inst.flag("from") {
+            // Another stage's or an image's files, read through a container of that image.
+            let image: String
+            if let dep = plan.stage(from, before: stage) {
+                guard let id = built[dep]?.id else { throw StepError(description: "stage \(from) has no image") }
+                image = id
+            } else {
+                image = try engine.imageStore.resolve(from).id
+            }
+            for src in sources { try await copyFromImage(image, path: src, to: target, destIsDir: destIsDir) }
+        } else {
+            for src in sources {
+                let matches = try contextMatches(context, src)
+                guard !matches.isEmpty else { throw StepError(description: "COPY failed: file not found in build context or excluded by .dockerignore: stat \(src): file does not exist") }
+                for m in matches {
+                    try copyFromContext(context + "/" + m, to: target, destIsDir: destIsDir || matches.count > 1,
+                                        extract: inst.keyword == "add" && Self.isArchive(context + "/" + m))
+                }
+            }
+        }
+        if let owner { try Self.chownTree(upper + MountPlanPath.clean(dest), owner) }
+        if let mode = inst.flag("chmod"), let m = mode_t(mode, radix: 8) { try Self.chmodTree(upper + MountPlanPath.clean(dest), m) }
+        let createdBy = "/bin/sh -c #(nop) \(inst.keyword.uppercased()) " + (inst.args.first.map { $0 } ?? "")
+        let key = Self.cacheKey(cacheBase + "\u{1}" + (try Self.contentDigest(upper)))
+        if try useCache(key, &state, options: options, say: say) { return }
+        try await commitLayer(upper, &state, createdBy: createdBy)
+        if let id = state.id { try? engine.store.recordBuildStep(key, image: id, at: Timestamp.nowNanos()) }
+    }
+
+    /// A digest of a staged tree: each entry's path, type, mode, owner, link target and content.
+    static func contentDigest(_ root: String) throws -> String {
+        var text = ""
+        let e = FileManager.default.enumerator(atPath: root)
+        var paths: [String] = []
+        while let p = e?.nextObject() as? String { paths.append(p) }
+        for p in paths.sorted() {
+            var st = stat()
+            guard lstat(root + "/" + p, &st) == 0 else { continue }
+            text += "\(p)\u{0}\(st.st_mode)\u{0}\(st.st_uid):\(st.st_gid)\u{0}"
+            switch st.st_mode & S_IFMT {
+            case S_IFREG:
+                let fd = open(root + "/" + p, O_RDONLY | O_CLOEXEC)
+                guard fd >= 0 else { throw StepError(description: "open \(p): \(Syscall.errnoText())") }
+                var h = HashingWriter(DiscardingWriter())
+                var buf = [UInt8](repeating: 0, count: 1 << 16)
+                while true {
+                    let n = read(fd, &buf, buf.count)
+                    if n <= 0 { break }
+                    try buf.withUnsafeBytes { try h.write(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+                }
+                close(fd)
+                text += h.digest.description
+            case S_IFLNK:
+                text += (try? FileManager.default.destinationOfSymbolicLink(atPath: root + "/" + p)) ?? ""
+            default: break
+            }
+            text += "\n"
+        }
+        return Digest.sha256(Array(text.utf8)).description
+    }
+
+    /// Context paths a source names: itself, or what its wildcards match (`filepath.Match`).
+    func contextMatches(_ context: String, _ src: String) throws -> [String] {
+        let clean = MountPlanPath.clean(src).dropFirst()   // relative, no `..` out of the context
+        if !clean.contains(where: { "*?[".contains($0) }) { return FS.exists(context + "/" + clean) || clean.isEmpty ? [String(clean)] : [] }
+        let matcher = try DockerIgnore(String(clean))
+        var out: [String] = []
+        let e = FileManager.default.enumerator(atPath: context)
+        while let p = e?.nextObject() as? String {
+            if matcher.matchesExactly(p) { out.append(p); e?.skipDescendants() }
+        }
+        return out.sorted()
+    }
+
+    /// Copies a context file or directory (its contents) to `target`, or unpacks a local
+    /// archive there (ADD).
+    func copyFromContext(_ path: String, to target: String, destIsDir: Bool, extract: Bool) throws {
+        if extract {
+            try FS.mkdirAll(target)
+            try Self.unpack(path, into: target)
+            return
+        }
+        var st = stat()
+        guard lstat(path, &st) == 0 else { throw StepError(description: "stat \(path): \(Syscall.errnoText())") }
+        if st.st_mode & S_IFMT == S_IFDIR {
+            try FS.mkdirAll(target)
+            let src = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            let dst = open(target, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            defer { close(src); close(dst) }
+            guard src >= 0, dst >= 0 else { throw StepError(description: "open \(path): \(Syscall.errnoText())") }
+            try VolumeCopy.copyTree(src, dst)
+            return
+        }
+        let file = destIsDir || target.hasSuffix("/") ? target + "/" + (path as NSString).lastPathComponent : target
+        try FS.mkdirAll((file as NSString).deletingLastPathComponent)
+        let parent = open((path as NSString).deletingLastPathComponent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        let dparent = open((file as NSString).deletingLastPathComponent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        defer { close(parent); close(dparent) }
+        try VolumeCopy.copyEntry(parent, (path as NSString).lastPathComponent, dparent, (file as NSString).lastPathComponent)
+    }
+
+    public static func isArchive(_ path: String) -> Bool {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var head = [UInt8](repeating: 0, count: 512)
+        let n = read(fd, &head, 512)
+        if n >= 2 && Compression.isGzip(Array(head.prefix(2))) { return true }
+        return n == 512 && Array(head[257..<262]) == Array("ustar".utf8)
+    }
+
+    /// A local tar (plain or gzip) unpacked confined to `dir`.
+    public static func unpack(_ path: String, into dir: String) throws {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw StepError(description: "open \(path): \(Syscall.errnoText())") }
+        defer { close(fd) }
+        var head = [UInt8](repeating: 0, count: 2)
+        _ = pread(fd, &head, 2, 0)
+        var applier = LayerApplier(root: dir)
+        applier.convertWhiteouts = false
+        applier.preserveOwnership = true
+        let rootFd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        defer { close(rootFd) }
+        if Compression.isGzip(head) {
+            var r = TarReader(try GzipReader(FileRangeReader(fd: fd)))
+            _ = try applier.apply(&r, rootFd: rootFd)
+        } else {
+            var r = TarReader(FileRangeReader(fd: fd))
+            _ = try applier.apply(&r, rootFd: rootFd)
+        }
+    }
+
+    /// `COPY --from`: the path's tar from a container of `image` (never started), unpacked at
+    /// `target` (a directory's contents go into it, a file to it or into it).
+    func copyFromImage(_ image: String, path: String, to target: String, destIsDir: Bool) async throws {
+        let containers = engine.containers
+        var config = ContainerConfig()
+        config.Image = image
+        config.Cmd = ["/copy"]
+        config.Entrypoint = []
+        let id = try await containers.create(name: nil, body: ContainerCreateBody(config: config)).Id
+        defer { Task { try? await containers.remove(id, force: true) } }
+        let spool = try staging()
+        defer { FS.removeAll(spool) }
+        let (statText, tar) = try await containers.archiveGet(id, path: path)
+        let tarPath = spool + "/src.tar"
+        let fd = open(tarPath, O_WRONLY | O_CREAT | O_CLOEXEC, 0o600)
+        for try await chunk in tar { try chunk.withUnsafeBytes { try Syscall.writeAll(fd, $0) } }
+        close(fd)
+        let isDir = (Data(base64Encoded: statText).flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }?["mode"] as? Int)
+            .map { UInt32(truncatingIfNeeded: $0) & (1 << 31) != 0 } ?? false
+        let unpacked = spool + "/out"
+        try FS.mkdirAll(unpacked)
+        try Self.unpack(tarPath, into: unpacked)
+        let name = ((path as NSString).lastPathComponent.isEmpty || path == "/") ? "." : (path as NSString).lastPathComponent
+        try copyFromContext(unpacked + "/" + name, to: isDir ? target : target, destIsDir: destIsDir, extract: false)
+    }
+
+    /// `--chown=user[:group]`: numbers, or names looked up in the image's /etc/passwd and /etc/group.
+    func ownership(_ spec: String, state: State) throws -> (uid: uid_t, gid: gid_t) {
+        let parts = spec.split(separator: ":", maxSplits: 1).map(String.init)
+        let layers = (try? state.id.map { try engine.imageStore.layerPaths($0) } ?? []) ?? []
+        func lookup(_ file: String, _ name: String) -> UInt32? {
+            if let n = UInt32(name) { return n }
+            for l in layers.reversed() {
+                guard let text = FS.readText(l + "/etc/" + file) else { continue }
+                for line in text.split(separator: "\n") {
+                    let f = line.split(separator: ":", omittingEmptySubsequences: false)
+                    if f.count > 2, f[0] == name, let id = UInt32(f[2]) { return id }
+                }
+                return nil
+            }
+            return nil
+        }
+        guard let uid = lookup("passwd", parts[0]) else { throw StepError(description: "unable to convert uid/gid chown string to host mapping: can't find uid for user \(parts[0])") }
+        let gid = parts.count > 1 ? lookup("group", parts[1]) : (UInt32(parts[0]) ?? uid)
+        guard let gid else { throw StepError(description: "unable to convert uid/gid chown string to host mapping: can't find gid for group \(parts[1])") }
+        return (uid, gid)
+    }
+
+    static func chownTree(_ path: String, _ o: (uid: uid_t, gid: gid_t)) throws {
+        _ = lchown(path, o.uid, o.gid)
+        guard FS.isDirectory(path) && !FS.isSymlink(path) else { return }
+        let e = FileManager.default.enumerator(atPath: path)
+        while let p = e?.nextObject() as? String { _ = lchown(path + "/" + p, o.uid, o.gid) }
+    }
+
+    static func chmodTree(_ path: String, _ mode: mode_t) throws {
+        if !FS.isSymlink(path) { _ = chmod(path, mode) }
+        guard FS.isDirectory(path) && !FS.isSymlink(path) else { return }
+        let e = FileManager.default.enumerator(atPath: path)
+        while let p = e?.nextObject() as? String {
+            if !FS.isSymlink(path + "/" + p) { _ = chmod(path + "/" + p, mode) }
+        }
+    }
+}
+
+/// Path cleaning as mounts and builds need it (`/a/./b/../c` → `/a/c`).
+enum MountPlanPath {
+    static func clean(_ path: String) -> String {
+        var parts: [Substring] = []
+        for p in path.split(separator: "/") where p != "." && !p.isEmpty {
+            if p == ".." { if !parts.isEmpty { parts.removeLast() } } else { parts.append(p) }
+        }
+        return "/" + parts.joined(separator: "/")
+    }
+}
+
+/// Go's duration syntax as HEALTHCHECK flags take it (`30s`, `1m30s`, `500ms`, `1.5h`), in nanoseconds.
+enum HealthDuration {
+    static let units: [(String, Double)] = [("ns", 1), ("us", 1e3), ("µs", 1e3), ("ms", 1e6), ("s", 1e9), ("m", 60e9), ("h", 3600e9)]
+    static func parse(_ text: String) -> Int64? {
+        var rest = Substring(text)
+        guard !rest.isEmpty else { return nil }
+        if rest == "0" { return 0 }
+        var total = 0.0
+        while !rest.isEmpty {
+            let num = rest.prefix { $0.isNumber || $0 == "." }
+            guard !num.isEmpty, let n = Double(num) else { return nil }
+            rest = rest.dropFirst(num.count)
+            guard let (u, f) = units.filter({ rest.hasPrefix($0.0) }).max(by: { $0.0.count < $1.0.count }) else { return nil }
+            rest = rest.dropFirst(u.count)
+            total += n * f
+        }
+        return total < 9.2e18 ? Int64(total) : nil
+    }
+}
+
+/// A writer that keeps nothing (what is hashed only).
+struct DiscardingWriter: ByteWriter {
+    mutating func write(_ bytes: UnsafeRawBufferPointer) throws {}
+}

@@ -1,0 +1,82 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import BerthSystem
+import Foundation
+import Testing
+
+/// `docker build` (the classic builder) with real runc: stages, args, .dockerignore, cache,
+/// a failing RUN, a Dockerfile on stdin.
+@Suite(.enabled(if: Gate.runtime, Gate.runtimeReason)) struct BuildTests {
+    func build(_ d: TestDaemon, _ args: [String], input: String? = nil) async throws -> Subprocess.Result {
+        var env = ProcessInfo.processInfo.environment
+        env["DOCKER_HOST"] = d.dockerHost
+        env["DOCKER_BUILDKIT"] = "0"
+        env["DOCKER_CONFIG"] = d.root + "/docker-config"
+        return try await Subprocess.run(["docker", "build"] + args, env: env.map { "\($0.key)=\($0.value)" }, input: input.map { Array($0.utf8) })
+    }
+
+    @Test func multiStageArgsIgnoreCacheAndFailures() async throws {
+        try await withDaemon { d in
+            try await d.loadBusybox()
+            let ctx = d.root + "/ctx"
+            try FS.mkdirAll(ctx + "/dir")
+            try FS.mkdirAll(ctx + "/ignored")
+            try FS.write(ctx + "/file.txt", "file content\n")
+            try FS.write(ctx + "/dir/a", "in dir\n")
+            try FS.write(ctx + "/ignored/s", "secret\n")
+            try FS.write(ctx + "/.dockerignore", "ignored\n")
+            try FS.write(ctx + "/Dockerfile", """
+                ARG BASE=busybox
+                FROM ${BASE} AS base
+                ARG GREETING=hello
+                ENV APP=/app
+                WORKDIR $APP
+                COPY file.txt dir ./
+                RUN echo "$GREETING from build" > greeting && echo "u:x:1001:1001::/app:/bin/sh" >> /etc/passwd
+                COPY --chown=u:1001 file.txt owned
+                USER u
+                CMD ["cat", "/app/greeting"]
+
+                FROM scratch AS unused
+                COPY missing-on-purpose /x
+
+                FROM scratch
+                COPY --from=base /bin/busybox /bin/busybox
+                COPY --from=base /app/greeting /greeting
+                CMD ["/bin/busybox", "cat", "/greeting"]
+                """)
+            let first = try await build(d, ["--target", "base", "--build-arg", "GREETING=hi", "-t", "it/built:1", ctx])
+            #expect(first.status == 0 && first.stdoutText.contains("Successfully tagged it/built:1"), "\(first.stdoutText) \(first.stderrText)")
+            #expect(try await d.docker("run", "--rm", "it/built:1").stdoutText == "hi from build\n")
+            let files = try await d.docker("run", "--rm", "it/built:1", "sh", "-c", "cat file.txt a; stat -c %u owned; whoami; test -e ignored && echo leaked || echo ok")
+            #expect(files.stdoutText == "file content\nin dir\n1001\nu\nok\n", "\(files.stdoutText) \(files.stderrText)")
+            let again = try await build(d, ["--target", "base", "--build-arg", "GREETING=hi", "-t", "it/built:1", ctx])
+            #expect(again.stdoutText.contains(" ---> Using cache") && !again.stdoutText.contains("Running in"), "\(again.stdoutText)")
+            let changed = try await build(d, ["--target", "base", "--build-arg", "GREETING=other", "-t", "it/built:2", ctx])
+            #expect(changed.stdoutText.contains("Running in"), "a changed build arg reruns RUN")
+
+            // The final stage: the unused stage is skipped; two layers, from scratch.
+            let final = try await build(d, ["-t", "it/final:1", ctx])
+            #expect(final.status == 0, "\(final.stdoutText) \(final.stderrText)")
+            #expect(try await d.docker("run", "--rm", "it/final:1").stdoutText == "hello from build\n")
+            #expect(try await d.inspect("it/final:1", "{{len .RootFS.Layers}}") == "2")
+
+            try FS.write(d.root + "/Dockerfile.fail", "FROM busybox\nRUN exit 7\n")
+            let fail = try await build(d, ["-f", d.root + "/Dockerfile.fail", ctx])
+            #expect(fail.status != 0 && fail.stderrText.contains("The command '/bin/sh -c exit 7' returned a non-zero code: 7"), "\(fail.stderrText)")
+            let stdin = try await build(d, ["-q", "-"], input: "FROM busybox\nRUN true\n")
+            #expect(stdin.status == 0 && stdin.stdoutText.hasPrefix("sha256:"), "\(stdin.stdoutText) \(stdin.stderrText)")
+            let bad = try await build(d, ["-"], input: "FROM busybox\nBOGUS x\n")
+            #expect(bad.status != 0 && bad.stderrText.contains("Dockerfile parse error line 2: unknown instruction: BOGUS"), "\(bad.stderrText)")
+            // No container is left behind by RUN steps, failed or not.
+            #expect(try await d.docker("ps", "-aq").stdoutText.isEmpty)
+            // Removing the results takes their intermediate images with them (the skipped-over
+            // stage images of the multi-stage build stay dangling, as with dockerd).
+            let before = try await d.docker("images", "-aq").stdoutText.split(separator: "\n").count
+            _ = try await d.docker("rmi", "it/final:1", "it/built:1", "it/built:2")
+            let left = try await d.docker("images", "-aq").stdoutText.split(separator: "\n").count
+            #expect(left <= before - 16, "\(before) → \(left)")
+        }
+    }
+}
