@@ -79,7 +79,8 @@ let package = Package(
             "BerthSystem", "BerthModels", "BerthStore", "BerthImage", "BerthExecutor", "BerthArchive", "BerthRegistry", "BerthNetwork", "CBerthSys",
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
-        // Dockerfile builds: the parser and word expansion (the builder itself comes next).
+        // Dockerfile builds (the classic builder): parser, word expansion, .dockerignore, stages,
+        // steps run through the engine (RUN in containers, COPY/ADD as layers), the step cache.
         .target(name: "BerthBuild", dependencies: [
             "BerthEngine", "BerthImage", "BerthArchive", "BerthExecutor", "BerthModels", "BerthSystem",
         ], swiftSettings: strict),
