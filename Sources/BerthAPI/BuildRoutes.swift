@@ -34,6 +34,19 @@ enum BuildRoutes {
                 options.labels = try [String: String].decode(Array(l.utf8), what: "labels")
             }
             for t in options.tags { _ = try ImageReference(parse: t) }
+            // What RUN containers get.
+            var hc = HostConfig()
+            if let n = req.q("networkmode"), !n.isEmpty, n != "default" { hc.NetworkMode = n }
+            if let h = req.q("extrahosts"), !h.isEmpty { hc.ExtraHosts = h.split(separator: ",").map(String.init) }
+            hc.ShmSize = try req.int("shmsize").map(Int64.init)
+            hc.Memory = try req.int("memory").map(Int64.init)
+            hc.MemorySwap = try req.int("memswap").map(Int64.init)
+            hc.CpuShares = try req.int("cpushares").map(Int64.init)
+            hc.CpuPeriod = try req.int("cpuperiod").map(Int64.init)
+            hc.CpuQuota = try req.int("cpuquota").map(Int64.init)
+            if let c = req.q("cpusetcpus"), !c.isEmpty { hc.CpusetCpus = c }
+            if let u = req.q("ulimits"), !u.isEmpty, u != "null" { hc.Ulimits = try [Ulimit].decode(Array(u.utf8), what: "ulimits") }
+            options.runHostConfig = hc
             let dir = engine.config.dataRoot + "/tmp/build-ctx-" + String(Identifier.random64().prefix(16))
             try FS.mkdirAll(dir, mode: 0o700)
             let body = dir + ".body"

@@ -19,6 +19,8 @@ public struct BuildOptions: Sendable {
     public var labels: [String: String] = [:]
     public var noCache = false
     public var quiet = false
+    /// What RUN containers get: the build's network mode, extra hosts, shm size and limits.
+    public var runHostConfig = HostConfig()
     public init() {}
 }
 
@@ -71,6 +73,22 @@ public final class Builder: Sendable {
             }
             state.args = [:]
             if let id = state.id { say(" ---> \(Self.short(id))\n") }
+            // The base image's ONBUILD triggers run first (and are not inherited further).
+            let triggers = state.config.OnBuild ?? []
+            if !triggers.isEmpty {
+                var c = state.config
+                c.OnBuild = nil
+                state.config = c
+                say("# Executing \(triggers.count) build trigger\(triggers.count == 1 ? "" : "s")\n")
+                for t in triggers {
+                    let inst = try Dockerfile.instruction(t, line: stage.from.line)
+                    guard !["onbuild", "from", "maintainer"].contains(inst.keyword) else {
+                        throw BerthError.invalid("\(inst.keyword.uppercased()) isn't allowed as an ONBUILD trigger")
+                    }
+                    try await run(inst, &state, built: built, plan: plan, stage: index, globals: globals, sh: sh,
+                                  context: context, options: options, say: say)
+                }
+            }
             for inst in stage.instructions {
                 step += 1
                 say("Step \(step)/\(total) : \(inst.original)\n")
@@ -228,7 +246,7 @@ public final class Builder: Sendable {
             state.config = c
             try await workdir(&state, createdBy: nop + "WORKDIR " + (c.WorkingDir ?? "/"))
         case "run":
-            try await runStep(inst, &state, env: env, say: say)
+            try await runStep(inst, &state, env: env, hostConfig: options.runHostConfig, say: say)
         case "copy", "add":
             try await copyStep(inst, &state, built: built, plan: plan, stage: stage, env: env, sh: sh, context: context,
                                cacheBase: cacheBase, options: options, say: say)
@@ -319,7 +337,8 @@ public final class Builder: Sendable {
 
     // MARK: RUN
 
-    func runStep(_ inst: Dockerfile.Instruction, _ state: inout State, env: [String: String], say: (String) -> Void) async throws {
+    func runStep(_ inst: Dockerfile.Instruction, _ state: inout State, env: [String: String], hostConfig: HostConfig,
+                 say: (String) -> Void) async throws {
         guard let image = state.id else { throw StepError(description: "RUN needs an image with a shell: the stage starts from scratch") }
         let cmd = inst.json ? inst.args : (state.config.Shell ?? ["/bin/sh", "-c"]) + [inst.args.first ?? ""]
         var config = state.config
@@ -332,23 +351,24 @@ public final class Builder: Sendable {
         config.Env = (config.Env ?? []) + argEnv
         config.AttachStdout = true; config.AttachStderr = true
         let containers = engine.containers
-        let created = try await containers.create(name: nil, body: ContainerCreateBody(config: config))
+        let created = try await containers.create(name: nil, body: ContainerCreateBody(config: config, hostConfig: hostConfig))
         let id = created.Id
         say(" ---> Running in \(Self.short(id))\n")
         do {
             _ = try await containers.start(id)
-            let exit = try await containers.wait(id, condition: "not-running")
+            // The step's output as it comes, a line at a time.
             var opts = ContainerLog.Options()
             opts.tty = true
-            var text = ""
-            for try await chunk in try containers.logs(id, options: opts, follow: false, framed: false).chunks {
-                text += String(decoding: chunk, as: UTF8.self)
-            }
-            if !text.isEmpty {
-                for line in text.split(separator: "\n", omittingEmptySubsequences: false).dropLast(text.hasSuffix("\n") ? 1 : 0) {
-                    say(String(line) + "\n")
+            var pending = ""
+            for try await chunk in try containers.logs(id, options: opts, follow: true, framed: false).chunks {
+                pending += String(decoding: chunk, as: UTF8.self)
+                while let nl = pending.firstIndex(of: "\n") {
+                    say(String(pending[...nl]))
+                    pending = String(pending[pending.index(after: nl)...])
                 }
             }
+            if !pending.isEmpty { say(pending + "\n") }
+            let exit = try await containers.wait(id, condition: "not-running")
             let shown = inst.json ? inst.args.joined(separator: " ") : cmd.joined(separator: " ")
             guard exit.code == 0 else {
                 throw BerthError.invalid("The command '\(shown)' returned a non-zero code: \(exit.code)")

@@ -114,7 +114,8 @@ public struct Dockerfile: Sendable, Equatable {
         self.warnings = warnings
     }
 
-    static func instruction(_ text: String, line: Int) throws -> Instruction {
+    /// One instruction from its text (an ONBUILD trigger is read this way).
+    public static func instruction(_ text: String, line: Int) throws -> Instruction {
         let word = text.prefix { !$0.isWhitespace }
         let keyword = word.lowercased()
         guard keywords.contains(keyword) else { throw ParseError(line: line, message: "unknown instruction: \(word.uppercased())") }

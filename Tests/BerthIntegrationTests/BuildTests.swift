@@ -79,4 +79,21 @@ import Testing
             #expect(left <= before - 16, "\(before) → \(left)")
         }
     }
+
+    /// ONBUILD triggers run when the image is a base; the build's network mode reaches RUN;
+    /// a RUN step's output arrives in the stream.
+    @Test func onbuildNetworkAndOutput() async throws {
+        try await withDaemon { d in
+            try await d.loadBusybox()
+            let ctx = d.root + "/ctx2"
+            try FS.mkdirAll(ctx)
+            try FS.write(ctx + "/Dockerfile", "FROM busybox\nONBUILD RUN echo triggered > /t\n")
+            #expect(try await build(d, ["-t", "it/onbuild:1", ctx]).status == 0)
+            try FS.write(ctx + "/Dockerfile", "FROM it/onbuild:1\nRUN cat /t; ls /sys/class/net\n")
+            let child = try await build(d, ["--network", "none", "-t", "it/child:1", ctx])
+            #expect(child.status == 0 && child.stdoutText.contains("# Executing 1 build trigger"), "\(child.stdoutText) \(child.stderrText)")
+            #expect(child.stdoutText.contains("triggered\nlo\n"), "\(child.stdoutText)")
+            #expect(try await d.inspect("it/child:1", "{{json .Config.OnBuild}}") == "null")
+        }
+    }
 }

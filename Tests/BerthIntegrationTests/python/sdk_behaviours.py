@@ -83,6 +83,33 @@ while time.time() < deadline:
     time.sleep(0.1)
 check("on-failure:2 through the SDK", c.status == "exited" and c.attrs["RestartCount"] == 2, (c.status, c.attrs["RestartCount"]))
 
+# 6. images.build: a multi-stage Dockerfile with .dockerignore, a build arg, a target, and a
+#    cached rebuild.
+import io, os, tarfile, tempfile
+ctx = tempfile.mkdtemp()
+with open(os.path.join(ctx, "Dockerfile"), "w") as f:
+    f.write("FROM busybox AS base\nARG WHO=world\nCOPY . /src\nRUN echo \"hello $WHO\" > /hello\n"
+            "FROM busybox AS other\nRUN false\n"
+            "FROM scratch\nCOPY --from=base /hello /hello\nCOPY --from=base /bin/busybox /busybox\n")
+with open(os.path.join(ctx, "kept.txt"), "w") as f:
+    f.write("kept")
+with open(os.path.join(ctx, "secret.txt"), "w") as f:
+    f.write("secret")
+with open(os.path.join(ctx, ".dockerignore"), "w") as f:
+    f.write("secret.txt\n")
+try:
+    img, logs = client.images.build(path=ctx, tag="sdk-built:1", buildargs={"WHO": "sdk"}, target="base")
+    out = client.containers.run("sdk-built:1", "sh -c 'cat /hello; ls /src'", remove=True).decode()
+    check("images.build with a build arg and a target", out.startswith("hello sdk\n") and "kept.txt" in out and "secret.txt" not in out, out)
+    img2, logs2 = client.images.build(path=ctx, tag="sdk-built:1", buildargs={"WHO": "sdk"}, target="base")
+    streams = "".join(l.get("stream", "") for l in logs2)
+    check("images.build rebuild uses the cache", "Using cache" in streams and img2.id == img.id, streams)
+    final, _ = client.images.build(path=ctx, tag="sdk-final:1", buildargs={"WHO": "sdk"})
+    out = client.containers.run("sdk-final:1", ["/busybox", "cat", "/hello"], remove=True).decode()
+    check("images.build of the last stage (the failing stage is skipped)", out == "hello sdk\n", out)
+except Exception as e:
+    check("images.build", False, repr(e))
+
 for ct in client.containers.list(all=True):
     ct.remove(force=True)
 sys.exit(1 if failures else 0)
