@@ -90,6 +90,7 @@ public final class Builder: Sendable {
                 }
             }
             for inst in stage.instructions {
+                try Task.checkCancellation()
                 step += 1
                 say("Step \(step)/\(total) : \(inst.original)\n")
                 do {
@@ -350,10 +351,22 @@ public final class Builder: Sendable {
         let argEnv = state.args.sorted { $0.key < $1.key }.filter { !own.contains($0.key) }.map { "\($0.key)=\($0.value)" }
         config.Env = (config.Env ?? []) + argEnv
         config.AttachStdout = true; config.AttachStderr = true
+        config.Labels = (config.Labels ?? [:]).merging([ContainerService.buildStepLabel: ""]) { a, _ in a }
         let containers = engine.containers
         let created = try await containers.create(name: nil, body: ContainerCreateBody(config: config, hostConfig: hostConfig))
         let id = created.Id
         say(" ---> Running in \(Self.short(id))\n")
+        // A build given up (the client went away) stops its step container at once.
+        try await withTaskCancellationHandler {
+            try await runContainer(id, inst: inst, cmd: cmd, argEnv: argEnv, &state, say: say)
+        } onCancel: {
+            Task { try? await containers.remove(id, force: true) }
+        }
+    }
+
+    func runContainer(_ id: String, inst: Dockerfile.Instruction, cmd: [String], argEnv: [String], _ state: inout State,
+                      say: (String) -> Void) async throws {
+        let containers = engine.containers
         do {
             _ = try await containers.start(id)
             // The step's output as it comes, a line at a time.
@@ -540,6 +553,7 @@ public final class Builder: Sendable {
         config.Image = image
         config.Cmd = ["/copy"]
         config.Entrypoint = []
+        config.Labels = [ContainerService.buildStepLabel: ""]
         let id = try await containers.create(name: nil, body: ContainerCreateBody(config: config)).Id
         defer { Task { try? await containers.remove(id, force: true) } }
         let spool = try staging()

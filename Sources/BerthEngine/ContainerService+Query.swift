@@ -114,7 +114,8 @@ extension ContainerService {
         for h in filters["health"] where !["starting", "healthy", "unhealthy", "none"].contains(h) {
             throw BerthError.invalid("Unrecognised filter value for health: \(h)")
         }
-        var rows = try store.containerList()  // newest first
+        // A build's step containers are not listed (they go when the step ends).
+        var rows = try store.containerList().filter { !$0.labels.contains(ContainerService.buildStepLabel) }  // newest first
         func isRunning(_ c: ContainerListRow) -> Bool { ContainerStatus(stored: c.status).reportsRunning }
         if filters.values.isEmpty {  // plain `docker ps [-a]`
             if !all { rows = rows.filter(isRunning) }

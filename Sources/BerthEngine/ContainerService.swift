@@ -173,6 +173,9 @@ public actor ContainerService {
         throw BerthError.system("could not generate a unique container name")
     }
 
+    /// Marks the containers a build runs its steps in: not listed, removed at daemon start.
+    public static let buildStepLabel = "com.berth.build-step"
+
     /// dockerd's wording for a taken name.
     nonisolated func nameInUse(_ name: String) -> BerthError {
         let other = (try? store.container(named: name))?.id ?? ""

@@ -96,4 +96,30 @@ import Testing
             #expect(try await d.inspect("it/child:1", "{{json .Config.OnBuild}}") == "null")
         }
     }
+
+    /// A kill -9 of berthd in the middle of a RUN: the next berthd removes the step container
+    /// (process and record), and nothing of the build is left in its staging area.
+    @Test func killedMidBuildLeavesNothing() async throws {
+        try await withDaemon { d in
+            try await d.loadBusybox()
+            let ctx = d.root + "/ctx3"
+            try FS.mkdirAll(ctx)
+            try FS.write(ctx + "/Dockerfile", "FROM busybox\nRUN sleep 60\n")
+            var env = ProcessInfo.processInfo.environment
+            env["DOCKER_HOST"] = d.dockerHost
+            env["DOCKER_BUILDKIT"] = "0"
+            let client = try Subprocess.spawn(["docker", "build", ctx], env: env.map { "\($0.key)=\($0.value)" })
+            defer { kill(client, SIGKILL); _ = Subprocess.waitStatus(client) }
+            let runc = ["runc", "--root", d.root + "/exec/runc", "list", "-q"]
+            #expect(await eventually(.seconds(20)) { !((try? await Subprocess.run(runc))?.stdoutText.isEmpty ?? true) })
+            let id = try await Subprocess.run(runc).stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(try await d.docker("ps", "-aq").stdoutText.isEmpty, "step containers are not listed")
+            d.kill9()
+            try await d.start()
+            #expect(await eventually(.seconds(20)) { (try? await Subprocess.run(runc))?.stdoutText.isEmpty == true })
+            #expect(try await d.docker("inspect", id).status != 0)
+            let tmp = (try? FileManager.default.contentsOfDirectory(atPath: d.root + "/data/tmp")) ?? []
+            #expect(!tmp.contains { $0.hasPrefix("build") }, "\(tmp)")
+        }
+    }
 }
