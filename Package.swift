@@ -83,6 +83,8 @@ let package = Package(
         // steps run through the engine (RUN in containers, COPY/ADD as layers), the step cache.
         .target(name: "BerthBuild", dependencies: [
             "BerthEngine", "BerthImage", "BerthArchive", "BerthExecutor", "BerthModels", "BerthSystem",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
         ], swiftSettings: strict),
         // HTTP transport (SwiftNIO), routing, hijack, stdcopy, Docker routes.
         .target(name: "BerthAPI", dependencies: [

@@ -17,9 +17,7 @@ enum BuildRoutes {
     static func register(_ r: inout Router, engine: Engine) {
         let builder = Builder(engine: engine)
         r.add(.POST, "/build") { req in
-            if let remote = req.q("remote"), !remote.isEmpty {
-                throw BerthError.notImplemented("building from a remote context is not supported by Berth yet")
-            }
+            let remote = req.q("remote") ?? ""
             var options = BuildOptions()
             options.tags = req.query["t"] ?? []
             options.dockerfile = req.q("dockerfile").flatMap { $0.isEmpty ? nil : $0 } ?? "Dockerfile"
@@ -50,20 +48,30 @@ enum BuildRoutes {
             let dir = engine.config.dataRoot + "/tmp/build-ctx-" + String(Identifier.random64().prefix(16))
             try FS.mkdirAll(dir, mode: 0o700)
             let body = dir + ".body"
-            do { try await Spool.write(req.body, to: body) } catch { FS.removeAll(dir); throw error }
+            if remote.isEmpty {
+                do { try await Spool.write(req.body, to: body) } catch { FS.removeAll(dir); throw error }
+            }
             let opts = options
             return progress { sink in
                 defer { FS.removeAll(dir); unlink(body) }
-                let context = dir + "/context"
-                try FS.mkdirAll(context, mode: 0o755)
+                var context = dir + "/context"
                 let dockerfile: String
+                if RemoteContext.isGit(remote) {
+                    context = try await RemoteContext.clone(remote, into: context)
+                    try BuildContext.applyIgnore(context, keep: [opts.dockerfile, ".dockerignore"])
+                    dockerfile = try BuildContext.readDockerfile(context, opts.dockerfile)
+                    _ = try await builder.build(context: context, dockerfile: dockerfile, options: opts, out: sink)
+                    return
+                }
+                try FS.mkdirAll(context, mode: 0o755)
+                if !remote.isEmpty {
+                    sink.stream("Downloading build context from remote url: \(remote)\n")
+                    try await RemoteContext.download(remote, to: body)
+                }
                 if Builder.isArchive(body) {
                     try Builder.unpack(body, into: context)
                     try BuildContext.applyIgnore(context, keep: [opts.dockerfile, ".dockerignore"])
-                    let fd = try ContainerFiles.open(root: context, path: opts.dockerfile, flags: O_RDONLY, follow: true)
-                    defer { close(fd) }
-                    let bytes = Syscall.readAll(fd, limit: Dockerfile.maxSize + 1)
-                    dockerfile = String(decoding: bytes, as: UTF8.self)
+                    dockerfile = try BuildContext.readDockerfile(context, opts.dockerfile)
                 } else {
                     // `docker build -` with a Dockerfile on stdin: the body is the Dockerfile.
                     dockerfile = FS.readText(body) ?? ""
@@ -76,6 +84,17 @@ enum BuildRoutes {
 
 /// The build context after it is unpacked.
 enum BuildContext {
+    /// The Dockerfile, read confined to the context (a link in it cannot reach the host).
+    static func readDockerfile(_ context: String, _ path: String) throws -> String {
+        let fd: Int32
+        do { fd = try ContainerFiles.open(root: context, path: path, flags: O_RDONLY, follow: true) } catch {
+            throw BerthError.invalid("Cannot locate specified Dockerfile: \(path)")
+        }
+        defer { close(fd) }
+        let bytes = Syscall.readAll(fd, limit: Dockerfile.maxSize + 1)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
     /// Removes what `.dockerignore` excludes (the Dockerfile and .dockerignore always stay).
     static func applyIgnore(_ context: String, keep: [String]) throws {
         guard let text = FS.readText(context + "/.dockerignore") else { return }

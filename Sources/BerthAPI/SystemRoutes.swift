@@ -30,10 +30,11 @@ enum SystemRoutes {
             usage.Volumes = try engine.volumes.usage()
             return try .json(usage)
         }
-        // Berth keeps no build cache yet (no builds): nothing to prune, as `docker system prune` expects an answer.
+        // The classic builder's cache is its step index: pruning forgets it (the images stay until
+        // their results are removed, as intermediate images do with dockerd).
         r.add(.POST, "/build/prune") { req in
             _ = try Filters(json: req.q("filters"))
-            return try .json(BuildPruneResponse(CachesDeleted: [], SpaceReclaimed: 0))
+            return try .json(BuildPruneResponse(CachesDeleted: try engine.store.clearBuildCache(), SpaceReclaimed: 0))
         }
         r.add(.GET, "/events") { req in
             func time(_ key: String) throws -> Int64 {

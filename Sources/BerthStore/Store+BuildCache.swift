@@ -11,6 +11,15 @@ extension Store {
         }
     }
 
+    /// Forgets every cached step; returns the images they named.
+    public func clearBuildCache() throws -> [String] {
+        try wr { db in
+            let ids = try String.fetchAll(db, sql: "SELECT DISTINCT image_id FROM build_cache")
+            try db.execute(sql: "DELETE FROM build_cache")
+            return ids
+        }
+    }
+
     public func recordBuildStep(_ key: String, image: String, at: Int64) throws {
         try wr { db in
             try db.execute(sql: "INSERT OR REPLACE INTO build_cache (key, image_id, created) VALUES (?, ?, ?)", arguments: [key, image, at])

@@ -122,4 +122,34 @@ import Testing
             #expect(!tmp.contains { $0.hasPrefix("build") }, "\(tmp)")
         }
     }
+
+    /// `docker build URL`: a tarball and a Dockerfile alone fetched by berthd (remote=).
+    @Test func remoteContexts() async throws {
+        try await withDaemon { d in
+            try await d.loadBusybox()
+            let src = d.root + "/remote-src"
+            try FS.mkdirAll(src)
+            try FS.write(src + "/Dockerfile", "FROM busybox\nCOPY hello.txt /hello.txt\nCMD [\"cat\", \"/hello.txt\"]\n")
+            try FS.write(src + "/hello.txt", "from a remote tarball\n")
+            #expect(try await Subprocess.run(["tar", "-C", src, "-cf", d.root + "/ctx.tar", "."]).status == 0)
+            let tarball = Array(try FS.read(d.root + "/ctx.tar"))
+            let dockerfileOnly = Array("FROM busybox\nRUN echo remote-dockerfile > /r\nCMD [\"cat\", \"/r\"]\n".utf8)
+            let server = try LoopbackServer { c in
+                guard let head = readRequestHead(c) else { return }
+                let body = head.hasPrefix("GET /ctx.tar ") ? tarball : head.hasPrefix("GET /Dockerfile ") ? dockerfileOnly : []
+                let status = body.isEmpty ? "404 Not Found" : "200 OK"
+                writeAll(c, "HTTP/1.1 \(status)\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n")
+                _ = body.withUnsafeBytes { write(c, $0.baseAddress, $0.count) }
+            }
+            defer { server.stop() }
+            let fromTar = try await build(d, ["-t", "it/remote:1", "http://127.0.0.1:\(server.port)/ctx.tar"])
+            #expect(fromTar.status == 0, "\(fromTar.stdoutText) \(fromTar.stderrText)")
+            #expect(try await d.docker("run", "--rm", "it/remote:1").stdoutText == "from a remote tarball\n")
+            let fromFile = try await build(d, ["-t", "it/remote:2", "http://127.0.0.1:\(server.port)/Dockerfile"])
+            #expect(fromFile.status == 0, "\(fromFile.stdoutText) \(fromFile.stderrText)")
+            #expect(try await d.docker("run", "--rm", "it/remote:2").stdoutText == "remote-dockerfile\n")
+            let missing = try await build(d, ["http://127.0.0.1:\(server.port)/nothing.tar"])
+            #expect(missing.status != 0 && missing.stderrText.contains("404"), "\(missing.stderrText)")
+        }
+    }
 }

@@ -1,0 +1,69 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import AsyncHTTPClient
+import BerthSystem
+import Foundation
+import NIOCore
+
+/// `POST /build?remote=…`: a build context fetched by berthd, as dockerd fetches it — a git
+/// repository (cloned with the `git` command, no shell), or an http(s) URL of a tarball or of a
+/// Dockerfile alone. Downloads are capped; nothing is run from what is fetched.
+public enum RemoteContext {
+    public static let maxDownload: Int64 = 1 << 30
+
+    /// dockerd's rule for a git remote.
+    public static func isGit(_ remote: String) -> Bool {
+        remote.hasPrefix("git://") || remote.hasPrefix("git@") || remote.hasPrefix("github.com/")
+            || ((remote.hasPrefix("http://") || remote.hasPrefix("https://")) && (remote.split(separator: "#").first ?? "").hasSuffix(".git"))
+    }
+
+    /// Clones `remote` (`URL[#ref[:subdir]]`) into `dir`; returns the context directory.
+    public static func clone(_ remote: String, into dir: String) async throws -> String {
+        let parts = remote.split(separator: "#", maxSplits: 1).map(String.init)
+        var url = parts[0]
+        if url.hasPrefix("github.com/") { url = "https://" + url }
+        guard !url.hasPrefix("-"), !url.contains("\n") else { throw BerthError.invalid("invalid git remote: \(remote)") }
+        let fragment = parts.count > 1 ? parts[1].split(separator: ":", maxSplits: 1).map(String.init) : []
+        let ref = fragment.first.flatMap { $0.isEmpty ? nil : $0 }
+        let sub = fragment.count > 1 ? fragment[1] : ""
+        var argv = ["git", "clone", "--quiet", "--depth", "1", "--recurse-submodules"]
+        if let ref {
+            guard !ref.hasPrefix("-") else { throw BerthError.invalid("invalid git reference: \(ref)") }
+            argv += ["--branch", ref]
+        }
+        argv += ["--", url, dir]
+        var env = ["GIT_TERMINAL_PROMPT=0", "PATH=/usr/bin:/bin"]
+        if let home = ProcessInfo.processInfo.environment["HOME"] { env.append("HOME=" + home) }
+        let r = try await Subprocess.run(argv, env: env)
+        guard r.status == 0 else { throw BerthError.invalid("unable to prepare context: unable to 'git clone' to temporary context directory: \(r.stderrText.trimmingCharacters(in: .whitespacesAndNewlines))") }
+        guard !sub.isEmpty else { return dir }
+        let clean = "/" + sub.split(separator: "/").filter { $0 != "." && $0 != ".." && !$0.isEmpty }.joined(separator: "/")
+        guard FS.isDirectory(dir + clean), !FS.isSymlink(dir + clean) else { throw BerthError.invalid("subdirectory \(sub) not found in the repository") }
+        return dir + clean
+    }
+
+    /// Downloads an http(s) URL to `path` (at most `maxDownload` bytes).
+    public static func download(_ url: String, to path: String) async throws {
+        guard url.hasPrefix("http://") || url.hasPrefix("https://") else {
+            throw BerthError.invalid("unable to prepare context: unsupported remote: \(url)")
+        }
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(
+            redirectConfiguration: .follow(max: 5, allowCycles: false), timeout: .init(connect: .seconds(15), read: .seconds(120))))
+        defer { _ = client.shutdown() }
+        let response = try await client.execute(HTTPClientRequest(url: url), timeout: .seconds(600))
+        guard response.status == .ok else {
+            throw BerthError.invalid("unable to prepare context: error downloading remote context \(url): \(response.status.code) \(response.status.reasonPhrase)")
+        }
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw BerthError.system("create \(path): \(Syscall.errnoText())") }
+        defer { close(fd) }
+        var total: Int64 = 0
+        for try await var chunk in response.body {
+            total += Int64(chunk.readableBytes)
+            guard total <= maxDownload else { throw BerthError.invalid("remote context \(url) is larger than \(maxDownload) bytes") }
+            try chunk.withUnsafeReadableBytes { try Syscall.writeAll(fd, $0) }
+            chunk.moveReaderIndex(to: chunk.writerIndex)
+        }
+    }
+}
