@@ -55,6 +55,10 @@ import Testing
             #expect(again.stdoutText.contains(" ---> Using cache") && !again.stdoutText.contains("Running in"), "\(again.stdoutText)")
             let changed = try await build(d, ["--target", "base", "--build-arg", "GREETING=other", "-t", "it/built:2", ctx])
             #expect(changed.stdoutText.contains("Running in"), "a changed build arg reruns RUN")
+            // `docker builder prune` forgets the cache: the same build runs its steps again.
+            #expect(try await d.docker("builder", "prune", "-f").status == 0)
+            let afterPrune = try await build(d, ["--target", "base", "--build-arg", "GREETING=other", "-t", "it/built:2", ctx])
+            #expect(afterPrune.stdoutText.contains("Running in") && !afterPrune.stdoutText.contains("Using cache"), "\(afterPrune.stdoutText)")
 
             // The final stage: the unused stage is skipped; two layers, from scratch.
             let final = try await build(d, ["-t", "it/final:1", ctx])
