@@ -82,7 +82,7 @@ let package = Package(
         // Dockerfile builds (the classic builder): parser, word expansion, .dockerignore, stages,
         // steps run through the engine (RUN in containers, COPY/ADD as layers), the step cache.
         .target(name: "BerthBuild", dependencies: [
-            "BerthEngine", "BerthImage", "BerthArchive", "BerthExecutor", "BerthModels", "BerthSystem",
+            "BerthEngine", "BerthImage", "BerthArchive", "BerthExecutor", "BerthModels", "BerthSystem", "BerthRegistry", "BerthStore",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),
         ], swiftSettings: strict),

@@ -24,6 +24,8 @@ enum BuildRoutes {
             options.target = req.q("target")
             options.quiet = req.flag("q")
             options.noCache = req.flag("nocache")
+            options.pull = req.flag("pull")
+            options.registryConfig = req.headers.first(name: "X-Registry-Config")
             if let a = req.q("buildargs"), !a.isEmpty {
                 let args = try [String: String?].decode(Array(a.utf8), what: "buildargs")
                 for (k, v) in args { if let v { options.buildArgs[k] = v } else if let e = ProcessInfo.processInfo.environment[k] { options.buildArgs[k] = e } }

@@ -6,6 +6,8 @@ import BerthEngine
 import BerthExecutor
 import BerthImage
 import BerthModels
+import BerthRegistry
+import BerthStore
 import BerthSystem
 import Foundation
 
@@ -21,6 +23,10 @@ public struct BuildOptions: Sendable {
     public var quiet = false
     /// What RUN containers get: the build's network mode, extra hosts, shm size and limits.
     public var runHostConfig = HostConfig()
+    /// `--pull`: FROM images are pulled even when present (a missing one always is).
+    public var pull = false
+    /// Registry credentials by registry (`X-Registry-Config`), as the base64 header text.
+    public var registryConfig: String? = nil
     public init() {}
 }
 
@@ -68,7 +74,7 @@ public final class Builder: Sendable {
                 file.architecture = "amd64"; file.os = "linux"; file.config = ContainerConfig(); file.history = []
                 state = State(id: nil, file: file)
             } else {
-                let image = try engine.imageStore.resolve(baseName)
+                let image = try await baseImage(baseName, options: options, out: out)
                 state = State(id: image.id, file: try engine.imageStore.config(image))
             }
             state.args = [:]
@@ -122,6 +128,23 @@ public final class Builder: Sendable {
             if !options.quiet { out.stream("Successfully tagged \(ref.familiar)\n") }
         }
         return id
+    }
+
+    /// A FROM image: the local one, or pulled when missing (or with `--pull`), progress in the
+    /// build's output as dockerd shows it.
+    func baseImage(_ name: String, options: BuildOptions, out: ProgressSink) async throws -> ImageRecord {
+        if !options.pull, let image = try? engine.imageStore.resolve(name) { return image }
+        let ref = try ImageReference(parse: name)
+        let auth = AuthConfig.fromConfigHeader(options.registryConfig, domain: ref.domain)
+        do {
+            let plan = try await engine.pulls.prepare(name, auth: auth)
+            _ = try await engine.pulls.run(plan, sink: out, summary: true)
+        } catch {
+            // `--pull` with the image present and the registry out of reach: the local one, as dockerd.
+            if options.pull, let image = try? engine.imageStore.resolve(name) { return image }
+            throw error
+        }
+        return try engine.imageStore.resolve(name)
     }
 
     static func short(_ id: String) -> String { String(id.split(separator: ":").last?.prefix(12) ?? "") }

@@ -26,6 +26,25 @@ public struct AuthConfig: Codable, Sendable, Equatable {
         return a.normalised.isAnonymous ? nil : a.normalised
     }
 
+    /// `X-Registry-Config` (builds): base64 JSON of registry → credentials; the entry for `domain`
+    /// (Docker Hub's under its index URL, as the CLI writes it).
+    public static func fromConfigHeader(_ value: String?, domain: String) -> AuthConfig? {
+        guard var s = value?.trimmingCharacters(in: .whitespaces), !s.isEmpty else { return nil }
+        s = s.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while s.count % 4 != 0 { s += "=" }
+        guard let data = Data(base64Encoded: s), data.count <= 1 << 20,
+              let all = try? JSONDecoder().decode([String: AuthConfig].self, from: data) else { return nil }
+        let hub = domain == "docker.io" || domain == "registry-1.docker.io"
+        for (key, a) in all {
+            let host = key.replacingOccurrences(of: "https://", with: "").replacingOccurrences(of: "http://", with: "")
+                .split(separator: "/").first.map(String.init) ?? key
+            if host == domain || (hub && (host == "index.docker.io" || host == "docker.io")) {
+                return a.normalised.isAnonymous ? nil : a.normalised
+            }
+        }
+        return nil
+    }
+
     /// Splits the legacy `auth` field (base64 of `user:password`) when the parts are missing.
     public var normalised: AuthConfig {
         var a = self

@@ -156,4 +156,25 @@ import Testing
             #expect(missing.status != 0 && missing.stderrText.contains("404"), "\(missing.stderrText)")
         }
     }
+
+    /// FROM an image that is not here: pulled from its registry, progress in the build's output.
+    @Test(.enabled(if: Gate.onPath("docker-registry"), "needs docker-registry")) func fromPullsMissingImages() async throws {
+        try await withRegistry { reg in
+            try await withDaemon { d in
+                try await d.loadBusybox()
+                let image = "\(reg.host)/it/base:1"
+                #expect(try await d.docker("tag", "busybox", image).status == 0)
+                #expect(try await d.docker("push", image).status == 0)
+                #expect(try await d.docker("rmi", image, "busybox").status == 0)
+                let ctx = d.root + "/ctx4"
+                try FS.mkdirAll(ctx)
+                try FS.write(ctx + "/Dockerfile", "FROM \(image)\nRUN echo built-on-pulled > /p\n")
+                let b = try await build(d, ["-t", "it/onpulled:1", ctx])
+                #expect(b.status == 0 && b.stdoutText.contains("Pulling from it/base"), "\(b.stdoutText) \(b.stderrText)")
+                #expect(try await d.docker("run", "--rm", "it/onpulled:1", "cat", "/p").stdoutText == "built-on-pulled\n")
+                let again = try await build(d, ["--pull", "-t", "it/onpulled:1", ctx])
+                #expect(again.status == 0 && again.stdoutText.contains("Image is up to date"), "\(again.stdoutText)")
+            }
+        }
+    }
 }
