@@ -18,9 +18,11 @@
 #   gcc, libc6-dev  the confinement test builds a static probe (keyctl, unshare) to run in a container
 #   curl            the TLS test checks that plain HTTP gets nothing from a TLS port
 #   python docker   the Docker SDK for Python (PyPI `docker`), which a test drives berthd with
+#   bzip2, xz-utils build contexts compressed with bzip2 or xz are decompressed with them
+#   git             builds from git repositories (`docker build git-url`) clone with it
 set -euo pipefail
 need=()
-for pkg in runc conmon busybox-static libsqlite3-dev libzstd-dev tini iproute2 nftables procps util-linux docker-registry skopeo apache2-utils openssl gcc libc6-dev curl; do
+for pkg in runc conmon busybox-static libsqlite3-dev libzstd-dev tini iproute2 nftables procps util-linux docker-registry skopeo apache2-utils openssl gcc libc6-dev curl bzip2 xz-utils git; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 command -v docker >/dev/null 2>&1 || need+=(docker.io)

@@ -8,6 +8,7 @@ import BerthImage
 import BerthModels
 import BerthSystem
 import Foundation
+import Synchronization
 
 /// `POST /build`: the classic builder's API (what `docker build` without BuildKit and the SDKs
 /// speak). The body (a tar, plain or gzip, or a Dockerfile alone) is spooled and unpacked
@@ -16,6 +17,11 @@ import Foundation
 enum BuildRoutes {
     static func register(_ r: inout Router, engine: Engine) {
         let builder = Builder(engine: engine)
+        r.add(.POST, "/build/cancel") { req in
+            guard let id = req.q("id"), !id.isEmpty else { throw BerthError.invalid("build ID is required") }
+            guard BuildTasks.cancel(id) else { throw BerthError.notFound("no such build: \(id)") }
+            return Response(status: .ok)
+        }
         r.add(.POST, "/build") { req in
             let remote = req.q("remote") ?? ""
             var options = BuildOptions()
@@ -54,7 +60,8 @@ enum BuildRoutes {
                 do { try await Spool.write(req.body, to: body) } catch { FS.removeAll(dir); throw error }
             }
             let opts = options
-            return progress { sink in
+            let buildID = req.q("buildid") ?? ""
+            return BuildTasks.run(id: buildID) { sink in
                 defer { FS.removeAll(dir); unlink(body) }
                 var context = dir + "/context"
                 let dockerfile: String
@@ -71,7 +78,9 @@ enum BuildRoutes {
                     try await RemoteContext.download(remote, to: body)
                 }
                 if Builder.isArchive(body) {
-                    try Builder.unpack(body, into: context)
+                    let plain = try await Builder.decompressed(body)
+                    defer { if plain != body { unlink(plain) } }
+                    try Builder.unpack(plain, into: context)
                     try BuildContext.applyIgnore(context, keep: [opts.dockerfile, ".dockerignore"])
                     dockerfile = try BuildContext.readDockerfile(context, opts.dockerfile)
                 } else {
@@ -81,6 +90,30 @@ enum BuildRoutes {
                 _ = try await builder.build(context: context, dockerfile: dockerfile, options: opts, out: sink)
             }
         }
+    }
+}
+
+/// Builds that can be cancelled by id (`POST /build/cancel?id=`, the `buildid` they were
+/// started with); a build also stops when its client goes away.
+enum BuildTasks {
+    static let running = Mutex<[String: Task<Void, Never>]>([:])
+
+    static func run(id: String, _ work: @escaping @Sendable (ProgressSink) async throws -> Void) -> Response {
+        let (sink, stream) = ProgressSink.make()
+        let task = Task {
+            do { try await work(sink) } catch { sink.error(BerthError.wrap(error).message) }
+            sink.finish()
+            if !id.isEmpty { _ = running.withLock { $0.removeValue(forKey: id) } }
+        }
+        if !id.isEmpty { running.withLock { $0[id] = task } }
+        sink.onAbandoned { task.cancel() }
+        return .jsonLines(stream)
+    }
+
+    static func cancel(_ id: String) -> Bool {
+        guard let t = running.withLock({ $0.removeValue(forKey: id) }) else { return false }
+        t.cancel()
+        return true
     }
 }
 

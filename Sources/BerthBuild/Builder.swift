@@ -447,7 +447,15 @@ public final class Builder: Sendable {
             }
             for src in sources { try await copyFromImage(image, path: src, to: target, destIsDir: destIsDir) }
         } else {
-            for src in sources {
+            for src in sources where inst.keyword == "add" && (src.hasPrefix("http://") || src.hasPrefix("https://")) {
+                // ADD of a URL: the file as downloaded (never unpacked), mode 0600 as dockerd.
+                let name = URL(string: src)?.lastPathComponent ?? ""
+                let file = destIsDir || dest.hasSuffix("/") ? target + "/" + (name.isEmpty || name == "/" ? "download" : name) : target
+                try FS.mkdirAll((file as NSString).deletingLastPathComponent)
+                try await RemoteContext.download(src, to: file)
+                _ = chmod(file, 0o600)
+            }
+            for src in sources where !(inst.keyword == "add" && (src.hasPrefix("http://") || src.hasPrefix("https://"))) {
                 let matches = try contextMatches(context, src)
                 guard !matches.isEmpty else { throw StepError(description: "COPY failed: file not found in build context or excluded by .dockerignore: stat \(src): file does not exist") }
                 for m in matches {
@@ -544,7 +552,34 @@ public final class Builder: Sendable {
         var head = [UInt8](repeating: 0, count: 512)
         let n = read(fd, &head, 512)
         if n >= 2 && Compression.isGzip(Array(head.prefix(2))) { return true }
+        if decompressor(Array(head.prefix(max(0, n)))) != nil { return true }
         return n == 512 && Array(head[257..<262]) == Array("ustar".utf8)
+    }
+
+    /// bzip2 and xz contexts are decompressed by the system's tools (no shell; stdin to stdout).
+    static func decompressor(_ head: [UInt8]) -> [String]? {
+        if head.starts(with: Array("BZh".utf8)) { return ["bzip2", "-dc"] }
+        if head.starts(with: [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]) { return ["xz", "-dc"] }
+        return nil
+    }
+
+    /// A bzip2 or xz file decompressed next to itself; the plain path (or the file itself).
+    public static func decompressed(_ path: String) async throws -> String {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw StepError(description: "open \(path): \(Syscall.errnoText())") }
+        defer { close(fd) }
+        var head = [UInt8](repeating: 0, count: 6)
+        let n = pread(fd, &head, 6, 0)
+        guard n > 0, let tool = decompressor(Array(head.prefix(n))) else { return path }
+        let plain = path + ".plain"
+        let out = open(plain, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard out >= 0 else { throw StepError(description: "create \(plain): \(Syscall.errnoText())") }
+        let pid: pid_t
+        do { pid = try Subprocess.spawn(tool, stdin: .fd(fd), stdout: .fd(out)) } catch { close(out); throw error }
+        close(out)
+        let status = try await Blocking.run("berth-decompress") { Subprocess.waitStatus(pid) }
+        guard status == 0 else { unlink(plain); throw BerthError.invalid("the build context could not be decompressed (\(tool[0]) exited \(status))") }
+        return plain
     }
 
     /// A local tar (plain or gzip) unpacked confined to `dir`.

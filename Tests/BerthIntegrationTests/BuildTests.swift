@@ -177,4 +177,59 @@ import Testing
             }
         }
     }
+
+    /// Contexts compressed with bzip2 or xz (sent through the API as SDKs may), and ADD of a URL.
+    @Test func compressedContextsAndAddURL() async throws {
+        try await withDaemon { d in
+            try await d.loadBusybox()
+            let served = Array("served file\n".utf8)
+            let server = try LoopbackServer { c in
+                guard readRequestHead(c) != nil else { return }
+                writeAll(c, "HTTP/1.1 200 OK\r\nContent-Length: \(served.count)\r\nConnection: close\r\n\r\n")
+                _ = served.withUnsafeBytes { write(c, $0.baseAddress, $0.count) }
+            }
+            defer { server.stop() }
+            let src = d.root + "/zsrc"
+            try FS.mkdirAll(src)
+            try FS.write(src + "/Dockerfile", "FROM busybox\nCOPY f /f\nADD http://127.0.0.1:\(server.port)/remote.txt /r/\n")
+            try FS.write(src + "/f", "in context\n")
+            #expect(try await Subprocess.run(["tar", "-C", src, "-cf", d.root + "/z.tar", "."]).status == 0)
+            for (tool, tag) in [("bzip2", "bz"), ("xz", "xz")] {
+                let packed = d.root + "/z-\(tag).tar"
+                _ = try await Subprocess.run(["cp", d.root + "/z.tar", packed])
+                #expect(try await Subprocess.run([tool, "-f", packed]).status == 0)
+                let file = packed + (tool == "xz" ? ".xz" : ".bz2")
+                let r = try await Subprocess.run(["curl", "-s", "--unix-socket", d.root + "/berth.sock", "-X", "POST",
+                                                  "-H", "Content-Type: application/x-tar", "--data-binary", "@" + file,
+                                                  "http://localhost/v1.47/build?t=it/z:\(tag)"])
+                #expect(r.stdoutText.contains("Successfully tagged it/z:\(tag)"), "\(tool): \(r.stdoutText)")
+                let out = try await d.docker("run", "--rm", "it/z:\(tag)", "sh", "-c", "cat /f /r/remote.txt; stat -c %a /r/remote.txt")
+                #expect(out.stdoutText == "in context\nserved file\n600\n", "\(out.stdoutText) \(out.stderrText)")
+            }
+        }
+    }
+
+    /// POST /build/cancel stops a build by its buildid: its step container goes at once.
+    @Test func cancelByBuildID() async throws {
+        try await withDaemon { d in
+            try await d.loadBusybox()
+            let ctx = d.root + "/ctx5"
+            try FS.mkdirAll(ctx)
+            try FS.write(ctx + "/Dockerfile", "FROM busybox\nRUN sleep 60\n")
+            #expect(try await Subprocess.run(["tar", "-C", ctx, "-cf", d.root + "/c.tar", "."]).status == 0)
+            let sock = d.root + "/berth.sock"
+            let client = try Subprocess.spawn(["curl", "-s", "--unix-socket", sock, "-X", "POST", "-H", "Content-Type: application/x-tar",
+                                               "--data-binary", "@" + d.root + "/c.tar", "http://localhost/v1.47/build?buildid=it-cancel"])
+            defer { kill(client, SIGKILL); _ = Subprocess.waitStatus(client) }
+            let runc = ["runc", "--root", d.root + "/exec/runc", "list", "-q"]
+            #expect(await eventually(.seconds(20)) { !((try? await Subprocess.run(runc))?.stdoutText.isEmpty ?? true) })
+            let cancel = try await Subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--unix-socket", sock, "-X", "POST",
+                                                   "http://localhost/v1.47/build/cancel?id=it-cancel"])
+            #expect(cancel.stdoutText == "200")
+            #expect(await eventually(.seconds(20)) { (try? await Subprocess.run(runc))?.stdoutText.isEmpty == true })
+            let again = try await Subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--unix-socket", sock, "-X", "POST",
+                                                  "http://localhost/v1.47/build/cancel?id=it-cancel"])
+            #expect(again.stdoutText == "404")
+        }
+    }
 }
