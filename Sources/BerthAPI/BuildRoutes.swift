@@ -77,10 +77,14 @@ enum BuildRoutes {
                     sink.stream("Downloading build context from remote url: \(remote)\n")
                     try await RemoteContext.download(remote, to: body)
                 }
-                if Builder.isArchive(body) {
-                    let plain = try await Builder.decompressed(body)
+                let bodyFd = open(body, O_RDONLY | O_CLOEXEC)
+                let archive = bodyFd >= 0 && Builder.isArchive(bodyFd)
+                if bodyFd >= 0 { close(bodyFd) }
+                if archive {
+                    let limit = engine.config.expansionLimit
+                    let plain = try await Builder.decompressed(body, limit: limit)
                     defer { if plain != body { unlink(plain) } }
-                    try Builder.unpack(plain, into: context)
+                    try Builder.unpack(plain, into: context, limit: limit)
                     try BuildContext.applyIgnore(context, keep: [opts.dockerfile, ".dockerignore"])
                     dockerfile = try BuildContext.readDockerfile(context, opts.dockerfile)
                 } else {

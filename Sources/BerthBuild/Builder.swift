@@ -402,6 +402,8 @@ public final class Builder: Sendable {
                     say(String(pending[...nl]))
                     pending = String(pending[pending.index(after: nl)...])
                 }
+                // A step that never ends a line is passed on in pieces, not held without bound.
+                if pending.utf8.count > 64 * 1024 { say(pending); pending = "" }
             }
             if !pending.isEmpty { say(pending + "\n") }
             let exit = try await containers.wait(id, condition: "not-running")
@@ -459,8 +461,8 @@ public final class Builder: Sendable {
                 let matches = try contextMatches(context, src)
                 guard !matches.isEmpty else { throw StepError(description: "COPY failed: file not found in build context or excluded by .dockerignore: stat \(src): file does not exist") }
                 for m in matches {
-                    try copyFromContext(context + "/" + m, to: target, destIsDir: destIsDir || matches.count > 1,
-                                        extract: inst.keyword == "add" && Self.isArchive(context + "/" + m))
+                    try copyFromContext(root: context, m, to: target, destIsDir: destIsDir || matches.count > 1,
+                                        mayExtract: inst.keyword == "add")
                 }
             }
         }
@@ -518,39 +520,55 @@ public final class Builder: Sendable {
         return out.sorted()
     }
 
-    /// Copies a context file or directory (its contents) to `target`, or unpacks a local
-    /// archive there (ADD).
-    func copyFromContext(_ path: String, to target: String, destIsDir: Bool, extract: Bool) throws {
-        if extract {
+    /// Copies the context entry `rel` (resolved inside `root`: a link in the context cannot lead
+    /// out of it) to `target` — a directory's contents into it, a file to it or into it — or,
+    /// for ADD, unpacks it there when it is a tar archive.
+    func copyFromContext(root: String, _ rel: String, to target: String, destIsDir: Bool, mayExtract: Bool) throws {
+        let parentPath = (rel as NSString).deletingLastPathComponent
+        let leaf = (rel as NSString).lastPathComponent
+        let parent = try ContainerFiles.open(root: root, path: parentPath.isEmpty ? "/" : parentPath, flags: O_RDONLY | O_DIRECTORY, follow: true)
+        defer { close(parent) }
+        if leaf.isEmpty || leaf == "/" || leaf == "." {
             try FS.mkdirAll(target)
-            try Self.unpack(path, into: target)
+            let dst = open(target, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            guard dst >= 0 else { throw StepError(description: "open \(target): \(Syscall.errnoText())") }
+            defer { close(dst) }
+            try VolumeCopy.copyTree(parent, dst)
             return
         }
         var st = stat()
-        guard lstat(path, &st) == 0 else { throw StepError(description: "stat \(path): \(Syscall.errnoText())") }
+        guard fstatat(parent, leaf, &st, AT_SYMLINK_NOFOLLOW) == 0 else { throw StepError(description: "stat \(rel): \(Syscall.errnoText())") }
         if st.st_mode & S_IFMT == S_IFDIR {
             try FS.mkdirAll(target)
-            let src = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            let src = openat(parent, leaf, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
             let dst = open(target, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-            defer { close(src); close(dst) }
-            guard src >= 0, dst >= 0 else { throw StepError(description: "open \(path): \(Syscall.errnoText())") }
+            defer { Syscall.closeQuietly(src); Syscall.closeQuietly(dst) }
+            guard src >= 0, dst >= 0 else { throw StepError(description: "open \(rel): \(Syscall.errnoText())") }
             try VolumeCopy.copyTree(src, dst)
             return
         }
-        let file = destIsDir || target.hasSuffix("/") ? target + "/" + (path as NSString).lastPathComponent : target
+        if mayExtract && st.st_mode & S_IFMT == S_IFREG {
+            let fd = openat(parent, leaf, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+            guard fd >= 0 else { throw StepError(description: "open \(rel): \(Syscall.errnoText())") }
+            defer { close(fd) }
+            if Self.isArchive(fd) {
+                try FS.mkdirAll(target)
+                try Self.unpack(fd, into: target, limit: engine.config.expansionLimit)
+                return
+            }
+        }
+        let file = destIsDir || target.hasSuffix("/") ? target + "/" + leaf : target
         try FS.mkdirAll((file as NSString).deletingLastPathComponent)
-        let parent = open((path as NSString).deletingLastPathComponent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         let dparent = open((file as NSString).deletingLastPathComponent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        defer { close(parent); close(dparent) }
-        try VolumeCopy.copyEntry(parent, (path as NSString).lastPathComponent, dparent, (file as NSString).lastPathComponent)
+        guard dparent >= 0 else { throw StepError(description: "open \(file): \(Syscall.errnoText())") }
+        defer { close(dparent) }
+        try VolumeCopy.copyEntry(parent, leaf, dparent, (file as NSString).lastPathComponent)
     }
 
-    public static func isArchive(_ path: String) -> Bool {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
+    /// Whether the file open at `fd` is a tar archive (plain, gzip, bzip2 or xz).
+    public static func isArchive(_ fd: Int32) -> Bool {
         var head = [UInt8](repeating: 0, count: 512)
-        let n = read(fd, &head, 512)
+        let n = pread(fd, &head, 512, 0)
         if n >= 2 && Compression.isGzip(Array(head.prefix(2))) { return true }
         if decompressor(Array(head.prefix(max(0, n)))) != nil { return true }
         return n == 512 && Array(head[257..<262]) == Array("ustar".utf8)
@@ -563,8 +581,9 @@ public final class Builder: Sendable {
         return nil
     }
 
-    /// A bzip2 or xz file decompressed next to itself; the plain path (or the file itself).
-    public static func decompressed(_ path: String) async throws -> String {
+    /// A bzip2 or xz file decompressed next to itself, at most `limit` bytes of it (a bomb is
+    /// stopped there); the plain path, or the file itself when it is not compressed so.
+    public static func decompressed(_ path: String, limit: Int64) async throws -> String {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw StepError(description: "open \(path): \(Syscall.errnoText())") }
         defer { close(fd) }
@@ -574,33 +593,59 @@ public final class Builder: Sendable {
         let plain = path + ".plain"
         let out = open(plain, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard out >= 0 else { throw StepError(description: "create \(plain): \(Syscall.errnoText())") }
+        defer { close(out) }
+        let pipe = try Syscall.pipe()
         let pid: pid_t
-        do { pid = try Subprocess.spawn(tool, stdin: .fd(fd), stdout: .fd(out)) } catch { close(out); throw error }
-        close(out)
-        let status = try await Blocking.run("berth-decompress") { Subprocess.waitStatus(pid) }
-        guard status == 0 else { unlink(plain); throw BerthError.invalid("the build context could not be decompressed (\(tool[0]) exited \(status))") }
+        do { pid = try Subprocess.spawn(tool, stdin: .fd(fd), stdout: .fd(pipe.write)) } catch {
+            close(pipe.read); close(pipe.write); throw error
+        }
+        close(pipe.write)
+        let ok = try await Blocking.run("berth-decompress") { () -> Bool in
+            defer { close(pipe.read) }
+            var total: Int64 = 0
+            var buf = [UInt8](repeating: 0, count: 1 << 16)
+            while true {
+                let r = buf.withUnsafeMutableBytes { read(pipe.read, $0.baseAddress, $0.count) }
+                if r < 0 && errno == EINTR { continue }
+                if r <= 0 { break }
+                total += Int64(r)
+                if total > limit { Syscall.kill(pid, SIGKILL); _ = Subprocess.waitStatus(pid); return false }
+                try buf.withUnsafeBytes { try Syscall.writeAll(out, UnsafeRawBufferPointer(rebasing: $0[0..<r])) }
+            }
+            return Subprocess.waitStatus(pid) == 0
+        }
+        guard ok else {
+            unlink(plain)
+            throw BerthError.invalid("the build context could not be decompressed (\(tool[0]) failed, or it expands past \(limit) bytes)")
+        }
         return plain
     }
 
-    /// A local tar (plain or gzip) unpacked confined to `dir`.
-    public static func unpack(_ path: String, into dir: String) throws {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw StepError(description: "open \(path): \(Syscall.errnoText())") }
-        defer { close(fd) }
+    /// A tar (plain or gzip) open at `fd` unpacked confined to `dir`, expanding to at most `limit` bytes.
+    public static func unpack(_ fd: Int32, into dir: String, limit: Int64) throws {
         var head = [UInt8](repeating: 0, count: 2)
         _ = pread(fd, &head, 2, 0)
         var applier = LayerApplier(root: dir)
         applier.convertWhiteouts = false
         applier.preserveOwnership = true
         let rootFd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard rootFd >= 0 else { throw StepError(description: "open \(dir): \(Syscall.errnoText())") }
         defer { close(rootFd) }
         if Compression.isGzip(head) {
-            var r = TarReader(try GzipReader(FileRangeReader(fd: fd)))
+            var r = TarReader(GuardedReader(try GzipReader(FileRangeReader(fd: fd)), limit: limit, cancel: nil, what: "the build context"))
             _ = try applier.apply(&r, rootFd: rootFd)
         } else {
-            var r = TarReader(FileRangeReader(fd: fd))
+            var r = TarReader(GuardedReader(FileRangeReader(fd: fd), limit: limit, cancel: nil, what: "the build context"))
             _ = try applier.apply(&r, rootFd: rootFd)
         }
+    }
+
+    /// A tar file (ours: a spooled body, an archive read from an image) unpacked into `dir`.
+    public static func unpack(_ path: String, into dir: String, limit: Int64) throws {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw StepError(description: "open \(path): \(Syscall.errnoText())") }
+        defer { close(fd) }
+        try unpack(fd, into: dir, limit: limit)
     }
 
     /// `COPY --from`: the path's tar from a container of `image` (never started), unpacked at
@@ -616,18 +661,17 @@ public final class Builder: Sendable {
         defer { Task { try? await containers.remove(id, force: true) } }
         let spool = try staging()
         defer { FS.removeAll(spool) }
-        let (statText, tar) = try await containers.archiveGet(id, path: path)
+        let tar = try await containers.archiveGet(id, path: path).tar
         let tarPath = spool + "/src.tar"
         let fd = open(tarPath, O_WRONLY | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw StepError(description: "create \(tarPath): \(Syscall.errnoText())") }
+        defer { close(fd) }
         for try await chunk in tar { try chunk.withUnsafeBytes { try Syscall.writeAll(fd, $0) } }
-        close(fd)
-        let isDir = (Data(base64Encoded: statText).flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }?["mode"] as? Int)
-            .map { UInt32(truncatingIfNeeded: $0) & (1 << 31) != 0 } ?? false
         let unpacked = spool + "/out"
         try FS.mkdirAll(unpacked)
-        try Self.unpack(tarPath, into: unpacked)
+        try Self.unpack(tarPath, into: unpacked, limit: engine.config.expansionLimit)
         let name = ((path as NSString).lastPathComponent.isEmpty || path == "/") ? "." : (path as NSString).lastPathComponent
-        try copyFromContext(unpacked + "/" + name, to: isDir ? target : target, destIsDir: destIsDir, extract: false)
+        try copyFromContext(root: unpacked, name, to: target, destIsDir: destIsDir, mayExtract: false)
     }
 
     /// `--chown=user[:group]`: numbers, or names looked up in the image's /etc/passwd and /etc/group.

@@ -136,3 +136,18 @@ import Testing
         }
     }
 }
+
+/// Patterns built to make a backtracking matcher explode are matched in bounded time.
+@Suite struct HostileDockerIgnoreTests {
+    @Test func pathologicalPatterns() throws {
+        let stars = String(repeating: "*a", count: 200) + "b"
+        let dirs = String(repeating: "**/a/", count: 6) + "x"
+        let d = try DockerIgnore(stars + "\n" + dirs + "\n" + String(repeating: "**/", count: 50) + "y")
+        let longName = String(repeating: "a", count: 250)
+        let deep = Array(repeating: "a", count: 1000).joined(separator: "/")
+        #expect(!d.excludes(longName))
+        #expect(!d.excludes(deep))
+        #expect(d.excludes(deep + "/y"))
+        #expect(throws: DockerIgnore.PatternError.self) { try DockerIgnore(String(repeating: "x", count: 2000)) }
+    }
+}

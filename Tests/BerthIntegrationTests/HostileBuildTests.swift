@@ -1,0 +1,64 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import BerthSystem
+import Foundation
+import Testing
+
+/// Hostile build contexts: links that point out of the context, a compression bomb, a step that
+/// never ends a line. Nothing of the host may reach the image, and berthd must not grow without
+/// bound or hang.
+@Suite(.enabled(if: Gate.runtime, Gate.runtimeReason)) struct HostileBuildTests {
+    func build(_ d: TestDaemon, _ args: [String]) async throws -> Subprocess.Result {
+        var env = ProcessInfo.processInfo.environment
+        env["DOCKER_HOST"] = d.dockerHost
+        env["DOCKER_BUILDKIT"] = "0"
+        env["DOCKER_CONFIG"] = d.root + "/docker-config"
+        return try await Subprocess.run(["docker", "build"] + args, env: env.map { "\($0.key)=\($0.value)" })
+    }
+
+    @Test func linksInTheContextStayInside() async throws {
+        try await withDaemon { d in
+            try await d.loadBusybox()
+            let ctx = d.root + "/evil-ctx"
+            try FS.mkdirAll(ctx)
+            // A secret on the host, and links in the context that point at it.
+            let secret = d.root + "/host-secret"
+            try FS.write(secret, "host secret\n")
+            #expect(symlink("/", ctx + "/root") == 0)
+            #expect(symlink(secret, ctx + "/secret-link") == 0)
+            #expect(try await Subprocess.run(["tar", "-cf", d.root + "/host.tar", "-C", d.root, "host-secret"]).status == 0)
+            #expect(symlink(d.root + "/host.tar", ctx + "/archive.tar") == 0)
+            for (i, step) in ["COPY root\(d.root)/host-secret /stolen", "COPY secret-link /stolen", "ADD archive.tar /stolen/"].enumerated() {
+                try FS.write(ctx + "/Dockerfile", "FROM busybox\n\(step)\n")
+                let r = try await build(d, ["-t", "it/evil:\(i)", ctx])
+                if r.status == 0 {
+                    // What was copied is the link itself (or nothing of the host).
+                    let out = try await d.docker("run", "--rm", "it/evil:\(i)", "sh", "-c", "cat /stolen /stolen/* 2>/dev/null; true")
+                    #expect(!out.stdoutText.contains("host secret"), "\(step): \(out.stdoutText)")
+                } else {
+                    #expect(!r.stderrText.contains("host secret"), "\(step): \(r.stderrText)")
+                }
+            }
+        }
+    }
+
+    @Test func compressionBombAndEndlessLines() async throws {
+        try await withDaemon(extraArgs: ["--max-decompressed-size", "4MiB"]) { d in
+            try await d.loadBusybox()
+            let ctx = d.root + "/bomb"
+            try FS.mkdirAll(ctx)
+            try FS.write(ctx + "/Dockerfile", "FROM busybox\n")
+            #expect(try await Subprocess.run(["sh", "-c", "head -c 16777216 /dev/zero > \(ctx)/zeros && tar -C \(ctx) -cf - . | gzip -c > \(d.root)/bomb.tar.gz"]).status == 0)
+            let r = try await Subprocess.run(["curl", "-s", "--unix-socket", d.root + "/berth.sock", "-X", "POST", "-H", "Content-Type: application/x-tar",
+                                              "--data-binary", "@" + d.root + "/bomb.tar.gz", "http://localhost/v1.47/build"])
+            #expect(r.stdoutText.contains("errorDetail") && !r.stdoutText.contains("Successfully built"), "\(r.stdoutText)")
+            // A step writing 300 KiB without a newline: the build goes on, the output arrives in pieces.
+            let lines = d.root + "/lines"
+            try FS.mkdirAll(lines)
+            try FS.write(lines + "/Dockerfile", "FROM busybox\nRUN head -c 307200 /dev/zero | tr '\\0' a\n")
+            let long = try await build(d, [lines])
+            #expect(long.status == 0 && long.stdoutText.contains(String(repeating: "a", count: 1000)), "\(long.stderrText)")
+        }
+    }
+}
