@@ -147,6 +147,9 @@ public final class Builder: Sendable {
         return try engine.imageStore.resolve(name)
     }
 
+    /// A path inside the image, cleaned (`..` stops at the root).
+    static func absolute(_ path: String) -> String { "/" + (cleanArchivePath(path, clamp: true) ?? "") }
+
     static func short(_ id: String) -> String { String(id.split(separator: ":").last?.prefix(12) ?? "") }
 
     // MARK: instructions
@@ -266,7 +269,7 @@ public final class Builder: Sendable {
         case "workdir":
             var dir = try sh.expand(arg, env: env)
             if !dir.hasPrefix("/") { dir = ((c.WorkingDir ?? "/") as NSString).appendingPathComponent(dir) }
-            c.WorkingDir = MountPlanPath.clean(dir)
+            c.WorkingDir = Self.absolute(dir)
             state.config = c
             try await workdir(&state, createdBy: nop + "WORKDIR " + (c.WorkingDir ?? "/"))
         case "run":
@@ -437,7 +440,7 @@ public final class Builder: Sendable {
         let owner = try inst.flag("chown").map { try ownership($0, state: state) }
         let upper = try staging()
         defer { FS.removeAll(upper) }
-        let target = upper + MountPlanPath.clean(dest)
+        let target = upper + Self.absolute(dest)
         if let from = inst.flag("from") {
             // Another stage's or an image's files, read through a container of that image.
             let image: String
@@ -466,8 +469,8 @@ public final class Builder: Sendable {
                 }
             }
         }
-        if let owner { try Self.chownTree(upper + MountPlanPath.clean(dest), owner) }
-        if let mode = inst.flag("chmod"), let m = mode_t(mode, radix: 8) { try Self.chmodTree(upper + MountPlanPath.clean(dest), m) }
+        if let owner { try Self.chownTree(upper + Self.absolute(dest), owner) }
+        if let mode = inst.flag("chmod"), let m = mode_t(mode, radix: 8) { try Self.chmodTree(upper + Self.absolute(dest), m) }
         let createdBy = "/bin/sh -c #(nop) \(inst.keyword.uppercased()) " + (inst.args.first.map { $0 } ?? "")
         let key = Self.cacheKey(cacheBase + "\u{1}" + (try Self.contentDigest(upper)))
         if try useCache(key, &state, options: options, say: say) { return }
@@ -509,7 +512,7 @@ public final class Builder: Sendable {
 
     /// Context paths a source names: itself, or what its wildcards match (`filepath.Match`).
     func contextMatches(_ context: String, _ src: String) throws -> [String] {
-        let clean = MountPlanPath.clean(src).dropFirst()   // relative, no `..` out of the context
+        let clean = Substring(cleanArchivePath(src, clamp: true) ?? "")   // relative, no `..` out of the context
         if !clean.contains(where: { "*?[".contains($0) }) { return FS.exists(context + "/" + clean) || clean.isEmpty ? [String(clean)] : [] }
         let matcher = try DockerIgnore(String(clean))
         var out: [String] = []
@@ -524,11 +527,12 @@ public final class Builder: Sendable {
     /// out of it) to `target` — a directory's contents into it, a file to it or into it — or,
     /// for ADD, unpacks it there when it is a tar archive.
     func copyFromContext(root: String, _ rel: String, to target: String, destIsDir: Bool, mayExtract: Bool) throws {
-        let parentPath = (rel as NSString).deletingLastPathComponent
-        let leaf = (rel as NSString).lastPathComponent
+        let parts = rel.split(separator: "/").map(String.init)
+        let parentPath = parts.dropLast().joined(separator: "/")
+        let leaf = parts.last ?? ""
         let parent = try ContainerFiles.open(root: root, path: parentPath.isEmpty ? "/" : parentPath, flags: O_RDONLY | O_DIRECTORY, follow: true)
         defer { close(parent) }
-        if leaf.isEmpty || leaf == "/" || leaf == "." {
+        if leaf.isEmpty || leaf == "." {
             try FS.mkdirAll(target)
             let dst = open(target, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
             guard dst >= 0 else { throw StepError(description: "open \(target): \(Syscall.errnoText())") }
@@ -713,16 +717,6 @@ public final class Builder: Sendable {
     }
 }
 
-/// Path cleaning as mounts and builds need it (`/a/./b/../c` → `/a/c`).
-enum MountPlanPath {
-    static func clean(_ path: String) -> String {
-        var parts: [Substring] = []
-        for p in path.split(separator: "/") where p != "." && !p.isEmpty {
-            if p == ".." { if !parts.isEmpty { parts.removeLast() } } else { parts.append(p) }
-        }
-        return "/" + parts.joined(separator: "/")
-    }
-}
 
 /// Go's duration syntax as HEALTHCHECK flags take it (`30s`, `1m30s`, `500ms`, `1.5h`), in nanoseconds.
 enum HealthDuration {

@@ -1,3 +1,4 @@
+import BerthArchive
 import Foundation
 
 /// `.dockerignore` as dockerd reads and matches it: one pattern per line, `#` comments, `!`
@@ -138,13 +139,7 @@ public struct DockerIgnore: Sendable {
     public var isEmpty: Bool { patterns.isEmpty }
 
     /// Like Go's `filepath.Clean`, relative to the context root: `./a//b/../c/` → `a/c`.
-    static func clean(_ path: String) -> String {
-        var parts: [Substring] = []
-        for p in path.split(separator: "/") where p != "." && !p.isEmpty {
-            if p == ".." { if !parts.isEmpty { parts.removeLast() } } else { parts.append(p) }
-        }
-        return parts.joined(separator: "/")
-    }
+    static func clean(_ path: String) -> String { cleanArchivePath(path, clamp: true) ?? "" }
 
     /// Whether `path` (relative to the context, `/`-separated) is left out of the build.
     public func excludes(_ path: String) -> Bool {

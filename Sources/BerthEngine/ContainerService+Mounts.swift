@@ -73,7 +73,11 @@ extension ContainerService {
 
     /// `Mounts` as inspect shows them.
     nonisolated func mountPoints(_ id: String) -> [MountPoint] {
-        ((try? store.mounts(container: id)) ?? []).map { m in
+        mountPoints((try? store.mounts(container: id)) ?? [])
+    }
+
+    nonisolated func mountPoints(_ rows: [MountRecord]) -> [MountPoint] {
+        rows.map { m in
             switch m.type {
             case "volume":
                 return MountPoint(Type: "volume", Name: m.name, Source: volumes.mountpoint(m.name), Destination: m.destination,

@@ -68,6 +68,8 @@ extension ContainerService {
         out.reserveCapacity(rows.count * 420 + 2)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.withoutEscapingSlashes]
+        // Mounts are read once, and only when some row is not in the cache.
+        var mounts: [String: [MountRecord]]? = nil
         try listCache.withLock { cache in
             for (i, c) in rows.enumerated() {
                 if i > 0 { out.append(UInt8(ascii: ",")) }
@@ -76,7 +78,8 @@ extension ContainerService {
                     out += hit.json
                     continue
                 }
-                let json = Array(try encoder.encode(summary(c, status: status, size: size)))
+                if mounts == nil { mounts = (try? store.allMounts()) ?? [:] }
+                let json = Array(try encoder.encode(summary(c, status: status, size: size, mounts: mounts!)))
                 if !size { cache[c.id] = ListCacheEntry(row: c, status: status, json: json) }
                 out += json
             }
@@ -91,17 +94,18 @@ extension ContainerService {
 
     public nonisolated func list(all: Bool, limit: Int?, size: Bool, filters: Filters) throws -> [ContainerSummary] {
         let now = Timestamp.nowNanos()
-        return try listRows(all: all, limit: limit, filters: filters).map { summary($0, status: statusText($0, now: now), size: size) }
+        let mounts = (try? store.allMounts()) ?? [:]
+        return try listRows(all: all, limit: limit, filters: filters).map { summary($0, status: statusText($0, now: now), size: size, mounts: mounts) }
     }
 
-    nonisolated func summary(_ c: ContainerListRow, status: String, size: Bool) -> ContainerSummary {
+    nonisolated func summary(_ c: ContainerListRow, status: String, size: Bool, mounts: [String: [MountRecord]]) -> ContainerSummary {
         let labels = c.labels == "{}" ? [:] : (decode([String: String].self, Data(c.labels.utf8)) ?? [:])
         var s = ContainerSummary(Id: c.id, Names: ["/" + c.name], Image: c.image_name, ImageID: c.image_id,
                                  Command: c.command, Created: c.created / 1_000_000_000, Labels: labels,
                                  State: c.status, Status: status, NetworkMode: c.network_mode)
         if size { s.SizeRw = FS.diskUsage(runtime.paths(c.id).upper) }
         if !c.ports.isEmpty { s.Ports = NetworkService.summaryPorts(c.ports) }
-        s.Mounts = mountPoints(c.id)
+        s.Mounts = mountPoints(mounts[c.id] ?? [])
         return s
     }
 

@@ -157,7 +157,8 @@ public actor ContainerService {
                 } }
                 do {
                     try recordMounts(id, mountPlan)
-                    try await populateVolumes(id)
+                    // Only volumes that may take the image's content need the root filesystem.
+                    if mountPlan.mounts.contains(where: { $0.record.copy_up }) { try await populateVolumes(id) }
                 } catch {
                     let anonymous = anonymousVolumes(id)
                     try? store.deleteContainer(id)

@@ -60,6 +60,11 @@ extension Store {
         }
     }
 
+    /// Every container's mounts (for a list of containers: one read, not one per row).
+    public func allMounts() throws -> [String: [MountRecord]] {
+        try rd { Dictionary(grouping: try MountRecord.order(Column("position")).fetchAll($0), by: \.container_id) }
+    }
+
     public func mounts(container: String) throws -> [MountRecord] {
         try rd { try MountRecord.filter(Column("container_id") == container).order(Column("position")).fetchAll($0) }
     }

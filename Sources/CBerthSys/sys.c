@@ -77,15 +77,33 @@ int berth_x32_abi_available(void) {
 int berth_malloc_trim(void) { return malloc_trim(0); }
 int berth_malloc_arena_max(int n) { return mallopt(M_ARENA_MAX, n); }
 
+/* The calling thread enters the network namespace at nspath; *self keeps the one it left.
+ * Returns 0 or -errno (nothing changed then). */
+static int enter_netns(const char *nspath, int *self) {
+    *self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (*self < 0) return -errno;
+    int target = open(nspath, O_RDONLY | O_CLOEXEC);
+    if (target < 0) { int e = errno; close(*self); return -e; }
+    int rc = setns(target, CLONE_NEWNET);
+    int e = errno;
+    close(target);
+    if (rc != 0) { close(*self); return -e; }
+    return 0;
+}
+
+/* Back to the namespace enter_netns left; a thread left elsewhere would be a disaster. */
+static void leave_netns(int self) {
+    if (setns(self, CLONE_NEWNET) != 0) abort();
+    close(self);
+}
+
 /* A socket bound to addr:port (host order) inside the network namespace at nspath: the calling
  * thread enters that namespace for the socket(2) and bind(2) and comes straight back. The socket
  * keeps its namespace. Returns the descriptor or -errno. */
 int berth_socket_in_netns(const char *nspath, uint32_t addr, uint16_t port, int stream) {
-    int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-    if (self < 0) return -errno;
-    int target = open(nspath, O_RDONLY | O_CLOEXEC);
-    if (target < 0) { int e = errno; close(self); return -e; }
-    if (setns(target, CLONE_NEWNET) != 0) { int e = errno; close(target); close(self); return -e; }
+    int self;
+    int entered = enter_netns(nspath, &self);
+    if (entered != 0) return entered;
     int fd = socket(AF_INET, (stream ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     int err = fd < 0 ? errno : 0;
     if (fd >= 0) {
@@ -100,9 +118,7 @@ int berth_socket_in_netns(const char *nspath, uint32_t addr, uint16_t port, int 
             err = errno; close(fd); fd = -1;
         }
     }
-    /* Back to berthd's own namespace; a thread left elsewhere would be a disaster. */
-    if (setns(self, CLONE_NEWNET) != 0) abort();
-    close(target); close(self);
+    leave_netns(self);
     return fd >= 0 ? fd : -err;
 }
 
@@ -140,11 +156,9 @@ int berth_create_netns(const char *path) {
  * order), brings it up, and when gateway is not 0 routes the default through it. Old ioctls,
  * in process: cheaper than running `ip` there. Returns 0 or -errno. */
 int berth_netns_configure(const char *nspath, const char *ifname, uint32_t addr, int prefix, uint32_t gateway) {
-    int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-    if (self < 0) return -errno;
-    int target = open(nspath, O_RDONLY | O_CLOEXEC);
-    if (target < 0) { int e = errno; close(self); return -e; }
-    if (setns(target, CLONE_NEWNET) != 0) { int e = errno; close(target); close(self); return -e; }
+    int self;
+    int entered = enter_netns(nspath, &self);
+    if (entered != 0) return entered;
     int err = 0;
     int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (s < 0) err = errno;
@@ -182,8 +196,7 @@ int berth_netns_configure(const char *nspath, const char *ifname, uint32_t addr,
         }
         close(s);
     }
-    if (setns(self, CLONE_NEWNET) != 0) abort();
-    close(target); close(self);
+    leave_netns(self);
     return -err;
 }
 
@@ -194,11 +207,9 @@ struct berth_in6_ifreq { struct in6_addr addr; uint32_t prefixlen; int ifindex; 
  * gateway is not NULL, the IPv6 default route on ifname inside the namespace at nspath. The
  * interface is up already (berth_netns_configure). Returns 0 or -errno. */
 int berth_netns_configure6(const char *nspath, const char *ifname, const uint8_t *addr, int prefix, const uint8_t *gateway) {
-    int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-    if (self < 0) return -errno;
-    int target = open(nspath, O_RDONLY | O_CLOEXEC);
-    if (target < 0) { int e = errno; close(self); return -e; }
-    if (setns(target, CLONE_NEWNET) != 0) { int e = errno; close(target); close(self); return -e; }
+    int self;
+    int entered = enter_netns(nspath, &self);
+    if (entered != 0) return entered;
     int err = 0;
     /* /proc/sys/net follows the opener's namespace: this thread's, now. */
     char path[128];
@@ -236,8 +247,7 @@ int berth_netns_configure6(const char *nspath, const char *ifname, const uint8_t
         }
     }
     if (s >= 0) close(s);
-    if (setns(self, CLONE_NEWNET) != 0) abort();
-    close(target); close(self);
+    leave_netns(self);
     return -err;
 }
 

@@ -8,14 +8,6 @@ import Testing
 /// `docker build` (the classic builder) with real runc: stages, args, .dockerignore, cache,
 /// a failing RUN, a Dockerfile on stdin.
 @Suite(.enabled(if: Gate.runtime, Gate.runtimeReason)) struct BuildTests {
-    func build(_ d: TestDaemon, _ args: [String], input: String? = nil) async throws -> Subprocess.Result {
-        var env = ProcessInfo.processInfo.environment
-        env["DOCKER_HOST"] = d.dockerHost
-        env["DOCKER_BUILDKIT"] = "0"
-        env["DOCKER_CONFIG"] = d.root + "/docker-config"
-        return try await Subprocess.run(["docker", "build"] + args, env: env.map { "\($0.key)=\($0.value)" }, input: input.map { Array($0.utf8) })
-    }
-
     @Test func multiStageArgsIgnoreCacheAndFailures() async throws {
         try await withDaemon { d in
             try await d.loadBusybox()
@@ -46,32 +38,32 @@ import Testing
                 COPY --from=base /app/greeting /greeting
                 CMD ["/bin/busybox", "cat", "/greeting"]
                 """)
-            let first = try await build(d, ["--target", "base", "--build-arg", "GREETING=hi", "-t", "it/built:1", ctx])
+            let first = try await d.dockerBuild(["--target", "base", "--build-arg", "GREETING=hi", "-t", "it/built:1", ctx])
             #expect(first.status == 0 && first.stdoutText.contains("Successfully tagged it/built:1"), "\(first.stdoutText) \(first.stderrText)")
             #expect(try await d.docker("run", "--rm", "it/built:1").stdoutText == "hi from build\n")
             let files = try await d.docker("run", "--rm", "it/built:1", "sh", "-c", "cat file.txt a; stat -c %u owned; whoami; test -e ignored && echo leaked || echo ok")
             #expect(files.stdoutText == "file content\nin dir\n1001\nu\nok\n", "\(files.stdoutText) \(files.stderrText)")
-            let again = try await build(d, ["--target", "base", "--build-arg", "GREETING=hi", "-t", "it/built:1", ctx])
+            let again = try await d.dockerBuild(["--target", "base", "--build-arg", "GREETING=hi", "-t", "it/built:1", ctx])
             #expect(again.stdoutText.contains(" ---> Using cache") && !again.stdoutText.contains("Running in"), "\(again.stdoutText)")
-            let changed = try await build(d, ["--target", "base", "--build-arg", "GREETING=other", "-t", "it/built:2", ctx])
+            let changed = try await d.dockerBuild(["--target", "base", "--build-arg", "GREETING=other", "-t", "it/built:2", ctx])
             #expect(changed.stdoutText.contains("Running in"), "a changed build arg reruns RUN")
             // `docker builder prune` forgets the cache: the same build runs its steps again.
             #expect(try await d.docker("builder", "prune", "-f").status == 0)
-            let afterPrune = try await build(d, ["--target", "base", "--build-arg", "GREETING=other", "-t", "it/built:2", ctx])
+            let afterPrune = try await d.dockerBuild(["--target", "base", "--build-arg", "GREETING=other", "-t", "it/built:2", ctx])
             #expect(afterPrune.stdoutText.contains("Running in") && !afterPrune.stdoutText.contains("Using cache"), "\(afterPrune.stdoutText)")
 
             // The final stage: the unused stage is skipped; two layers, from scratch.
-            let final = try await build(d, ["-t", "it/final:1", ctx])
+            let final = try await d.dockerBuild(["-t", "it/final:1", ctx])
             #expect(final.status == 0, "\(final.stdoutText) \(final.stderrText)")
             #expect(try await d.docker("run", "--rm", "it/final:1").stdoutText == "hello from build\n")
             #expect(try await d.inspect("it/final:1", "{{len .RootFS.Layers}}") == "2")
 
             try FS.write(d.root + "/Dockerfile.fail", "FROM busybox\nRUN exit 7\n")
-            let fail = try await build(d, ["-f", d.root + "/Dockerfile.fail", ctx])
+            let fail = try await d.dockerBuild(["-f", d.root + "/Dockerfile.fail", ctx])
             #expect(fail.status != 0 && fail.stderrText.contains("The command '/bin/sh -c exit 7' returned a non-zero code: 7"), "\(fail.stderrText)")
-            let stdin = try await build(d, ["-q", "-"], input: "FROM busybox\nRUN true\n")
+            let stdin = try await d.dockerBuild(["-q", "-"], input: "FROM busybox\nRUN true\n")
             #expect(stdin.status == 0 && stdin.stdoutText.hasPrefix("sha256:"), "\(stdin.stdoutText) \(stdin.stderrText)")
-            let bad = try await build(d, ["-"], input: "FROM busybox\nBOGUS x\n")
+            let bad = try await d.dockerBuild(["-"], input: "FROM busybox\nBOGUS x\n")
             #expect(bad.status != 0 && bad.stderrText.contains("Dockerfile parse error line 2: unknown instruction: BOGUS"), "\(bad.stderrText)")
             // No container is left behind by RUN steps, failed or not.
             #expect(try await d.docker("ps", "-aq").stdoutText.isEmpty)
@@ -92,9 +84,9 @@ import Testing
             let ctx = d.root + "/ctx2"
             try FS.mkdirAll(ctx)
             try FS.write(ctx + "/Dockerfile", "FROM busybox\nONBUILD RUN echo triggered > /t\n")
-            #expect(try await build(d, ["-t", "it/onbuild:1", ctx]).status == 0)
+            #expect(try await d.dockerBuild(["-t", "it/onbuild:1", ctx]).status == 0)
             try FS.write(ctx + "/Dockerfile", "FROM it/onbuild:1\nRUN cat /t; ls /sys/class/net\n")
-            let child = try await build(d, ["--network", "none", "-t", "it/child:1", ctx])
+            let child = try await d.dockerBuild(["--network", "none", "-t", "it/child:1", ctx])
             #expect(child.status == 0 && child.stdoutText.contains("# Executing 1 build trigger"), "\(child.stdoutText) \(child.stderrText)")
             #expect(child.stdoutText.contains("triggered\nlo\n"), "\(child.stdoutText)")
             #expect(try await d.inspect("it/child:1", "{{json .Config.OnBuild}}") == "null")
@@ -114,13 +106,12 @@ import Testing
             env["DOCKER_BUILDKIT"] = "0"
             let client = try Subprocess.spawn(["docker", "build", ctx], env: env.map { "\($0.key)=\($0.value)" })
             defer { kill(client, SIGKILL); _ = Subprocess.waitStatus(client) }
-            let runc = ["runc", "--root", d.root + "/exec/runc", "list", "-q"]
-            #expect(await eventually(.seconds(20)) { !((try? await Subprocess.run(runc))?.stdoutText.isEmpty ?? true) })
-            let id = try await Subprocess.run(runc).stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
+                        #expect(await eventually(.seconds(20)) { !((try? await d.runcContainers())?.isEmpty ?? true) })
+            let id = try await d.runcContainers().first ?? ""
             #expect(try await d.docker("ps", "-aq").stdoutText.isEmpty, "step containers are not listed")
             d.kill9()
             try await d.start()
-            #expect(await eventually(.seconds(20)) { (try? await Subprocess.run(runc))?.stdoutText.isEmpty == true })
+            #expect(await eventually(.seconds(20)) { (try? await d.runcContainers())?.isEmpty == true })
             #expect(try await d.docker("inspect", id).status != 0)
             let tmp = (try? FileManager.default.contentsOfDirectory(atPath: d.root + "/data/tmp")) ?? []
             #expect(!tmp.contains { $0.hasPrefix("build") }, "\(tmp)")
@@ -146,13 +137,13 @@ import Testing
                 _ = body.withUnsafeBytes { write(c, $0.baseAddress, $0.count) }
             }
             defer { server.stop() }
-            let fromTar = try await build(d, ["-t", "it/remote:1", "http://127.0.0.1:\(server.port)/ctx.tar"])
+            let fromTar = try await d.dockerBuild(["-t", "it/remote:1", "http://127.0.0.1:\(server.port)/ctx.tar"])
             #expect(fromTar.status == 0, "\(fromTar.stdoutText) \(fromTar.stderrText)")
             #expect(try await d.docker("run", "--rm", "it/remote:1").stdoutText == "from a remote tarball\n")
-            let fromFile = try await build(d, ["-t", "it/remote:2", "http://127.0.0.1:\(server.port)/Dockerfile"])
+            let fromFile = try await d.dockerBuild(["-t", "it/remote:2", "http://127.0.0.1:\(server.port)/Dockerfile"])
             #expect(fromFile.status == 0, "\(fromFile.stdoutText) \(fromFile.stderrText)")
             #expect(try await d.docker("run", "--rm", "it/remote:2").stdoutText == "remote-dockerfile\n")
-            let missing = try await build(d, ["http://127.0.0.1:\(server.port)/nothing.tar"])
+            let missing = try await d.dockerBuild(["http://127.0.0.1:\(server.port)/nothing.tar"])
             #expect(missing.status != 0 && missing.stderrText.contains("404"), "\(missing.stderrText)")
         }
     }
@@ -169,10 +160,10 @@ import Testing
                 let ctx = d.root + "/ctx4"
                 try FS.mkdirAll(ctx)
                 try FS.write(ctx + "/Dockerfile", "FROM \(image)\nRUN echo built-on-pulled > /p\n")
-                let b = try await build(d, ["-t", "it/onpulled:1", ctx])
+                let b = try await d.dockerBuild(["-t", "it/onpulled:1", ctx])
                 #expect(b.status == 0 && b.stdoutText.contains("Pulling from it/base"), "\(b.stdoutText) \(b.stderrText)")
                 #expect(try await d.docker("run", "--rm", "it/onpulled:1", "cat", "/p").stdoutText == "built-on-pulled\n")
-                let again = try await build(d, ["--pull", "-t", "it/onpulled:1", ctx])
+                let again = try await d.dockerBuild(["--pull", "-t", "it/onpulled:1", ctx])
                 #expect(again.status == 0 && again.stdoutText.contains("Image is up to date"), "\(again.stdoutText)")
             }
         }
@@ -221,12 +212,11 @@ import Testing
             let client = try Subprocess.spawn(["curl", "-s", "--unix-socket", sock, "-X", "POST", "-H", "Content-Type: application/x-tar",
                                                "--data-binary", "@" + d.root + "/c.tar", "http://localhost/v1.47/build?buildid=it-cancel"])
             defer { kill(client, SIGKILL); _ = Subprocess.waitStatus(client) }
-            let runc = ["runc", "--root", d.root + "/exec/runc", "list", "-q"]
-            #expect(await eventually(.seconds(20)) { !((try? await Subprocess.run(runc))?.stdoutText.isEmpty ?? true) })
+                        #expect(await eventually(.seconds(20)) { !((try? await d.runcContainers())?.isEmpty ?? true) })
             let cancel = try await Subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--unix-socket", sock, "-X", "POST",
                                                    "http://localhost/v1.47/build/cancel?id=it-cancel"])
             #expect(cancel.stdoutText == "200")
-            #expect(await eventually(.seconds(20)) { (try? await Subprocess.run(runc))?.stdoutText.isEmpty == true })
+            #expect(await eventually(.seconds(20)) { (try? await d.runcContainers())?.isEmpty == true })
             let again = try await Subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--unix-socket", sock, "-X", "POST",
                                                   "http://localhost/v1.47/build/cancel?id=it-cancel"])
             #expect(again.stdoutText == "404")

@@ -9,14 +9,6 @@ import Testing
 /// never ends a line. Nothing of the host may reach the image, and berthd must not grow without
 /// bound or hang.
 @Suite(.enabled(if: Gate.runtime, Gate.runtimeReason)) struct HostileBuildTests {
-    func build(_ d: TestDaemon, _ args: [String]) async throws -> Subprocess.Result {
-        var env = ProcessInfo.processInfo.environment
-        env["DOCKER_HOST"] = d.dockerHost
-        env["DOCKER_BUILDKIT"] = "0"
-        env["DOCKER_CONFIG"] = d.root + "/docker-config"
-        return try await Subprocess.run(["docker", "build"] + args, env: env.map { "\($0.key)=\($0.value)" })
-    }
-
     @Test func linksInTheContextStayInside() async throws {
         try await withDaemon { d in
             try await d.loadBusybox()
@@ -31,7 +23,7 @@ import Testing
             #expect(symlink(d.root + "/host.tar", ctx + "/archive.tar") == 0)
             for (i, step) in ["COPY root\(d.root)/host-secret /stolen", "COPY secret-link /stolen", "ADD archive.tar /stolen/"].enumerated() {
                 try FS.write(ctx + "/Dockerfile", "FROM busybox\n\(step)\n")
-                let r = try await build(d, ["-t", "it/evil:\(i)", ctx])
+                let r = try await d.dockerBuild(["-t", "it/evil:\(i)", ctx])
                 if r.status == 0 {
                     // What was copied is the link itself (or nothing of the host).
                     let out = try await d.docker("run", "--rm", "it/evil:\(i)", "sh", "-c", "cat /stolen /stolen/* 2>/dev/null; true")
@@ -57,7 +49,7 @@ import Testing
             let lines = d.root + "/lines"
             try FS.mkdirAll(lines)
             try FS.write(lines + "/Dockerfile", "FROM busybox\nRUN head -c 307200 /dev/zero | tr '\\0' a\n")
-            let long = try await build(d, [lines])
+            let long = try await d.dockerBuild([lines])
             #expect(long.status == 0 && long.stdoutText.contains(String(repeating: "a", count: 1000)), "\(long.stderrText)")
         }
     }

@@ -153,3 +153,19 @@ func eventually(_ timeout: Duration = .seconds(20), _ condition: () async throws
     }
     return try await condition()
 }
+
+extension TestDaemon {
+    /// `docker build` with the classic builder (the CLI's BuildKit off), against this daemon.
+    func dockerBuild(_ args: [String], input: String? = nil) async throws -> Subprocess.Result {
+        var env = ProcessInfo.processInfo.environment
+        env["DOCKER_HOST"] = dockerHost
+        env["DOCKER_BUILDKIT"] = "0"
+        env["DOCKER_CONFIG"] = root + "/docker-config"
+        return try await Subprocess.run(["docker", "build"] + args, env: env.map { "\($0.key)=\($0.value)" }, input: input.map { Array($0.utf8) })
+    }
+
+    /// The ids of the containers runc runs for this daemon (hidden ones included).
+    func runcContainers() async throws -> [String] {
+        try await Subprocess.run(["runc", "--root", root + "/exec/runc", "list", "-q"]).stdoutText.split(separator: "\n").map(String.init)
+    }
+}

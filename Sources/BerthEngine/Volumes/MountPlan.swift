@@ -1,3 +1,4 @@
+import BerthArchive
 import BerthExecutor
 import BerthModels
 import BerthStore
@@ -30,13 +31,7 @@ struct MountPlan {
     }
 
     /// `/a/./b/` → `/a/b`: destinations compare (and are refused as duplicates) cleaned.
-    static func clean(_ path: String) -> String {
-        var parts: [Substring] = []
-        for p in path.split(separator: "/") where p != "." && !p.isEmpty {
-            if p == ".." { if !parts.isEmpty { parts.removeLast() } } else { parts.append(p) }
-        }
-        return "/" + parts.joined(separator: "/")
-    }
+    static func clean(_ path: String) -> String { "/" + (cleanArchivePath(path, clamp: true) ?? "") }
 
     static func resolve(_ hc: HostConfig, _ config: ContainerConfig, store: Store) throws -> MountPlan {
         var plan = MountPlan()
