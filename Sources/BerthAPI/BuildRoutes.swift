@@ -69,7 +69,7 @@ enum BuildRoutes {
                     context = try await RemoteContext.clone(remote, into: context)
                     try BuildContext.applyIgnore(context, keep: [opts.dockerfile, ".dockerignore"])
                     dockerfile = try BuildContext.readDockerfile(context, opts.dockerfile)
-                    _ = try await builder.build(context: context, dockerfile: dockerfile, options: opts, out: sink)
+                    _ = try await builder.build(context: context, sums: ContextSums(lazy: true), dockerfile: dockerfile, options: opts, out: sink)
                     return
                 }
                 try FS.mkdirAll(context, mode: 0o755)
@@ -79,19 +79,20 @@ enum BuildRoutes {
                 }
                 let bodyFd = open(body, O_RDONLY | O_CLOEXEC)
                 let archive = bodyFd >= 0 && Builder.isArchive(bodyFd)
+                let sums = ContextSums(lazy: false)
                 if bodyFd >= 0 { close(bodyFd) }
                 if archive {
                     let limit = engine.config.expansionLimit
                     let plain = try await Builder.decompressed(body, limit: limit)
                     defer { if plain != body { unlink(plain) } }
-                    try Builder.unpack(plain, into: context, limit: limit)
+                    try Builder.unpack(plain, into: context, limit: limit, observer: sums.summer())
                     try BuildContext.applyIgnore(context, keep: [opts.dockerfile, ".dockerignore"])
                     dockerfile = try BuildContext.readDockerfile(context, opts.dockerfile)
                 } else {
                     // `docker build -` with a Dockerfile on stdin: the body is the Dockerfile.
                     dockerfile = FS.readText(body) ?? ""
                 }
-                _ = try await builder.build(context: context, dockerfile: dockerfile, options: opts, out: sink)
+                _ = try await builder.build(context: context, sums: sums, dockerfile: dockerfile, options: opts, out: sink)
             }
         }
     }

@@ -51,6 +51,18 @@ public struct DirectoryArchiver {
         try DirectoryArchiver(root: "").entry(dirFd: parentFd, leaf: leaf, name: name, rel: name, st: st, &w, &links, descend: false)
     }
 
+    /// Whether everything in the directory open at `fd` is excluded.
+    private func onlyExcluded(_ fd: Int32, rel: String) -> Bool {
+        let listFd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard listFd >= 0, let d = fdopendir(listFd) else { Syscall.closeQuietly(listFd); return false }
+        defer { closedir(d) }
+        while let e = readdir(d) {
+            let n = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+            if n != "." && n != ".." && !excluded.contains(rel + "/" + n) { return false }
+        }
+        return true
+    }
+
     private func walk<W: ByteWriter>(dirFd: Int32, rel: String, _ w: inout TarWriter<W>, _ links: inout [UInt64: String]) throws {
         let listFd = openat(dirFd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard listFd >= 0, let d = fdopendir(listFd) else { throw BerthError.system("open \(rel.isEmpty ? root : rel): \(Syscall.errnoText())") }
@@ -79,11 +91,15 @@ public struct DirectoryArchiver {
         case S_IFDIR:
             e.kind = .directory
             e.name = name + "/"
+            let sub = descend ? openat(dirFd, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) : -1
+            defer { Syscall.closeQuietly(sub) }
+            // A directory in an overlay upper only because excluded files were written in it
+            // (/etc for the hosts files berthd makes) is no change of the container's.
+            if sub >= 0 && overlayUpper && excluded.contains(where: { $0.hasPrefix(r + "/") }) && !isOpaque(sub)
+                && onlyExcluded(sub, rel: r) { return }
             try w.write(e)
             guard descend else { return }
-            let sub = openat(dirFd, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
             guard sub >= 0 else { return }  // replaced while we looked: skip it
-            defer { close(sub) }
             if overlayUpper && isOpaque(sub) {
                 try w.write(TarEntry(name: name + "/.wh..wh..opq", kind: .file, mode: 0o644))
             }

@@ -20,6 +20,8 @@ public struct LayerApplier {
     /// Refuse to replace a directory with a non-directory or the other way round (`docker cp`).
     public var noOverwriteDirNonDir = false
 
+    /// Told of every entry and of each file's data as it is extracted (the build context's checksums).
+    public var observer: (any TarEntryObserver)? = nil
     public init(root: String) { self.root = root }
 
     /// Extracts all entries; returns the number of bytes of file data written.
@@ -36,7 +38,9 @@ public struct LayerApplier {
     public func apply<R: ByteReader>(_ reader: inout TarReader<R>, rootFd: Int32) throws -> Int64 {
         var dirTimes: [(String, Int64)] = []
         var written: Int64 = 0
+        defer { observer?.finish() }
         while let entry = try reader.next() {
+            observer?.entry(entry)
             guard let path = cleanArchivePath(entry.name) else {
                 throw BerthError.invalid("archive entry \(entry.name) escapes the extraction root")
             }
@@ -89,7 +93,11 @@ public struct LayerApplier {
             case .file, .other:
                 let fd = try createFile(parent, name, path)
                 defer { close(fd) }
-                try reader.readData { chunk in try Syscall.writeAll(fd, chunk) }
+                if let observer {
+                    try reader.readData { chunk in observer.data(chunk); try Syscall.writeAll(fd, chunk) }
+                } else {
+                    try reader.readData { chunk in try Syscall.writeAll(fd, chunk) }
+                }
                 written &+= entry.size
                 try setMetadata(fd, entry)
                 var ts = [timespec(tv_sec: Int(entry.mtime), tv_nsec: 0), timespec(tv_sec: Int(entry.mtime), tv_nsec: 0)]
@@ -229,4 +237,11 @@ public struct LayerApplier {
         guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == type else { return }
         _ = chmod("/proc/self/fd/\(fd)", mode_t(e.mode & 0o7777))
     }
+}
+
+/// Watches an archive being extracted: each entry, then its data, in order; `finish` at the end.
+public protocol TarEntryObserver: AnyObject {
+    func entry(_ entry: TarEntry)
+    func data(_ chunk: UnsafeRawBufferPointer)
+    func finish()
 }

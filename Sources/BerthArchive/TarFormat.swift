@@ -14,6 +14,9 @@ public struct TarEntry: Sendable {
     public var devMajor: UInt32
     public var devMinor: UInt32
     public var xattrs: [String: [UInt8]]
+    /// The header's mode field as written (type bits included, as Go's archive package writes
+    /// them); `mode` keeps the permission bits only.
+    public var headerMode: Int64? = nil
 
     public init(name: String, kind: Kind, mode: UInt32 = 0o644, uid: Int = 0, gid: Int = 0, size: Int64 = 0,
                 mtime: Int64 = 0, linkName: String = "", devMajor: UInt32 = 0, devMinor: UInt32 = 0,
@@ -23,7 +26,7 @@ public struct TarEntry: Sendable {
         self.devMajor = devMajor; self.devMinor = devMinor; self.xattrs = xattrs
     }
 
-    var typeFlag: UInt8 {
+    public var typeFlag: UInt8 {
         switch kind {
         case .file: return UInt8(ascii: "0")
         case .hardlink: return UInt8(ascii: "1")

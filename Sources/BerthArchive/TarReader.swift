@@ -148,7 +148,9 @@ public struct TarReader<R: ByteReader> {
                 if !prefix.isEmpty { name = prefix + "/" + name }
             }
             var e = TarEntry(name: name, kind: TarEntry.kind(for: flag))
-            e.mode = UInt32(truncatingIfNeeded: try Self.parseNumber(h[100..<108]) & 0o7777)
+            let rawMode = try Self.parseNumber(h[100..<108])
+            e.mode = UInt32(truncatingIfNeeded: rawMode & 0o7777)
+            e.headerMode = rawMode
             e.uid = try Self.checkedID(try Self.parseNumber(h[108..<116]), "uid")
             e.gid = try Self.checkedID(try Self.parseNumber(h[116..<124]), "gid")
             e.size = size

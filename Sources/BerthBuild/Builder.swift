@@ -41,6 +41,8 @@ public final class Builder: Sendable {
         var id: String?
         var file: ImageConfigFile
         var args: [String: String] = [:]
+        /// Whether this stage gave a CMD (an ENTRYPOINT then keeps it).
+        var cmdSet = false
         var config: ContainerConfig { get { file.config ?? ContainerConfig() } set { file.config = newValue } }
     }
 
@@ -49,7 +51,7 @@ public final class Builder: Sendable {
     }
 
     /// Builds from an unpacked context; returns the image id.
-    public func build(context: String, dockerfile text: String, options: BuildOptions, out: ProgressSink) async throws -> String {
+    public func build(context: String, sums: ContextSums, dockerfile text: String, options: BuildOptions, out: ProgressSink) async throws -> String {
         let d = try Dockerfile(parsing: text)
         for w in d.warnings where !options.quiet { out.stream("[WARNING]: \(w)\n") }
         let plan = try BuildPlan(d)
@@ -78,6 +80,7 @@ public final class Builder: Sendable {
                 state = State(id: image.id, file: try engine.imageStore.config(image))
             }
             state.args = [:]
+            state.cmdSet = false
             if let id = state.id { say(" ---> \(Self.short(id))\n") }
             // The base image's ONBUILD triggers run first (and are not inherited further).
             let triggers = state.config.OnBuild ?? []
@@ -92,7 +95,7 @@ public final class Builder: Sendable {
                         throw BerthError.invalid("\(inst.keyword.uppercased()) isn't allowed as an ONBUILD trigger")
                     }
                     try await run(inst, &state, built: built, plan: plan, stage: index, globals: globals, sh: sh,
-                                  context: context, options: options, say: say)
+                                  context: context, sums: sums, options: options, say: say)
                 }
             }
             for inst in stage.instructions {
@@ -101,7 +104,7 @@ public final class Builder: Sendable {
                 say("Step \(step)/\(total) : \(inst.original)\n")
                 do {
                     try await run(inst, &state, built: built, plan: plan, stage: index, globals: globals, sh: sh,
-                                  context: context, options: options, say: say)
+                                  context: context, sums: sums, options: options, say: say)
                 } catch let e as BerthError {
                     throw e
                 } catch {
@@ -155,7 +158,7 @@ public final class Builder: Sendable {
     // MARK: instructions
 
     func run(_ inst: Dockerfile.Instruction, _ state: inout State, built: [Int: State], plan: BuildPlan, stage: Int,
-             globals: [String: String], sh: ShellWords, context: String, options: BuildOptions,
+             globals: [String: String], sh: ShellWords, context: String, sums: ContextSums, options: BuildOptions,
              say: (String) -> Void) async throws {
         var env: [String: String] = [:]
         for e in state.config.Env ?? [] {
@@ -165,7 +168,7 @@ public final class Builder: Sendable {
         for (k, v) in state.args where env[k] == nil { env[k] = v }
         let arg = inst.args.first ?? ""
         var c = state.config
-        let nop = "/bin/sh -c #(nop)  "
+        if inst.keyword == "cmd" && !(inst.json ? inst.args.isEmpty : arg.isEmpty) { state.cmdSet = true }
         // An ARG's value is in effect from here on, and is part of this step's cache key.
         if inst.keyword == "arg" {
             let name = String(arg.prefix { $0 != "=" })
@@ -180,12 +183,12 @@ public final class Builder: Sendable {
         if inst.keyword != "copy" && inst.keyword != "add" {
             if try useCache(Self.cacheKey(cacheBase), &state, options: options, say: say) { return }
             defer { if let id = state.id { try? engine.store.recordBuildStep(Self.cacheKey(cacheBase), image: id, at: Timestamp.nowNanos()) } }
-            try await execute(inst, &state, c: &c, env: env, arg: arg, nop: nop, built: built, plan: plan, stage: stage,
-                              globals: globals, sh: sh, context: context, options: options, say: say, cacheBase: cacheBase)
+            try await execute(inst, &state, c: &c, env: env, arg: arg, built: built, plan: plan, stage: stage,
+                              globals: globals, sh: sh, context: context, sums: sums, options: options, say: say, cacheBase: cacheBase)
             return
         }
-        try await execute(inst, &state, c: &c, env: env, arg: arg, nop: nop, built: built, plan: plan, stage: stage,
-                          globals: globals, sh: sh, context: context, options: options, say: say, cacheBase: cacheBase)
+        try await execute(inst, &state, c: &c, env: env, arg: arg, built: built, plan: plan, stage: stage,
+                          globals: globals, sh: sh, context: context, sums: sums, options: options, say: say, cacheBase: cacheBase)
     }
 
     static func cacheKey(_ text: String) -> String { Digest.sha256(Array(text.utf8)).description }
@@ -193,93 +196,109 @@ public final class Builder: Sendable {
     /// A step made before: its image becomes the state (" ---> Using cache").
     func useCache(_ key: String, _ state: inout State, options: BuildOptions, say: (String) -> Void) throws -> Bool {
         guard !options.noCache, let id = try engine.store.cachedBuildStep(key), let image = try? engine.imageStore.resolve(id) else { return false }
-        let args = state.args
+        let (args, cmdSet) = (state.args, state.cmdSet)
         state = State(id: id, file: try engine.imageStore.config(image))
         state.args = args
+        state.cmdSet = cmdSet
         say(" ---> Using cache\n")
         return true
     }
 
     func execute(_ inst: Dockerfile.Instruction, _ state: inout State, c: inout ContainerConfig, env: [String: String], arg: String,
-                 nop: String, built: [Int: State], plan: BuildPlan, stage: Int, globals: [String: String], sh: ShellWords,
-                 context: String, options: BuildOptions, say: (String) -> Void, cacheBase: String) async throws {
+                 built: [Int: State], plan: BuildPlan, stage: Int, globals: [String: String], sh: ShellWords,
+                 context: String, sums: ContextSums, options: BuildOptions, say: (String) -> Void, cacheBase: String) async throws {
         switch inst.keyword {
         case "arg":
-            try await commitConfig(&state, createdBy: nop + "ARG " + arg)
+            try await commitConfig(&state, createdBy: Self.nop(c, "ARG " + arg))
         case "env":
             var list = c.Env ?? []
+            var text = "ENV"
             for (k, v) in try sh.pairs(arg, env: env, keyword: "env") {
-                list.removeAll { $0.hasPrefix(k + "=") }
-                list.append(k + "=" + v)
+                text += " " + k + "=" + v
+                if let i = list.firstIndex(where: { $0.hasPrefix(k + "=") || $0 == k }) { list[i] = k + "=" + v } else { list.append(k + "=" + v) }
             }
             c.Env = list
             state.config = c
-            try await commitConfig(&state, createdBy: nop + "ENV " + (c.Env ?? []).suffix(1).joined())
+            try await commitConfig(&state, createdBy: Self.nop(c, text))
         case "label":
             var labels = c.Labels ?? [:]
-            for (k, v) in try sh.pairs(arg, env: env, keyword: "label") { labels[k] = v }
+            var text = "LABEL"
+            for (k, v) in try sh.pairs(arg, env: env, keyword: "label") { labels[k] = v; text += " " + k + "=" + v }
             c.Labels = labels
             state.config = c
-            try await commitConfig(&state, createdBy: nop + "LABEL " + arg)
+            try await commitConfig(&state, createdBy: Self.nop(c, text))
         case "maintainer":
             state.file.author = arg
-            try await commitConfig(&state, createdBy: nop + "MAINTAINER " + arg)
+            try await commitConfig(&state, createdBy: Self.nop(c, "MAINTAINER " + arg))
         case "expose":
             var ports = c.ExposedPorts ?? [:]
-            for p in try sh.words(arg, env: env) { ports[p.contains("/") ? p : p + "/tcp"] = EmptyObject() }
+            let words = try sh.words(arg, env: env)
+            for p in words { ports[p.contains("/") ? p : p + "/tcp"] = EmptyObject() }
             c.ExposedPorts = ports
             state.config = c
-            try await commitConfig(&state, createdBy: nop + "EXPOSE " + ports.keys.sorted().joined(separator: " "))
+            try await commitConfig(&state, createdBy: Self.nop(c, "EXPOSE " + words.joined(separator: " ")))
         case "volume":
             var vols = c.Volumes ?? [:]
-            for v in inst.json ? inst.args : try sh.words(arg, env: env) { vols[v] = EmptyObject() }
+            let added = inst.json ? inst.args : try sh.words(arg, env: env)
+            for v in added { vols[v] = EmptyObject() }
             c.Volumes = vols
             state.config = c
-            try await commitConfig(&state, createdBy: nop + "VOLUME [" + vols.keys.sorted().joined(separator: " ") + "]")
+            try await commitConfig(&state, createdBy: Self.nop(c, "VOLUME " + GoText.list(added)))
         case "user":
             c.User = try sh.expand(arg, env: env)
             state.config = c
-            try await commitConfig(&state, createdBy: nop + "USER " + (c.User ?? ""))
+            try await commitConfig(&state, createdBy: Self.nop(c, "USER " + (c.User ?? "")))
         case "stopsignal":
             c.StopSignal = try sh.expand(arg, env: env)
             state.config = c
-            try await commitConfig(&state, createdBy: nop + "STOPSIGNAL " + (c.StopSignal ?? ""))
+            try await commitConfig(&state, createdBy: Self.nop(c, "STOPSIGNAL " + (c.StopSignal ?? "")))
         case "shell":
             guard inst.json else { throw StepError(description: "SHELL requires the arguments to be in JSON form") }
             c.Shell = inst.args
             state.config = c
-            try await commitConfig(&state, createdBy: nop + "SHELL " + Self.jsonText(inst.args))
+            try await commitConfig(&state, createdBy: Self.nop(c, "SHELL " + GoText.list(inst.args)))
         case "cmd", "entrypoint":
             let list = inst.json ? inst.args : (c.Shell ?? ["/bin/sh", "-c"]) + [arg]
-            if inst.keyword == "cmd" { c.Cmd = list } else {
+            if inst.keyword == "cmd" {
+                c.Cmd = list
+            } else {
                 c.Entrypoint = list
-                // An ENTRYPOINT resets a CMD inherited from the image.
-                if !(state.file.config?.Cmd ?? []).isEmpty && c.Cmd == state.file.config?.Cmd { c.Cmd = nil }
+                // An ENTRYPOINT drops the CMD unless this stage set one.
+                if !state.cmdSet { c.Cmd = nil }
             }
             state.config = c
-            try await commitConfig(&state, createdBy: nop + inst.keyword.uppercased() + " " + Self.jsonText(list))
+            try await commitConfig(&state, createdBy: Self.nop(c, inst.keyword.uppercased() + " " + GoText.quoteList(list)))
         case "onbuild":
             c.OnBuild = (c.OnBuild ?? []) + [arg]
             state.config = c
-            try await commitConfig(&state, createdBy: nop + "ONBUILD " + arg)
+            try await commitConfig(&state, createdBy: Self.nop(c, "ONBUILD " + arg))
         case "healthcheck":
+            if let old = c.Healthcheck?.Test, let first = old.first, first != "NONE" {
+                say("Note: overriding previous HEALTHCHECK: \(GoText.list(old))\n")
+            }
             try healthcheck(inst, &c)
             state.config = c
-            try await commitConfig(&state, createdBy: nop + "HEALTHCHECK " + arg)
+            try await commitConfig(&state, createdBy: Self.nop(c, "HEALTHCHECK " + GoText.healthcheck(c.Healthcheck ?? HealthcheckConfig())))
         case "workdir":
             var dir = try sh.expand(arg, env: env)
             if !dir.hasPrefix("/") { dir = ((c.WorkingDir ?? "/") as NSString).appendingPathComponent(dir) }
             c.WorkingDir = Self.absolute(dir)
             state.config = c
-            try await workdir(&state, createdBy: nop + "WORKDIR " + (c.WorkingDir ?? "/"))
+            try await workdir(&state, createdBy: Self.nop(c, "WORKDIR " + (c.WorkingDir ?? "/"), wide: false))
         case "run":
             try await runStep(inst, &state, env: env, hostConfig: options.runHostConfig, say: say)
         case "copy", "add":
             try await copyStep(inst, &state, built: built, plan: plan, stage: stage, env: env, sh: sh, context: context,
-                               cacheBase: cacheBase, options: options, say: say)
+                               sums: sums, cacheBase: cacheBase, options: options, say: say)
         default:
             throw StepError(description: "Dockerfile parse error line \(inst.line): unknown instruction: \(inst.keyword.uppercased())")
         }
+    }
+
+    /// The comment a configuration step leaves in the history: the stage's shell, then `#(nop)`
+    /// (dockerd writes two spaces after it for most instructions, one for WORKDIR, COPY and ADD).
+    static func nop(_ c: ContainerConfig, _ text: String, wide: Bool = true) -> String {
+        (c.Shell ?? ["/bin/sh", "-c"]).joined(separator: " ") + " #(nop) " + (wide ? " " : "") + text
     }
 
     static func jsonText(_ list: [String]) -> String {
@@ -307,6 +326,7 @@ public final class Builder: Sendable {
         hc.Interval = try duration("interval")
         hc.Timeout = try duration("timeout")
         hc.StartPeriod = try duration("start-period")
+        hc.StartInterval = try duration("start-interval")
         if let r = inst.flag("retries") { hc.Retries = Int(r) }
         c.Healthcheck = hc
     }
@@ -429,20 +449,23 @@ public final class Builder: Sendable {
     // MARK: COPY and ADD
 
     func copyStep(_ inst: Dockerfile.Instruction, _ state: inout State, built: [Int: State], plan: BuildPlan, stage: Int,
-                  env: [String: String], sh: ShellWords, context: String, cacheBase: String, options: BuildOptions,
-                  say: (String) -> Void) async throws {
+                  env: [String: String], sh: ShellWords, context: String, sums: ContextSums, cacheBase: String,
+                  options: BuildOptions, say: (String) -> Void) async throws {
         var words = inst.json ? inst.args : try sh.words(inst.args.first ?? "", env: env)
         guard words.count >= 2 else { throw StepError(description: "\(inst.keyword.uppercased()) requires at least two arguments, but only one was provided. Destination could not be determined.") }
-        var dest = words.removeLast()
+        let rawDest = words.removeLast()
+        var dest = rawDest
         let sources = words
         let destIsDir = dest.hasSuffix("/") || sources.count > 1
         if !dest.hasPrefix("/") { dest = ((state.config.WorkingDir ?? "/") as NSString).appendingPathComponent(dest) + (dest.hasSuffix("/") ? "/" : "") }
-        let owner = try inst.flag("chown").map { try ownership($0, state: state) }
-        let upper = try staging()
-        defer { FS.removeAll(upper) }
-        let target = upper + Self.absolute(dest)
+        let chown = inst.flag("chown")
+        let owner = try chown.map { try ownership($0, state: state) }
+        let spool = try staging()   // downloads and another image's files
+        defer { FS.removeAll(spool) }
+        // Where each source's files are, and what dockerd calls them (the history text and the
+        // cache key are made from that before anything is copied).
+        var items: [(root: String, rel: String, extract: Bool, hash: String)] = []
         if let from = inst.flag("from") {
-            // Another stage's or an image's files, read through a container of that image.
             let image: String
             if let dep = plan.stage(from, before: stage) {
                 guard let id = built[dep]?.id else { throw StepError(description: "stage \(from) has no image") }
@@ -450,64 +473,50 @@ public final class Builder: Sendable {
             } else {
                 image = try engine.imageStore.resolve(from).id
             }
-            for src in sources { try await copyFromImage(image, path: src, to: target, destIsDir: destIsDir) }
-        } else {
-            for src in sources where inst.keyword == "add" && (src.hasPrefix("http://") || src.hasPrefix("https://")) {
-                // ADD of a URL: the file as downloaded (never unpacked), mode 0600 as dockerd.
-                let name = URL(string: src)?.lastPathComponent ?? ""
-                let file = destIsDir || dest.hasSuffix("/") ? target + "/" + (name.isEmpty || name == "/" ? "download" : name) : target
-                try FS.mkdirAll((file as NSString).deletingLastPathComponent)
-                try await RemoteContext.download(src, to: file)
-                _ = chmod(file, 0o600)
+            let root = spool + "/image"
+            let imageSums = ContextSums(lazy: true, blankNames: false)
+            for src in sources {
+                let rel = try await fetchFromImage(image, path: src, into: root)
+                items.append((root, rel, false, imageSums.sourceHash(root: root, rel)))
             }
-            for src in sources where !(inst.keyword == "add" && (src.hasPrefix("http://") || src.hasPrefix("https://"))) {
+        } else {
+            for src in sources {
+                if inst.keyword == "add" && (src.hasPrefix("http://") || src.hasPrefix("https://")) {
+                    // ADD of a URL: the file as downloaded (never unpacked), mode 0600 as dockerd.
+                    var name = URL(string: src)?.lastPathComponent ?? ""
+                    if name.isEmpty || name == "/" {
+                        guard !rawDest.hasSuffix("/") else { throw StepError(description: "cannot determine filename for source \(src)") }
+                        name = "__unnamed__"
+                    }
+                    let dir = spool + "/url-\(items.count)"
+                    try FS.mkdirAll(dir)
+                    try await RemoteContext.download(src, to: dir + "/" + name)
+                    _ = chmod(dir + "/" + name, 0o600)
+                    items.append((dir, name, false, ContextSums(lazy: true, blankNames: false).hash(root: dir, name)))
+                    continue
+                }
                 let matches = try contextMatches(context, src)
                 guard !matches.isEmpty else { throw StepError(description: "COPY failed: file not found in build context or excluded by .dockerignore: stat \(src): file does not exist") }
-                for m in matches {
-                    try copyFromContext(root: context, m, to: target, destIsDir: destIsDir || matches.count > 1,
-                                        mayExtract: inst.keyword == "add")
-                }
+                for m in matches { items.append((context, m, inst.keyword == "add", sums.sourceHash(root: context, m))) }
             }
+        }
+        let srcHash = items.count == 1 ? items[0].hash : ContextSums.hashList("multi", items.map(\.hash))
+        var flags = ""
+        if let chown { flags += "--chown=\(chown) " }
+        if let chmod = inst.flag("chmod") { flags += "--chmod=\(chmod) " }
+        let createdBy = Self.nop(state.config, "\(inst.keyword.uppercased()) \(flags)\(srcHash) in \(rawDest) ", wide: false)
+        let key = Self.cacheKey(cacheBase + "\u{1}" + createdBy)
+        if try useCache(key, &state, options: options, say: say) { return }
+        let upper = try staging()
+        defer { FS.removeAll(upper) }
+        let target = upper + Self.absolute(dest)
+        for item in items {
+            try copyFromContext(root: item.root, item.rel, to: target, destIsDir: destIsDir, mayExtract: item.extract)
         }
         if let owner { try Self.chownTree(upper + Self.absolute(dest), owner) }
         if let mode = inst.flag("chmod"), let m = mode_t(mode, radix: 8) { try Self.chmodTree(upper + Self.absolute(dest), m) }
-        let createdBy = "/bin/sh -c #(nop) \(inst.keyword.uppercased()) " + (inst.args.first.map { $0 } ?? "")
-        let key = Self.cacheKey(cacheBase + "\u{1}" + (try Self.contentDigest(upper)))
-        if try useCache(key, &state, options: options, say: say) { return }
         try await commitLayer(upper, &state, createdBy: createdBy)
         if let id = state.id { try? engine.store.recordBuildStep(key, image: id, at: Timestamp.nowNanos()) }
-    }
-
-    /// A digest of a staged tree: each entry's path, type, mode, owner, link target and content.
-    static func contentDigest(_ root: String) throws -> String {
-        var text = ""
-        let e = FileManager.default.enumerator(atPath: root)
-        var paths: [String] = []
-        while let p = e?.nextObject() as? String { paths.append(p) }
-        for p in paths.sorted() {
-            var st = stat()
-            guard lstat(root + "/" + p, &st) == 0 else { continue }
-            text += "\(p)\u{0}\(st.st_mode)\u{0}\(st.st_uid):\(st.st_gid)\u{0}"
-            switch st.st_mode & S_IFMT {
-            case S_IFREG:
-                let fd = open(root + "/" + p, O_RDONLY | O_CLOEXEC)
-                guard fd >= 0 else { throw StepError(description: "open \(p): \(Syscall.errnoText())") }
-                var h = HashingWriter(DiscardingWriter())
-                var buf = [UInt8](repeating: 0, count: 1 << 16)
-                while true {
-                    let n = read(fd, &buf, buf.count)
-                    if n <= 0 { break }
-                    try buf.withUnsafeBytes { try h.write(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
-                }
-                close(fd)
-                text += h.digest.description
-            case S_IFLNK:
-                text += (try? FileManager.default.destinationOfSymbolicLink(atPath: root + "/" + p)) ?? ""
-            default: break
-            }
-            text += "\n"
-        }
-        return Digest.sha256(Array(text.utf8)).description
     }
 
     /// Context paths a source names: itself, or what its wildcards match (`filepath.Match`).
@@ -626,12 +635,13 @@ public final class Builder: Sendable {
     }
 
     /// A tar (plain or gzip) open at `fd` unpacked confined to `dir`, expanding to at most `limit` bytes.
-    public static func unpack(_ fd: Int32, into dir: String, limit: Int64) throws {
+    public static func unpack(_ fd: Int32, into dir: String, limit: Int64, observer: (any TarEntryObserver)? = nil) throws {
         var head = [UInt8](repeating: 0, count: 2)
         _ = pread(fd, &head, 2, 0)
         var applier = LayerApplier(root: dir)
         applier.convertWhiteouts = false
         applier.preserveOwnership = true
+        applier.observer = observer
         let rootFd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard rootFd >= 0 else { throw StepError(description: "open \(dir): \(Syscall.errnoText())") }
         defer { close(rootFd) }
@@ -645,16 +655,16 @@ public final class Builder: Sendable {
     }
 
     /// A tar file (ours: a spooled body, an archive read from an image) unpacked into `dir`.
-    public static func unpack(_ path: String, into dir: String, limit: Int64) throws {
+    public static func unpack(_ path: String, into dir: String, limit: Int64, observer: (any TarEntryObserver)? = nil) throws {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw StepError(description: "open \(path): \(Syscall.errnoText())") }
         defer { close(fd) }
-        try unpack(fd, into: dir, limit: limit)
+        try unpack(fd, into: dir, limit: limit, observer: observer)
     }
 
-    /// `COPY --from`: the path's tar from a container of `image` (never started), unpacked at
-    /// `target` (a directory's contents go into it, a file to it or into it).
-    func copyFromImage(_ image: String, path: String, to target: String, destIsDir: Bool) async throws {
+    /// `COPY --from`: the path's tar from a container of `image` (never started), unpacked under
+    /// `root` where the image has it; returns the path relative to `root`.
+    func fetchFromImage(_ image: String, path: String, into root: String) async throws -> String {
         let containers = engine.containers
         var config = ContainerConfig()
         config.Image = image
@@ -663,19 +673,19 @@ public final class Builder: Sendable {
         config.Labels = [ContainerService.buildStepLabel: ""]
         let id = try await containers.create(name: nil, body: ContainerCreateBody(config: config)).Id
         defer { Task { try? await containers.remove(id, force: true) } }
-        let spool = try staging()
-        defer { FS.removeAll(spool) }
+        let rel = cleanArchivePath(path, clamp: true) ?? ""
+        let parent = rel.split(separator: "/").dropLast().joined(separator: "/")
+        let tarPath = root + ".\(Identifier.random64().prefix(8)).tar"
+        defer { unlink(tarPath) }
         let tar = try await containers.archiveGet(id, path: path).tar
-        let tarPath = spool + "/src.tar"
         let fd = open(tarPath, O_WRONLY | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw StepError(description: "create \(tarPath): \(Syscall.errnoText())") }
         defer { close(fd) }
         for try await chunk in tar { try chunk.withUnsafeBytes { try Syscall.writeAll(fd, $0) } }
-        let unpacked = spool + "/out"
-        try FS.mkdirAll(unpacked)
-        try Self.unpack(tarPath, into: unpacked, limit: engine.config.expansionLimit)
-        let name = ((path as NSString).lastPathComponent.isEmpty || path == "/") ? "." : (path as NSString).lastPathComponent
-        try copyFromContext(root: unpacked, name, to: target, destIsDir: destIsDir, mayExtract: false)
+        let into = parent.isEmpty ? root : root + "/" + parent
+        try FS.mkdirAll(into)
+        try Self.unpack(tarPath, into: into, limit: engine.config.expansionLimit)
+        return rel
     }
 
     /// `--chown=user[:group]`: numbers, or names looked up in the image's /etc/passwd and /etc/group.

@@ -207,7 +207,10 @@ extension ContainerService {
         let diffID: Digest = try await images.commitLayer(upperDir: runtime.paths(c.id).upper,
                                                   excluded: ContainerPaths.generatedFiles, parentChain: parent)
         let now = Timestamp.rfc3339(nanos: Timestamp.nowNanos())
-        cfgFile.rootfs.diff_ids.append(diffID)
+        // A container that changed nothing adds no layer (dockerd: an `empty_layer` history entry).
+        let empty = diffID == ImageStore.emptyLayerDiffID
+        let chain = Digest.chainIDs(cfgFile.rootfs.diff_ids + [diffID]).last!
+        if !empty { cfgFile.rootfs.diff_ids.append(diffID) }
         cfgFile.config = config
         cfgFile.container = c.id
         // As dockerd: the container's own configuration at commit time.
@@ -216,13 +219,19 @@ extension ContainerService {
         cfgFile.author = author ?? ""
         cfgFile.comment = comment ?? ""
         cfgFile.docker_version = "berth"
-        cfgFile.history = (cfgFile.history ?? []) + [.init(created: now, created_by: createdBy, author: author, comment: comment)]
+        cfgFile.history = (cfgFile.history ?? []) + [.init(created: now, created_by: createdBy, author: author, comment: comment,
+                                                           empty_layer: empty ? true : nil)]
         let enc = JSONEncoder()
         enc.outputFormatting = [.sortedKeys]
         let bytes = Array(try enc.encode(cfgFile))
-        let chain = Digest.chainIDs(cfgFile.rootfs.diff_ids).last!
-        defer { Task { await images.unpin([chain]) } }
-        return try await images.register(configBytes: bytes, references: refs, parent: c.image_id).id
+        let id: String
+        do { id = try await images.register(configBytes: bytes, references: refs, parent: c.image_id).id } catch {
+            await images.unpin([chain])
+            throw error
+        }
+        await images.unpin([chain])
+        if empty { try? await images.dropUnreferencedLayers() }
+        return id
     }
 }
 

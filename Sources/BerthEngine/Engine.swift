@@ -86,6 +86,9 @@ public final class Engine: Sendable {
         exitWatch.withLock { $0 = token }
         try imageStore.layers.reconcile()
         try imageStore.reconcileBlobs()
+        // A layer committed just before a crash, by a build step or commit whose image was never
+        // registered: nothing names it.
+        try await imageStore.dropUnreferencedLayers()
         volumes.reconcile()
         let all = (try? store.allContainers()) ?? []
         try await networks.start(running: all.filter { ContainerStatus(stored: $0.status).hasProcess })

@@ -337,6 +337,17 @@ public actor ImageStore {
         return items
     }
 
+    /// Layer rows no image names and nothing pins (a commit whose image was never registered:
+    /// a crash between the two, or an empty diff left out of its image), rows and directories.
+    public func dropUnreferencedLayers() throws {
+        let freed = try store.deleteUnreferencedLayers(keeping: Set(pinned.keys.map(\.description)))
+        layers.removeDirectories(freed.compactMap { try? Digest(parsing: $0) })
+    }
+
+    /// The diff id of a layer that changes nothing (a tar of only its end blocks): dockerd leaves
+    /// such a layer out of the image and marks the history entry `empty_layer`.
+    public static let emptyLayerDiffID = Digest.sha256([UInt8](repeating: 0, count: 1024))
+
     // MARK: commit
 
     /// Turns an overlay upper dir into a new layer on top of `parentChain`; returns the new diff
