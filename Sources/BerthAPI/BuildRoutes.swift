@@ -36,6 +36,9 @@ enum BuildRoutes {
                 let args = try [String: String?].decode(Array(a.utf8), what: "buildargs")
                 for (k, v) in args { if let v { options.buildArgs[k] = v } else if let e = ProcessInfo.processInfo.environment[k] { options.buildArgs[k] = e } }
             }
+            if let c = req.q("cachefrom"), !c.isEmpty, c != "null" {
+                options.cacheFrom = try [String].decode(Array(c.utf8), what: "cachefrom")
+            }
             if let l = req.q("labels"), !l.isEmpty {
                 options.labels = try [String: String].decode(Array(l.utf8), what: "labels")
             }

@@ -27,6 +27,8 @@ public struct BuildOptions: Sendable {
     public var pull = false
     /// Registry credentials by registry (`X-Registry-Config`), as the base64 header text.
     public var registryConfig: String? = nil
+    /// `--cache-from`: images whose history may stand for steps of this build.
+    public var cacheFrom: [String] = []
     public init() {}
 }
 
@@ -43,6 +45,8 @@ public final class Builder: Sendable {
         var args: [String: String] = [:]
         /// Whether this stage gave a CMD (an ENTRYPOINT then keeps it).
         var cmdSet = false
+        /// `--cache-from` images (shared by the whole build).
+        var cacheFrom: CacheFrom? = nil
         var config: ContainerConfig { get { file.config ?? ContainerConfig() } set { file.config = newValue } }
     }
 
@@ -61,6 +65,10 @@ public final class Builder: Sendable {
         let total = needed.reduce(0) { $0 + 1 + plan.stages[$1].instructions.count }
         var step = 0
         var built: [Int: State] = [:]
+        let cacheFrom = options.noCache ? nil : CacheFrom(options.cacheFrom.compactMap { name in
+            guard let image = try? engine.imageStore.resolve(name), let file = try? engine.imageStore.config(image) else { return nil }
+            return CacheFrom.Source(id: image.id, file: file)
+        }, out: out, quiet: options.quiet)
         var last: State? = nil
         func say(_ s: String) { if !options.quiet { out.stream(s) } }
         for index in needed {
@@ -81,6 +89,7 @@ public final class Builder: Sendable {
             }
             state.args = [:]
             state.cmdSet = false
+            state.cacheFrom = cacheFrom
             if let id = state.id { say(" ---> \(Self.short(id))\n") }
             // The base image's ONBUILD triggers run first (and are not inherited further).
             let triggers = state.config.OnBuild ?? []
@@ -196,10 +205,11 @@ public final class Builder: Sendable {
     /// A step made before: its image becomes the state (" ---> Using cache").
     func useCache(_ key: String, _ state: inout State, options: BuildOptions, say: (String) -> Void) throws -> Bool {
         guard !options.noCache, let id = try engine.store.cachedBuildStep(key), let image = try? engine.imageStore.resolve(id) else { return false }
-        let (args, cmdSet) = (state.args, state.cmdSet)
+        let (args, cmdSet, cacheFrom) = (state.args, state.cmdSet, state.cacheFrom)
         state = State(id: id, file: try engine.imageStore.config(image))
         state.args = args
         state.cmdSet = cmdSet
+        state.cacheFrom = cacheFrom
         say(" ---> Using cache\n")
         return true
     }
@@ -335,6 +345,7 @@ public final class Builder: Sendable {
 
     /// A step that changes only the configuration: a new image over the same layers.
     func commitConfig(_ state: inout State, createdBy: String) async throws {
+        if try await fromCache(&state, createdBy: createdBy) { return }
         let now = Timestamp.rfc3339(nanos: Timestamp.nowNanos())
         var file = state.file
         file.created = now
@@ -365,8 +376,34 @@ public final class Builder: Sendable {
         state.file = file
     }
 
+    /// A step found in a `--cache-from` image: that image, or a new one made of the parent and
+    /// the image's history entry (and layer) for the step, with the step's configuration.
+    func fromCache(_ state: inout State, createdBy: String) async throws -> Bool {
+        guard let cf = state.cacheFrom, !cf.isEmpty,
+              let hit = cf.find(parent: state.id == nil ? nil : state.file, createdBy: createdBy) else { return false }
+        switch hit {
+        case .image(let id):
+            state.id = id
+            state.file = try engine.imageStore.config(try engine.imageStore.resolve(id))
+        case .entry(let entry, let layer, let source):
+            var file = state.file
+            file.history = (file.history ?? []) + [entry]
+            if let layer { file.rootfs.diff_ids.append(layer) }
+            file.created = entry.created
+            file.author = source.author
+            file.architecture = source.architecture
+            file.os = source.os
+            file.container_config = nil
+            state.id = try await register(file, parent: state.id)
+            state.file = file
+        }
+        if !cf.quiet { cf.out.stream(" ---> Using cache\n") }
+        return true
+    }
+
     /// WORKDIR: the directory is made (a layer) unless the image has it already.
     func workdir(_ state: inout State, createdBy: String) async throws {
+        if try await fromCache(&state, createdBy: createdBy) { return }
         let dir = state.config.WorkingDir ?? "/"
         let layers = (try? state.id.map { try engine.imageStore.layerPaths($0) } ?? []) ?? []
         if dir == "/" || layers.contains(where: { FS.isDirectory($0 + dir) }) { try await commitConfig(&state, createdBy: createdBy); return }
@@ -394,8 +431,11 @@ public final class Builder: Sendable {
         config.Entrypoint = []
         // ARGs reach the command as variables (the image's own variables win).
         let own = Set((config.Env ?? []).map { String($0.split(separator: "=", maxSplits: 1)[0]) })
-        let argEnv = state.args.sorted { $0.key < $1.key }.filter { !own.contains($0.key) }.map { "\($0.key)=\($0.value)" }
+        let argEnv = state.args.filter { !own.contains($0.key) }.map { "\($0.key)=\($0.value)" }.sorted()
         config.Env = (config.Env ?? []) + argEnv
+        let shown = inst.json ? inst.args.joined(separator: " ") : cmd.joined(separator: " ")
+        let createdBy = (argEnv.isEmpty ? "" : "|\(argEnv.count) " + argEnv.joined(separator: " ") + " ") + shown
+        if try await fromCache(&state, createdBy: createdBy) { return }
         config.AttachStdout = true; config.AttachStderr = true
         config.Labels = (config.Labels ?? [:]).merging([ContainerService.buildStepLabel: ""]) { a, _ in a }
         let containers = engine.containers
@@ -404,13 +444,13 @@ public final class Builder: Sendable {
         say(" ---> Running in \(Self.short(id))\n")
         // A build given up (the client went away) stops its step container at once.
         try await withTaskCancellationHandler {
-            try await runContainer(id, inst: inst, cmd: cmd, argEnv: argEnv, &state, say: say)
+            try await runContainer(id, shown: shown, createdBy: createdBy, &state, say: say)
         } onCancel: {
             Task { try? await containers.remove(id, force: true) }
         }
     }
 
-    func runContainer(_ id: String, inst: Dockerfile.Instruction, cmd: [String], argEnv: [String], _ state: inout State,
+    func runContainer(_ id: String, shown: String, createdBy: String, _ state: inout State,
                       say: (String) -> Void) async throws {
         let containers = engine.containers
         do {
@@ -430,11 +470,9 @@ public final class Builder: Sendable {
             }
             if !pending.isEmpty { say(pending + "\n") }
             let exit = try await containers.wait(id, condition: "not-running")
-            let shown = inst.json ? inst.args.joined(separator: " ") : cmd.joined(separator: " ")
             guard exit.code == 0 else {
                 throw BerthError.invalid("The command '\(shown)' returned a non-zero code: \(exit.code)")
             }
-            let createdBy = (argEnv.isEmpty ? "" : "|\(argEnv.count) " + argEnv.joined(separator: " ") + " ") + shown
             let newID = try await containers.commitForBuild(id, config: state.config, createdBy: createdBy)
             state.id = newID
             state.file = try engine.imageStore.config(try engine.imageStore.resolve(newID))
@@ -507,6 +545,10 @@ public final class Builder: Sendable {
         let createdBy = Self.nop(state.config, "\(inst.keyword.uppercased()) \(flags)\(srcHash) in \(rawDest) ", wide: false)
         let key = Self.cacheKey(cacheBase + "\u{1}" + createdBy)
         if try useCache(key, &state, options: options, say: say) { return }
+        if try await fromCache(&state, createdBy: createdBy) {
+            if let id = state.id { try? engine.store.recordBuildStep(key, image: id, at: Timestamp.nowNanos()) }
+            return
+        }
         let upper = try staging()
         defer { FS.removeAll(upper) }
         let target = upper + Self.absolute(dest)

@@ -106,7 +106,7 @@ import Testing
             env["DOCKER_BUILDKIT"] = "0"
             let client = try Subprocess.spawn(["docker", "build", ctx], env: env.map { "\($0.key)=\($0.value)" })
             defer { kill(client, SIGKILL); _ = Subprocess.waitStatus(client) }
-                        #expect(await eventually(.seconds(20)) { !((try? await d.runcContainers())?.isEmpty ?? true) })
+            #expect(await eventually(.seconds(20)) { !((try? await d.runcContainers())?.isEmpty ?? true) })
             let id = try await d.runcContainers().first ?? ""
             #expect(try await d.docker("ps", "-aq").stdoutText.isEmpty, "step containers are not listed")
             d.kill9()
@@ -212,7 +212,7 @@ import Testing
             let client = try Subprocess.spawn(["curl", "-s", "--unix-socket", sock, "-X", "POST", "-H", "Content-Type: application/x-tar",
                                                "--data-binary", "@" + d.root + "/c.tar", "http://localhost/v1.47/build?buildid=it-cancel"])
             defer { kill(client, SIGKILL); _ = Subprocess.waitStatus(client) }
-                        #expect(await eventually(.seconds(20)) { !((try? await d.runcContainers())?.isEmpty ?? true) })
+            #expect(await eventually(.seconds(20)) { !((try? await d.runcContainers())?.isEmpty ?? true) })
             let cancel = try await Subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--unix-socket", sock, "-X", "POST",
                                                    "http://localhost/v1.47/build/cancel?id=it-cancel"])
             #expect(cancel.stdoutText == "200")
@@ -220,6 +220,68 @@ import Testing
             let again = try await Subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--unix-socket", sock, "-X", "POST",
                                                   "http://localhost/v1.47/build/cancel?id=it-cancel"])
             #expect(again.stdoutText == "404")
+        }
+    }
+
+    /// History texts as dockerd writes them (the COPY text names the files by dockerd's checksum,
+    /// so this one is the value the reference dockerd wrote for the same file), and `--cache-from`:
+    /// an image saved, removed and loaded back (no parents, no cache rows) stands for every step.
+    @Test func historyTextsAndCacheFrom() async throws {
+        try await withDaemon { d in
+            try await d.loadBusybox()
+            let ctx = d.root + "/ctx6"
+            try FS.mkdirAll(ctx + "/d")
+            try FS.write(ctx + "/a.txt", "hello\n")
+            try FS.write(ctx + "/d/one", "1\n")
+            _ = chmod(ctx + "/a.txt", 0o644)
+            try FS.write(ctx + "/Dockerfile", """
+                FROM busybox
+                ARG V=1
+                ENV E=2 F="two words"
+                RUN echo $V > /v
+                COPY a.txt /x/
+                COPY d /d
+                VOLUME /data
+                ENTRYPOINT ["cat"]
+                HEALTHCHECK --interval=5s --retries=3 CMD true
+                CMD ["/v"]
+                """)
+            let first = try await d.dockerBuild(["-t", "it/cf:1", ctx])
+            #expect(first.status == 0, "\(first.stdoutText) \(first.stderrText)")
+            let history = try await d.docker("history", "--no-trunc", "--format", "{{.CreatedBy}}", "it/cf:1").stdoutText
+            let lines = history.split(separator: "\n").map(String.init)
+            #expect(lines.prefix(8) == [
+                #"/bin/sh -c #(nop)  CMD ["/v"]"#,
+                #"/bin/sh -c #(nop)  HEALTHCHECK &{["CMD-SHELL" "true"] "5s" "0s" "0s" "0s" '\x03'}"#,
+                #"/bin/sh -c #(nop)  ENTRYPOINT ["cat"]"#,
+                "/bin/sh -c #(nop)  VOLUME [/data]",
+                lines.count > 4 ? lines[4] : "",
+                "/bin/sh -c #(nop) COPY file:00ec16333078d287782d462baefc8bb9eb0231dc3aefba3ca3e2f7e5cf0cadda in /x/ ",
+                "|1 V=1 /bin/sh -c echo $V > /v",
+                #"/bin/sh -c #(nop)  ENV E=2 F=two words"#,
+            ], "\(history)")
+            #expect(lines.count > 4 && lines[4].hasPrefix("/bin/sh -c #(nop) COPY dir:") && lines[4].hasSuffix(" in /d "))
+            // ENTRYPOINT after CMD in one stage keeps it; here CMD came after, so both are set.
+            #expect(try await d.docker("run", "--rm", "it/cf:1").stdoutText == "1\n")
+            let id = try await d.inspect("it/cf:1", "{{.Id}}")
+
+            // Saved, removed with every intermediate image and loaded back: no local cache.
+            #expect(try await d.docker("save", "-o", d.root + "/cf.tar", "it/cf:1").status == 0)
+            #expect(try await d.docker("rmi", "it/cf:1").status == 0)
+            #expect(try await d.docker("load", "-i", d.root + "/cf.tar").status == 0)
+            let plain = try await d.dockerBuild(["-t", "it/cf:2", ctx])
+            #expect(plain.stdoutText.contains("Running in"), "no cache without --cache-from: \(plain.stdoutText)")
+            #expect(try await d.docker("rmi", "it/cf:2").status == 0)
+            let cached = try await d.dockerBuild(["--cache-from", "it/cf:1", "-t", "it/cf:3", ctx])
+            #expect(cached.status == 0 && !cached.stdoutText.contains("Running in"), "\(cached.stdoutText)")
+            #expect(cached.stdoutText.components(separatedBy: " ---> Using cache").count - 1 == 9, "\(cached.stdoutText)")
+            #expect(try await d.inspect("it/cf:3", "{{.Id}}") == id)
+
+            // A changed file: that COPY and the steps after it run; the steps before are found.
+            try FS.write(ctx + "/d/one", "2\n")
+            let changed = try await d.dockerBuild(["--cache-from", "it/cf:1", "-t", "it/cf:4", ctx])
+            #expect(changed.status == 0 && changed.stdoutText.components(separatedBy: " ---> Using cache").count - 1 == 4, "\(changed.stdoutText)")
+            #expect(try await d.docker("run", "--rm", "--entrypoint", "cat", "it/cf:4", "/d/one").stdoutText == "2\n")
         }
     }
 }
