@@ -34,7 +34,7 @@ enum SystemRoutes {
         // their results are removed, as intermediate images do with dockerd).
         r.add(.POST, "/build/prune") { req in
             _ = try Filters(json: req.q("filters"))
-            return try .json(BuildPruneResponse(CachesDeleted: try engine.store.clearBuildCache(), SpaceReclaimed: 0))
+            return try .json(BuildPruneResponse(CachesDeleted: try engine.store.clearBuildCache().map(ImageService.cacheID), SpaceReclaimed: 0))
         }
         r.add(.GET, "/events") { req in
             func time(_ key: String) throws -> Int64 {

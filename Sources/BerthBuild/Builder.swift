@@ -205,6 +205,7 @@ public final class Builder: Sendable {
     /// A step made before: its image becomes the state (" ---> Using cache").
     func useCache(_ key: String, _ state: inout State, options: BuildOptions, say: (String) -> Void) throws -> Bool {
         guard !options.noCache, let id = try engine.store.cachedBuildStep(key), let image = try? engine.imageStore.resolve(id) else { return false }
+        try? engine.store.touchBuildStep(key, at: Timestamp.nowNanos())
         let (args, cmdSet, cacheFrom) = (state.args, state.cmdSet, state.cacheFrom)
         state = State(id: id, file: try engine.imageStore.config(image))
         state.args = args
@@ -383,6 +384,7 @@ public final class Builder: Sendable {
               let hit = cf.find(parent: state.id == nil ? nil : state.file, createdBy: createdBy) else { return false }
         switch hit {
         case .image(let id):
+            if let parent = state.id { try engine.store.adoptImage(id, parent: parent) }
             state.id = id
             state.file = try engine.imageStore.config(try engine.imageStore.resolve(id))
         case .entry(let entry, let layer, let source):

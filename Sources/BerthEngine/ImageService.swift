@@ -100,10 +100,39 @@ public struct ImageService: Sendable {
 
     /// `GET /system/df` from sizes kept in the store (no filesystem walk).
     public func diskUsage(containers: [ContainerSummary]) throws -> DiskUsage {
-        let all = try list(all: true, filters: Filters())
-        let layersSize = try images.store.allLayers().reduce(Int64(0)) { $0 + $1.size }
-        return DiskUsage(LayersSize: layersSize, Images: all, Containers: containers)
+        // Top-level images only, as dockerd counts them (a build's intermediate steps are not).
+        let all = try list(all: false, filters: Filters())
+        let layers = try images.store.allLayers()
+        let layersSize = layers.reduce(Int64(0)) { $0 + $1.size }
+        return DiskUsage(LayersSize: layersSize, Images: all, Containers: containers, BuildCache: try buildCache(layers: layers))
     }
+
+    /// The classic builder's cache as `BuildCache` records: one per cached step, described by
+    /// the step's history text, sized by the layer it added. Its images hold that space (they
+    /// are listed under Images too), so every record is `Shared` and pruning the cache frees
+    /// nothing by itself, as with dockerd's classic builder.
+    public func buildCache(layers: [LayerRecord]? = nil) throws -> [BuildCacheRecord] {
+        let steps = try images.store.buildSteps()
+        guard !steps.isEmpty else { return [] }
+        let sizes = Dictionary((try layers ?? images.store.allLayers()).map { ($0.chain_id, $0.size) }) { a, _ in a }
+        var byImage: [String: String] = [:]
+        for s in steps { byImage[s.image_id] = Self.cacheID(s.key) }
+        return steps.compactMap { s in
+            guard let image = try? images.store.image(s.image_id), let file = try? images.config(image) else { return nil }
+            let last = file.history?.last
+            var size: Int64 = 0
+            if !(last?.empty_layer ?? false), let chain = Digest.chainIDs(file.rootfs.diff_ids).last { size = sizes[chain.description] ?? 0 }
+            let parent = byImage[image.parent_id]
+            return BuildCacheRecord(ID: Self.cacheID(s.key), Parents: parent.map { [$0] }, Type: "regular",
+                                    Description: last?.created_by ?? "", InUse: false, Shared: true, Size: size,
+                                    CreatedAt: Timestamp.rfc3339(nanos: s.created),
+                                    LastUsedAt: s.last_used > 0 ? Timestamp.rfc3339(nanos: s.last_used) : nil,
+                                    UsageCount: s.usage_count)
+        }
+    }
+
+    /// A cache record's id: the start of its key's digest (BuildKit's ids are 25 characters).
+    public static func cacheID(_ key: String) -> String { String(key.split(separator: ":").last?.prefix(25) ?? "") }
 
     /// `reference` filters match the familiar name with an optional tag, glob-style like Docker.
     static func referenceMatches(_ ref: String, pattern: String) -> Bool {

@@ -166,9 +166,30 @@ public struct DiskUsage: Codable, Sendable {
     public var Images: [ImageSummary]
     public var Containers: [ContainerSummary]
     public var Volumes: [Volume]
-    public var BuildCache: [JSONValue]
-    public init(LayersSize: Int64, Images: [ImageSummary], Containers: [ContainerSummary], Volumes: [Volume] = []) {
-        self.LayersSize = LayersSize; self.Images = Images; self.Containers = Containers; self.Volumes = Volumes; BuildCache = []
+    public var BuildCache: [BuildCacheRecord]
+    public init(LayersSize: Int64, Images: [ImageSummary], Containers: [ContainerSummary], Volumes: [Volume] = [],
+                BuildCache: [BuildCacheRecord] = []) {
+        self.LayersSize = LayersSize; self.Images = Images; self.Containers = Containers; self.Volumes = Volumes
+        self.BuildCache = BuildCache
+    }
+}
+
+/// One step of the build cache in `GET /system/df`.
+public struct BuildCacheRecord: Codable, Sendable {
+    public var ID: String
+    public var Parents: [String]?
+    public var `Type`: String
+    public var Description: String
+    public var InUse: Bool
+    public var Shared: Bool
+    public var Size: Int64
+    public var CreatedAt: String
+    public var LastUsedAt: String?
+    public var UsageCount: Int64
+    public init(ID: String, Parents: [String]?, Type: String, Description: String, InUse: Bool, Shared: Bool, Size: Int64,
+                CreatedAt: String, LastUsedAt: String?, UsageCount: Int64) {
+        self.ID = ID; self.Parents = Parents; self.Type = Type; self.Description = Description; self.InUse = InUse
+        self.Shared = Shared; self.Size = Size; self.CreatedAt = CreatedAt; self.LastUsedAt = LastUsedAt; self.UsageCount = UsageCount
     }
 }
 

@@ -210,6 +210,13 @@ public enum Schema {
                 t.column("created", .integer).notNull()
             }
         }
+        m.registerMigration("v11-build-cache-use") { db in
+            // When a cached step was last used and how often (`BuildCache` in /system/df).
+            try db.alter(table: "build_cache") { t in
+                t.add(column: "last_used", .integer).notNull().defaults(to: 0)
+                t.add(column: "usage_count", .integer).notNull().defaults(to: 0)
+            }
+        }
         return m
     }
 }

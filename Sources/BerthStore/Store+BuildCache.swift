@@ -11,12 +11,28 @@ extension Store {
         }
     }
 
-    /// Forgets every cached step; returns the images they named.
+    /// Forgets every cached step; returns their keys.
     public func clearBuildCache() throws -> [String] {
         try wr { db in
-            let ids = try String.fetchAll(db, sql: "SELECT DISTINCT image_id FROM build_cache")
+            let ids = try String.fetchAll(db, sql: "SELECT key FROM build_cache")
             try db.execute(sql: "DELETE FROM build_cache")
             return ids
+        }
+    }
+
+    /// A cached step used again.
+    public func touchBuildStep(_ key: String, at: Int64) throws {
+        try wr { db in
+            try db.execute(sql: "UPDATE build_cache SET last_used = ?, usage_count = usage_count + 1 WHERE key = ?", arguments: [at, key])
+        }
+    }
+
+    /// Every cached step whose image is still there.
+    public func buildSteps() throws -> [BuildStepRecord] {
+        try rd { db in
+            try BuildStepRecord.fetchAll(db, sql: """
+                SELECT b.* FROM build_cache b JOIN images i ON i.id = b.image_id ORDER BY b.created
+                """)
         }
     }
 
@@ -25,4 +41,13 @@ extension Store {
             try db.execute(sql: "INSERT OR REPLACE INTO build_cache (key, image_id, created) VALUES (?, ?, ?)", arguments: [key, image, at])
         }
     }
+}
+
+/// A step of the classic builder's cache.
+public struct BuildStepRecord: Codable, Sendable, FetchableRecord {
+    public var key: String
+    public var image_id: String
+    public var created: Int64
+    public var last_used: Int64
+    public var usage_count: Int64
 }

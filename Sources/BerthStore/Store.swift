@@ -107,6 +107,12 @@ public final class Store: Sendable {
         try rd { try ImageRecord.fetchOne($0.cachedStatement(sql: "SELECT * FROM images WHERE id = ?"), arguments: [id]) }
     }
     public func allImages() throws -> [ImageRecord] { try rd { try ImageRecord.fetchAll($0) } }
+    /// Gives an image without a parent one (a `--cache-from` image a build step found: dockerd
+    /// links it under the step's parent, so the steps before it are its intermediate images).
+    public func adoptImage(_ id: String, parent: String) throws {
+        try wr { try $0.execute(sql: "UPDATE images SET parent_id = ? WHERE id = ? AND parent_id = '' AND id != ?", arguments: [parent, id, parent]) }
+    }
+
     /// Whether some image names `id` as its parent.
     public func hasChildren(_ id: String) throws -> Bool {
         try rd { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM images WHERE parent_id = ?", arguments: [id]) ?? 0 } > 0

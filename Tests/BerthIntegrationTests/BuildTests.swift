@@ -282,6 +282,18 @@ import Testing
             let changed = try await d.dockerBuild(["--cache-from", "it/cf:1", "-t", "it/cf:4", ctx])
             #expect(changed.status == 0 && changed.stdoutText.components(separatedBy: " ---> Using cache").count - 1 == 4, "\(changed.stdoutText)")
             #expect(try await d.docker("run", "--rm", "--entrypoint", "cat", "it/cf:4", "/d/one").stdoutText == "2\n")
+
+            // The step cache in `system df`: one record per cached step, described by its history
+            // text, sized by its layer; `builder prune` lists what it forgot.
+            let df = try await d.docker("system", "df", "-v", "--format", "{{json .BuildCache}}").stdoutText
+            let records = try JSONSerialization.jsonObject(with: Data(df.utf8)) as? [[String: Any]] ?? []
+            #expect(records.contains { ($0["Description"] as? String)?.hasSuffix(" in /d ") == true }, "\(df)")
+            #expect(records.contains { ($0["Description"] as? String) == "|1 V=1 /bin/sh -c echo $V > /v" }, "\(df)")
+            let summary = try await d.docker("system", "df", "--format", "{{.Type}} {{.TotalCount}}").stdoutText
+            #expect(summary.contains("Build Cache \(records.count)") && summary.contains("Images 3\n"), "\(summary)")
+            let prune = try await d.docker("builder", "prune", "-f").stdoutText
+            #expect(prune.split(separator: "\n").count >= records.count, "\(prune)")
+            #expect(try await d.docker("system", "df", "--format", "{{.Type}} {{.TotalCount}}").stdoutText.contains("Build Cache 0"))
         }
     }
 }

@@ -7,7 +7,7 @@ import Testing
 /// Each store migration, applied to a database left by the one before it with data in it: what
 /// was there survives, and what the migration adds has its documented default.
 @Suite struct MigrationTests {
-    static let names = ["v1", "v2-list-columns", "v3-events", "v4-layer-blobs", "v5-lifecycle", "v6-health", "v7-networks", "v8-ipv6", "v9-volumes", "v10-build-cache"]
+    static let names = ["v1", "v2-list-columns", "v3-events", "v4-layer-blobs", "v5-lifecycle", "v6-health", "v7-networks", "v8-ipv6", "v9-volumes", "v10-build-cache", "v11-build-cache-use"]
 
     /// A database migrated up to `last` (all of them when nil), in a fresh directory.
     func database(upTo last: String?) throws -> (String, DatabaseQueue) {
@@ -68,6 +68,8 @@ import Testing
                 #expect(try db.columns(in: "endpoints").map(\.name).contains("ip6"))
             case "v10-build-cache":
                 #expect(try db.tableExists("build_cache"))
+            case "v11-build-cache-use":
+                #expect(try db.columns(in: "build_cache").map(\.name).sorted() == ["created", "image_id", "key", "last_used", "usage_count"])
             case "v9-volumes":
                 #expect(try db.tableExists("volumes") && db.tableExists("container_mounts"))
             default:
