@@ -130,7 +130,7 @@ enum BuildContext {
     /// The Dockerfile, read confined to the context (a link in it cannot reach the host).
     static func readDockerfile(_ context: String, _ path: String) throws -> String {
         let fd: Int32
-        do { fd = try ContainerFiles.open(root: context, path: path, flags: O_RDONLY, follow: true) } catch {
+        do { fd = try ContainerFiles.open(root: context, path: path, flags: O_RDONLY | O_NONBLOCK, follow: true) } catch {
             throw BerthError.invalid("Cannot locate specified Dockerfile: \(path)")
         }
         defer { close(fd) }
@@ -140,7 +140,11 @@ enum BuildContext {
 
     /// Removes what `.dockerignore` excludes (the Dockerfile and .dockerignore always stay).
     static func applyIgnore(_ context: String, keep: [String]) throws {
-        guard let text = FS.readText(context + "/.dockerignore") else { return }
+        // Read inside the context: a link cannot make a host file the patterns.
+        guard let fd = try? ContainerFiles.open(root: context, path: ".dockerignore", flags: O_RDONLY | O_NONBLOCK, follow: true) else { return }
+        let bytes = Syscall.readAll(fd, limit: 1 << 20)
+        close(fd)
+        let text = String(decoding: bytes, as: UTF8.self)
         let ignore = try DockerIgnore(text)
         guard !ignore.isEmpty else { return }
         let kept = Set(keep.map { ($0 as NSString).standardizingPath })

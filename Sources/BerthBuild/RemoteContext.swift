@@ -2,7 +2,9 @@
 import Glibc
 #endif
 import AsyncHTTPClient
+import BerthExecutor
 import BerthSystem
+import CBerthSys
 import Foundation
 import NIOCore
 
@@ -19,6 +21,10 @@ public enum RemoteContext {
     }
 
     /// Clones `remote` (`URL[#ref[:subdir]]`) into `dir`; returns the context directory.
+    ///
+    /// The repository is hostile: submodules may not use local paths or `ext::` commands, the
+    /// clone is bounded in time, and the subdirectory is resolved inside the checkout (a link
+    /// in the repository cannot make the host's files the context).
     public static func clone(_ remote: String, into dir: String) async throws -> String {
         let parts = remote.split(separator: "#", maxSplits: 1).map(String.init)
         var url = parts[0]
@@ -27,20 +33,33 @@ public enum RemoteContext {
         let fragment = parts.count > 1 ? parts[1].split(separator: ":", maxSplits: 1).map(String.init) : []
         let ref = fragment.first.flatMap { $0.isEmpty ? nil : $0 }
         let sub = fragment.count > 1 ? fragment[1] : ""
-        var argv = ["git", "clone", "--quiet", "--depth", "1", "--recurse-submodules"]
-        if let ref {
-            guard !ref.hasPrefix("-") else { throw BerthError.invalid("invalid git reference: \(ref)") }
-            argv += ["--branch", ref]
-        }
-        argv += ["--", url, dir]
-        var env = ["GIT_TERMINAL_PROMPT=0", "PATH=/usr/bin:/bin"]
+        if let ref, ref.hasPrefix("-") { throw BerthError.invalid("invalid git reference: \(ref)") }
+        var env = ["GIT_TERMINAL_PROMPT=0", "GIT_PROTOCOL_FROM_USER=0", "GIT_SSH_COMMAND=ssh -o BatchMode=yes", "PATH=/usr/bin:/bin"]
         if let home = ProcessInfo.processInfo.environment["HOME"] { env.append("HOME=" + home) }
-        let r = try await Subprocess.run(argv, env: env)
-        guard r.status == 0 else { throw BerthError.invalid("unable to prepare context: unable to 'git clone' to temporary context directory: \(r.stderrText.trimmingCharacters(in: .whitespacesAndNewlines))") }
+        // Shallow first; a "dumb" HTTP server cannot serve a shallow clone, so then in full.
+        var failure = ""
+        for shallow in [true, false] {
+            FS.removeAll(dir)
+            var argv = ["timeout", "-k", "10", "900", "git", "-c", "protocol.file.allow=never", "-c", "protocol.ext.allow=never",
+                        "-c", "http.lowSpeedLimit=1", "-c", "http.lowSpeedTime=120", "clone", "--quiet", "--recurse-submodules"]
+            if shallow { argv += ["--depth", "1", "--shallow-submodules"] }
+            if let ref { argv += ["--branch", ref] }
+            argv += ["--", url, dir]
+            let r = try await Subprocess.run(argv, env: env)
+            if r.status == 0 { failure = ""; break }
+            failure = r.stderrText.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        guard failure.isEmpty else { throw BerthError.invalid("unable to prepare context: unable to 'git clone' to temporary context directory: \(failure)") }
         guard !sub.isEmpty else { return dir }
-        let clean = "/" + sub.split(separator: "/").filter { $0 != "." && $0 != ".." && !$0.isEmpty }.joined(separator: "/")
-        guard FS.isDirectory(dir + clean), !FS.isSymlink(dir + clean) else { throw BerthError.invalid("subdirectory \(sub) not found in the repository") }
-        return dir + clean
+        let fd: Int32
+        do { fd = try ContainerFiles.open(root: dir, path: sub, flags: BERTH_O_PATH | O_DIRECTORY, follow: true) } catch {
+            throw BerthError.invalid("subdirectory \(sub) not found in the repository")
+        }
+        defer { close(fd) }
+        let real = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\(fd)")) ?? ""
+        let root = URL(fileURLWithPath: dir).resolvingSymlinksInPath().path
+        guard real == root || real.hasPrefix(root + "/") else { throw BerthError.invalid("subdirectory \(sub) not found in the repository") }
+        return real
     }
 
     /// Downloads an http(s) URL to `path` (at most `maxDownload` bytes).

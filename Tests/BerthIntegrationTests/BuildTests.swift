@@ -148,6 +148,56 @@ import Testing
         }
     }
 
+    /// `remote=` a git repository, cloned by berthd (the docker CLI clones git URLs itself, so
+    /// this speaks the API): `#ref:subdir`, over a "dumb" HTTP server (no shallow clone: berthd
+    /// falls back to a full one), and a link in the repository cannot make the host the context.
+    @Test(.enabled(if: Gate.onPath("git"), "needs git")) func gitRemoteContext() async throws {
+        try await withDaemon { d in
+            try await d.loadBusybox()
+            let work = d.root + "/git-work"
+            try FS.mkdirAll(work + "/app")
+            try FS.write(work + "/app/Dockerfile", "FROM busybox\nCOPY msg /msg\nCMD [\"cat\", \"/msg\"]\n")
+            try FS.write(work + "/app/msg", "from git\n")
+            _ = symlink("/", work + "/escape")
+            let git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
+            for argv in [git + ["init", "-q", "-b", "main", work], git + ["-C", work, "add", "-A"],
+                         git + ["-C", work, "commit", "-q", "-m", "one"],
+                         git + ["clone", "-q", "--bare", work, d.root + "/srv/repo.git"],
+                         git + ["-C", d.root + "/srv/repo.git", "update-server-info"]] {
+                let r = try await Subprocess.run(argv)
+                #expect(r.status == 0, "\(argv): \(r.stderrText)")
+            }
+            let served = d.root + "/srv"
+            let server = try LoopbackServer { c in
+                guard let head = readRequestHead(c), let target = head.split(separator: " ").dropFirst().first else { return }
+                let path = String(target.split(separator: "?").first ?? "")
+                let file = served + path
+                if !path.contains(".."), FS.exists(file), !FS.isDirectory(file), let body = try? FS.read(file) {
+                    writeAll(c, "HTTP/1.1 200 OK\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n")
+                    _ = body.withUnsafeBytes { write(c, $0.baseAddress, $0.count) }
+                } else {
+                    writeAll(c, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                }
+            }
+            defer { server.stop() }
+            func build(_ remote: String, tag: String) async throws -> String {
+                let q = remote.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
+                return try await Subprocess.run(["curl", "-s", "--unix-socket", d.root + "/berth.sock", "-X", "POST",
+                                                 "http://localhost/v1.47/build?t=\(tag)&remote=\(q)"]).stdoutText
+            }
+            let url = "http://127.0.0.1:\(server.port)/repo.git"
+            let out = try await build(url + "#main:app", tag: "it/git:1")
+            #expect(out.contains("Successfully tagged it/git:1"), "\(out)")
+            #expect(try await d.docker("run", "--rm", "it/git:1").stdoutText == "from git\n")
+            // `escape` is a link to / in the repository: resolved inside the checkout, where
+            // there is no etc.
+            let hostile = try await build(url + "#main:escape/etc", tag: "it/git:2")
+            #expect(hostile.contains("errorDetail") && hostile.contains("not found in the repository"), "\(hostile)")
+            let missing = try await build("http://127.0.0.1:\(server.port)/none.git", tag: "it/git:3")
+            #expect(missing.contains("unable to 'git clone'"), "\(missing)")
+        }
+    }
+
     /// FROM an image that is not here: pulled from its registry, progress in the build's output.
     @Test(.enabled(if: Gate.onPath("docker-registry"), "needs docker-registry")) func fromPullsMissingImages() async throws {
         try await withRegistry { reg in
