@@ -64,7 +64,7 @@ enum BuildRoutes {
             }
             let opts = options
             let buildID = req.q("buildid") ?? ""
-            return BuildTasks.run(id: buildID) { sink in
+            return try await BuildTasks.run(id: buildID) { sink in
                 defer { FS.removeAll(dir); unlink(body) }
                 var context = dir + "/context"
                 let dockerfile: String
@@ -106,16 +106,37 @@ enum BuildRoutes {
 enum BuildTasks {
     static let running = Mutex<[String: Task<Void, Never>]>([:])
 
-    static func run(id: String, _ work: @escaping @Sendable (ProgressSink) async throws -> Void) -> Response {
+    /// Runs a build. Until it writes its first line the answer is held back, so that a build
+    /// refused before any output (a Dockerfile that does not parse, a missing Dockerfile) is an
+    /// HTTP error with its status, as dockerd answers; after that errors are in the stream.
+    static func run(id: String, _ work: @escaping @Sendable (ProgressSink) async throws -> Void) async throws -> Response {
         let (sink, stream) = ProgressSink.make()
+        let early = Mutex<BerthError?>(nil)
         let task = Task {
-            do { try await work(sink) } catch { sink.error(BerthError.wrap(error).message) }
+            do { try await work(sink) } catch {
+                let e = BerthError.wrap(error)
+                early.withLock { $0 = e }
+                sink.error(e.message)
+            }
             sink.finish()
             if !id.isEmpty { _ = running.withLock { $0.removeValue(forKey: id) } }
         }
         if !id.isEmpty { running.withLock { $0[id] = task } }
         sink.onAbandoned { task.cancel() }
-        return .jsonLines(stream)
+        let box = IteratorBox(stream.makeAsyncIterator())
+        let first = await box.next()
+        // The first thing the build said is its error: nothing was sent yet.
+        if let first, first.error != nil, let e = early.withLock({ $0 }) { throw e }
+        let rest = AsyncStream<ProgressMessage>(unfolding: { await box.next() })
+        let all = AsyncStream<ProgressMessage> { cont in
+            let t = Task {
+                if let first { cont.yield(first) }
+                for await m in rest { cont.yield(m) }
+                cont.finish()
+            }
+            cont.onTermination = { reason in if case .cancelled = reason { t.cancel(); task.cancel() } }
+        }
+        return .jsonLines(all)
     }
 
     static func cancel(_ id: String) -> Bool {
@@ -156,4 +177,12 @@ enum BuildContext {
         }
         for p in doomed { FS.removeAll(context + "/" + p) }
     }
+}
+
+/// One reader of a stream, shared by the code that looks at its first element and the response
+/// that sends the rest (an AsyncStream has a single iterator).
+final class IteratorBox: @unchecked Sendable {
+    var iterator: AsyncStream<ProgressMessage>.Iterator
+    init(_ iterator: AsyncStream<ProgressMessage>.Iterator) { self.iterator = iterator }
+    func next() async -> ProgressMessage? { await iterator.next() }
 }

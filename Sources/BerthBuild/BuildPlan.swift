@@ -37,22 +37,19 @@ public struct BuildPlan: Sendable {
                     guard Self.validName.firstMatch(in: n, range: NSRange(n.startIndex..., in: n)) != nil else {
                         throw Dockerfile.ParseError(line: i.line, message: "invalid name for build stage: \"\(words[2])\", name can't start with a number or contain symbols")
                     }
-                    if stages.contains(where: { $0.name == n }) {
-                        throw Dockerfile.ParseError(line: i.line, message: "duplicate name \(n)")
-                    }
                     name = n
                 }
                 stages.append(Stage(index: stages.count, name: name, base: words[0], from: i, instructions: []))
             } else if stages.isEmpty {
                 guard i.keyword == "arg" else {
-                    throw Dockerfile.ParseError(line: i.line, message: "no build stage in current context")
+                    throw Dockerfile.ParseError(line: i.line, message: "no build stage in current context", kind: .plain)
                 }
                 globals.append(i)
             } else {
                 stages[stages.count - 1].instructions.append(i)
             }
         }
-        guard !stages.isEmpty else { throw Dockerfile.ParseError(line: d.instructions.last?.line ?? 1, message: "no build stage in current context") }
+        guard !stages.isEmpty else { throw Dockerfile.ParseError(line: d.instructions.last?.line ?? 1, message: "no build stage in current context", kind: .plain) }
         globalArgs = globals
         self.stages = stages
     }
@@ -82,7 +79,7 @@ public struct BuildPlan: Sendable {
         var goal = stages.count - 1
         if let t = target, !t.isEmpty {
             guard let s = stages.first(where: { $0.name == t.lowercased() }) else {
-                throw Dockerfile.ParseError(line: 0, message: "failed to reach build target \(t) in Dockerfile")
+                throw Dockerfile.ParseError(line: 0, message: "failed to reach build target \(t) in Dockerfile", kind: .plain)
             }
             goal = s.index
         }

@@ -47,6 +47,8 @@ public final class Builder: Sendable {
         var cmdSet = false
         /// `--cache-from` images (shared by the whole build).
         var cacheFrom: CacheFrom? = nil
+        /// The build's output (a pull's progress goes there).
+        var out: ProgressSink? = nil
         var config: ContainerConfig { get { file.config ?? ContainerConfig() } set { file.config = newValue } }
     }
 
@@ -56,23 +58,53 @@ public final class Builder: Sendable {
 
     /// Builds from an unpacked context; returns the image id.
     public func build(context: String, sums: ContextSums, dockerfile text: String, options: BuildOptions, out: ProgressSink) async throws -> String {
-        let d = try Dockerfile(parsing: text)
-        for w in d.warnings where !options.quiet { out.stream("[WARNING]: \(w)\n") }
+        let d: Dockerfile
+        do { d = try Dockerfile(parsing: text) } catch var e as Dockerfile.ParseError {
+            // dockerd names the file it could not parse (`-f`).
+            if e.kind == .syntax { e.kind = .plain; e.message = "failed to parse \(options.dockerfile): " + e.message }
+            if e.message == "the Dockerfile (Dockerfile) cannot be empty" { e.message = "the Dockerfile (\(options.dockerfile)) cannot be empty" }
+            throw e
+        }
+        // Quiet builds keep their output: when one fails, it is sent before the error, as dockerd
+        // does (bounded: a step that prints without end must not bloat berthd).
+        var log = ""
+        func say(_ s: String) {
+            if !options.quiet { out.stream(s) } else if log.utf8.count < 1 << 20 { log += s }
+        }
+        do {
+            return try await build(d, context: context, sums: sums, options: options, out: out, say: say)
+        } catch {
+            if options.quiet && !log.isEmpty { out.stream(log) }
+            throw error
+        }
+    }
+
+    func build(_ d: Dockerfile, context: String, sums: ContextSums, options: BuildOptions, out: ProgressSink,
+               say: (String) -> Void) async throws -> String {
+        for w in d.warnings { say("[WARNING]: \(w)\n") }
         let plan = try BuildPlan(d)
         let needed = try plan.needed(target: options.target, buildArgs: options.buildArgs)
         let globals = try plan.globalArgValues(buildArgs: options.buildArgs)
         let sh = ShellWords(escape: d.escape)
-        let total = needed.reduce(0) { $0 + 1 + plan.stages[$1].instructions.count }
+        let total = plan.globalArgs.count + needed.reduce(0) { $0 + 1 + plan.stages[$1].instructions.count }
         var step = 0
+        // The ARGs before the first FROM are steps too in dockerd's count.
+        for a in plan.globalArgs {
+            step += 1
+            say("Step \(step)/\(total) : \(a.original)\n")
+        }
         var built: [Int: State] = [:]
         let cacheFrom = options.noCache ? nil : CacheFrom(options.cacheFrom.compactMap { name in
             guard let image = try? engine.imageStore.resolve(name), let file = try? engine.imageStore.config(image) else { return nil }
             return CacheFrom.Source(id: image.id, file: file)
         }, out: out, quiet: options.quiet)
         var last: State? = nil
-        func say(_ s: String) { if !options.quiet { out.stream(s) } }
         for index in needed {
             let stage = plan.stages[index]
+            // A name used twice: dockerd finds it when it reaches the second stage.
+            if let name = stage.name, plan.stages.prefix(index).contains(where: { $0.name == name }) {
+                throw BerthError.invalid("\(name) stage name already used")
+            }
             step += 1
             say("Step \(step)/\(total) : \(stage.from.original)\n")
             let baseName = try sh.expand(stage.base, env: globals)
@@ -90,7 +122,8 @@ public final class Builder: Sendable {
             state.args = [:]
             state.cmdSet = false
             state.cacheFrom = cacheFrom
-            if let id = state.id { say(" ---> \(Self.short(id))\n") }
+            state.out = out
+            say(" ---> \(state.id.map(Self.short) ?? "")\n")
             // The base image's ONBUILD triggers run first (and are not inherited further).
             let triggers = state.config.OnBuild ?? []
             if !triggers.isEmpty {
@@ -206,8 +239,9 @@ public final class Builder: Sendable {
     func useCache(_ key: String, _ state: inout State, options: BuildOptions, say: (String) -> Void) throws -> Bool {
         guard !options.noCache, let id = try engine.store.cachedBuildStep(key), let image = try? engine.imageStore.resolve(id) else { return false }
         try? engine.store.touchBuildStep(key, at: Timestamp.nowNanos())
-        let (args, cmdSet, cacheFrom) = (state.args, state.cmdSet, state.cacheFrom)
+        let (args, cmdSet, cacheFrom, out) = (state.args, state.cmdSet, state.cacheFrom, state.out)
         state = State(id: id, file: try engine.imageStore.config(image))
+        state.out = out
         state.args = args
         state.cmdSet = cmdSet
         state.cacheFrom = cacheFrom
@@ -244,7 +278,7 @@ public final class Builder: Sendable {
         case "expose":
             var ports = c.ExposedPorts ?? [:]
             let words = try sh.words(arg, env: env)
-            for p in words { ports[p.contains("/") ? p : p + "/tcp"] = EmptyObject() }
+            for p in words { for port in try Self.exposedPorts(p) { ports[port] = EmptyObject() } }
             c.ExposedPorts = ports
             state.config = c
             try await commitConfig(&state, createdBy: Self.nop(c, "EXPOSE " + words.joined(separator: " ")))
@@ -261,6 +295,7 @@ public final class Builder: Sendable {
             try await commitConfig(&state, createdBy: Self.nop(c, "USER " + (c.User ?? "")))
         case "stopsignal":
             c.StopSignal = try sh.expand(arg, env: env)
+            _ = try Signals.parse(c.StopSignal ?? "")
             state.config = c
             try await commitConfig(&state, createdBy: Self.nop(c, "STOPSIGNAL " + (c.StopSignal ?? "")))
         case "shell":
@@ -302,7 +337,7 @@ public final class Builder: Sendable {
             try await copyStep(inst, &state, built: built, plan: plan, stage: stage, env: env, sh: sh, context: context,
                                sums: sums, cacheBase: cacheBase, options: options, say: say)
         default:
-            throw StepError(description: "Dockerfile parse error line \(inst.line): unknown instruction: \(inst.keyword.uppercased())")
+            throw Dockerfile.ParseError(line: inst.line, message: "unknown instruction: \(inst.keyword.uppercased())")
         }
     }
 
@@ -310,6 +345,26 @@ public final class Builder: Sendable {
     /// (dockerd writes two spaces after it for most instructions, one for WORKDIR, COPY and ADD).
     static func nop(_ c: ContainerConfig, _ text: String, wide: Bool = true) -> String {
         (c.Shell ?? ["/bin/sh", "-c"]).joined(separator: " ") + " #(nop) " + (wide ? " " : "") + text
+    }
+
+    /// What dockerd's classic builder says of a flag only BuildKit implements.
+    static func needsBuildKit(_ flag: String) -> String {
+        "the --\(flag) option requires BuildKit. Refer to https://docs.docker.com/go/buildkit/ to learn how to build images with BuildKit enabled"
+    }
+
+    /// EXPOSE's words as ExposedPorts keys: `80`, `80/udp`, a range `8000-8002/tcp` (each port).
+    static func exposedPorts(_ spec: String) throws -> [String] {
+        let parts = spec.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+        let proto = parts.count > 1 ? parts[1].lowercased() : "tcp"
+        guard ["tcp", "udp", "sctp"].contains(proto) else { throw StepError(description: "Invalid proto: \(parts[1])") }
+        let range = parts[0].split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false)
+        guard let lo = UInt16(range[0]), range.count == 1 || UInt16(range[1]) != nil else {
+            throw StepError(description: "Invalid containerPort: \(parts[0])")
+        }
+        let hi = range.count > 1 ? UInt16(range[1])! : lo
+        guard lo <= hi else { throw StepError(description: "Invalid containerPort: \(parts[0])") }
+        guard Int(hi) - Int(lo) < 65536 else { return [] }
+        return (lo...hi).map { "\($0)/\(proto)" }
     }
 
     static func jsonText(_ list: [String]) -> String {
@@ -425,8 +480,15 @@ public final class Builder: Sendable {
 
     func runStep(_ inst: Dockerfile.Instruction, _ state: inout State, env: [String: String], hostConfig: HostConfig,
                  say: (String) -> Void) async throws {
-        guard let image = state.id else { throw StepError(description: "RUN needs an image with a shell: the stage starts from scratch") }
-        let cmd = inst.json ? inst.args : (state.config.Shell ?? ["/bin/sh", "-c"]) + [inst.args.first ?? ""]
+        guard let image = state.id else {
+            // An empty stage has no shell or program to run (what runc says, as with dockerd).
+            let exe = inst.json ? (inst.args.first ?? "") : (state.config.Shell ?? ["/bin/sh"])[0]
+            throw StepError(description: "failed to create task for container: OCI runtime create failed: runc create failed: unable to start container process: exec: \"\(exe)\": stat \(exe): no such file or directory: unknown")
+        }
+        for f in inst.flags { throw StepError(description: Self.needsBuildKit(f.name)) }
+        // A RUN without a command runs the bare shell (which then fails, as with dockerd).
+        let text = inst.args.first ?? ""
+        let cmd = inst.json ? inst.args : (state.config.Shell ?? ["/bin/sh", "-c"]) + (text.isEmpty ? [] : [text])
         var config = state.config
         config.Image = image
         config.Cmd = cmd
@@ -457,20 +519,29 @@ public final class Builder: Sendable {
         let containers = engine.containers
         do {
             _ = try await containers.start(id)
-            // The step's output as it comes, a line at a time.
+            // The step's output as it comes, a line at a time; what it writes to stderr is marked
+            // red as dockerd marks it (ANSI 91).
             var opts = ContainerLog.Options()
-            opts.tty = true
-            var pending = ""
-            for try await chunk in try containers.logs(id, options: opts, follow: true, framed: false).chunks {
-                pending += String(decoding: chunk, as: UTF8.self)
-                while let nl = pending.firstIndex(of: "\n") {
-                    say(String(pending[...nl]))
-                    pending = String(pending[pending.index(after: nl)...])
+            opts.tty = false
+            var pending: [UInt8] = []
+            var lines = [UInt8: String]()
+            func emit(_ stream: UInt8, _ text: String) { say(stream == 2 ? "\u{1b}[91m" + text + "\u{1b}[0m" : text) }
+            for try await chunk in try containers.logs(id, options: opts, follow: true, framed: true).chunks {
+                pending += chunk
+                let (frames, rest) = StdCopy.parse(pending)
+                pending = rest
+                for (stream, payload) in frames {
+                    var text = lines[stream, default: ""] + String(decoding: payload, as: UTF8.self)
+                    while let nl = text.firstIndex(of: "\n") {
+                        emit(stream, String(text[...nl]))
+                        text = String(text[text.index(after: nl)...])
+                    }
+                    // A step that never ends a line is passed on in pieces, not held without bound.
+                    if text.utf8.count > 64 * 1024 { emit(stream, text); text = "" }
+                    lines[stream] = text
                 }
-                // A step that never ends a line is passed on in pieces, not held without bound.
-                if pending.utf8.count > 64 * 1024 { say(pending); pending = "" }
             }
-            if !pending.isEmpty { say(pending + "\n") }
+            for (stream, text) in lines.sorted(by: { $0.key < $1.key }) where !text.isEmpty { emit(stream, text + "\n") }
             let exit = try await containers.wait(id, condition: "not-running")
             guard exit.code == 0 else {
                 throw BerthError.invalid("The command '\(shown)' returned a non-zero code: \(exit.code)")
@@ -498,6 +569,7 @@ public final class Builder: Sendable {
         let sources = words
         let destIsDir = dest.hasSuffix("/") || sources.count > 1
         if !dest.hasPrefix("/") { dest = ((state.config.WorkingDir ?? "/") as NSString).appendingPathComponent(dest) + (dest.hasSuffix("/") ? "/" : "") }
+        for f in inst.flags where !["from", "chown", "chmod"].contains(f.name) { throw StepError(description: Self.needsBuildKit(f.name)) }
         let chown = inst.flag("chown")
         let owner = try chown.map { try ownership($0, state: state) }
         let spool = try staging()   // downloads and another image's files
@@ -511,7 +583,10 @@ public final class Builder: Sendable {
                 guard let id = built[dep]?.id else { throw StepError(description: "stage \(from) has no image") }
                 image = id
             } else {
-                image = try engine.imageStore.resolve(from).id
+                // Another image, pulled when missing; dockerd names the flag when that fails.
+                do { image = try await baseImage(from, options: options, out: state.out ?? ProgressSink.make().0).id } catch {
+                    throw StepError(description: "invalid from flag value \(from): \(BerthError.wrap(error).message)")
+                }
             }
             let root = spool + "/image"
             let imageSums = ContextSums(lazy: true, blankNames: false)
@@ -748,9 +823,9 @@ public final class Builder: Sendable {
             }
             return nil
         }
-        guard let uid = lookup("passwd", parts[0]) else { throw StepError(description: "unable to convert uid/gid chown string to host mapping: can't find uid for user \(parts[0])") }
+        guard let uid = lookup("passwd", parts[0]) else { throw StepError(description: "unable to convert uid/gid chown string to host mapping: can't find uid for user \(parts[0]): no such user: \(parts[0])") }
         let gid = parts.count > 1 ? lookup("group", parts[1]) : (UInt32(parts[0]) ?? uid)
-        guard let gid else { throw StepError(description: "unable to convert uid/gid chown string to host mapping: can't find gid for group \(parts[1])") }
+        guard let gid else { throw StepError(description: "unable to convert uid/gid chown string to host mapping: can't find gid for group \(parts[1]): no such group: \(parts[1])") }
         return (uid, gid)
     }
 

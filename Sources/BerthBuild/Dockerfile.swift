@@ -43,14 +43,34 @@ public struct Dockerfile: Sendable, Equatable {
     /// The longest Dockerfile read (dockerd has no limit; a hostile one must not bloat berthd).
     public static let maxSize = 16 << 20
 
+    /// A Dockerfile refused before anything runs; dockerd answers these with a 400 and words
+    /// them by where its parser found them.
     public struct ParseError: Error, Equatable, CustomStringConvertible {
+        public enum Kind: Sendable, Equatable {
+            /// An instruction's own arguments or flags: "dockerfile parse error on line N: …".
+            case instruction
+            /// The file's syntax (lines, pairs, directives): "failed to parse Dockerfile: …".
+            case syntax
+            /// Said as it is (no stage yet, no such target).
+            case plain
+        }
         public var line: Int
         public var message: String
-        public var description: String { "Dockerfile parse error line \(line): \(message)" }
+        public var kind: Kind = .instruction
+        public init(line: Int, message: String, kind: Kind = .instruction) {
+            self.line = line; self.message = message; self.kind = kind
+        }
+        public var description: String {
+            switch kind {
+            case .instruction: return "dockerfile parse error on line \(line): \(message)"
+            case .syntax: return "failed to parse Dockerfile: \(message)"
+            case .plain: return message
+            }
+        }
     }
 
     public init(parsing text: String) throws {
-        guard text.utf8.count <= Self.maxSize else { throw ParseError(line: 0, message: "Dockerfile is too large") }
+        guard text.utf8.count <= Self.maxSize else { throw ParseError(line: 0, message: "the Dockerfile is larger than \(Self.maxSize) bytes", kind: .plain) }
         var escape: Character = "\\"
         var syntax: String? = nil
         var warnings: [String] = []
@@ -64,10 +84,10 @@ public struct Dockerfile: Sendable, Equatable {
             let key = t.dropFirst().prefix(upTo: eq).trimmingCharacters(in: .whitespaces).lowercased()
             let value = String(t[t.index(after: eq)...]).trimmingCharacters(in: .whitespaces)
             guard key == "escape" || key == "syntax", !key.contains(" ") else { break }
-            if seen.contains(key) { throw ParseError(line: i + 1, message: "only one \(key) parser directive can be used") }
+            if seen.contains(key) { throw ParseError(line: i + 1, message: "only one \(key) parser directive can be used", kind: .syntax) }
             seen.insert(key)
             if key == "escape" {
-                guard value == "\\" || value == "`" else { throw ParseError(line: i + 1, message: "invalid escape token '\(value)' does not match ` or \\") }
+                guard value == "\\" || value == "`" else { throw ParseError(line: i + 1, message: "invalid escape token '\(value)' does not match ` or \\", kind: .syntax) }
                 escape = Character(value)
             } else {
                 syntax = value
@@ -108,6 +128,10 @@ public struct Dockerfile: Sendable, Equatable {
             }
             out.append(try Self.instruction(joined.trimmingCharacters(in: .whitespaces), line: start + 1))
         }
+        if out.isEmpty {
+            throw ParseError(line: lines.count, message: text.isEmpty ? "the Dockerfile (Dockerfile) cannot be empty" : "file with no instructions",
+                             kind: text.isEmpty ? .plain : .syntax)
+        }
         instructions = out
         self.escape = escape
         self.syntax = syntax
@@ -137,11 +161,81 @@ public struct Dockerfile: Sendable, Equatable {
         let args = String(rest)
         if jsonForms.contains(keyword), args.hasPrefix("["), let data = args.data(using: .utf8),
            let array = try? JSONSerialization.jsonObject(with: data) as? [Any], array.allSatisfy({ $0 is String }) {
-            return Instruction(keyword: keyword, flags: flags, args: array.map { $0 as! String }, json: true, original: text, line: line)
+            let inst = Instruction(keyword: keyword, flags: flags, args: array.map { $0 as! String }, json: true, original: text, line: line)
+            for f in flags where !(knownFlags[keyword] ?? []).contains(f.0) {
+                throw ParseError(line: line, message: "Unknown flag: \(f.0)")
+            }
+            if (keyword == "copy" || keyword == "add") && inst.args.count < 2 {
+                throw ParseError(line: line, message: "\(keyword.uppercased()) requires at least two arguments, but only one was provided. Destination could not be determined")
+            }
+            if keyword == "volume" && inst.args.contains(where: { $0.trimmingCharacters(in: .whitespaces).isEmpty }) {
+                throw ParseError(line: line, message: "VOLUME specified can not be an empty string")
+            }
+            return inst
         }
-        if args.isEmpty && !["healthcheck"].contains(keyword) {
-            throw ParseError(line: line, message: "\(keyword.uppercased()) requires at least one argument")
+        let inst = Instruction(keyword: keyword, flags: flags, args: [args], json: false, original: text, line: line)
+        try check(inst)
+        return inst
+    }
+
+    /// The flags each instruction takes (dockerd's parser refuses others).
+    static let knownFlags: [String: Set<String>] = [
+        "from": ["platform"], "run": ["mount", "network", "security"],
+        "copy": ["from", "chown", "chmod", "link", "parents", "exclude"],
+        "add": ["chown", "chmod", "link", "checksum", "keep-git-dir", "exclude"],
+        "healthcheck": ["interval", "timeout", "start-period", "start-interval", "retries"],
+    ]
+
+    /// What dockerd's parser checks of an instruction in shell form before anything runs.
+    static func check(_ i: Instruction) throws {
+        let name = i.keyword.uppercased()
+        func fail(_ m: String, _ kind: ParseError.Kind = .instruction) -> ParseError { ParseError(line: i.line, message: m, kind: kind) }
+        for f in i.flags where !(knownFlags[i.keyword] ?? []).contains(f.name) { throw fail("Unknown flag: \(f.name)") }
+        let text = i.args.first ?? ""
+        let fields = text.split(whereSeparator: { $0 == " " || $0 == "\t" })
+        switch i.keyword {
+        case "env", "label", "arg", "volume", "expose", "onbuild", "healthcheck":
+            if text.isEmpty { throw fail("\(name) requires at least one argument") }
+            if i.keyword == "env" || i.keyword == "label" {
+                // The old form (`ENV name value`) needs a value; the new one `=` in every word.
+                if let first = fields.first, !first.contains("=") {
+                    if fields.count < 2 { throw fail("\(name) must have two arguments", .syntax) }
+                } else if let bad = ShellWords.unquotedWords(text).first(where: { !$0.contains("=") }) {
+                    throw fail("Syntax error - can't find = in \(GoText.quote(bad)). Must be of the form: name=value", .syntax)
+                }
+            }
+            if i.keyword == "healthcheck" { try checkHealthcheck(i, fail) }
+            if i.keyword == "onbuild", let w = fields.first?.lowercased() {
+                if w == "onbuild" { throw fail("Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed") }
+                if w == "from" || w == "maintainer" { throw fail("\(w.uppercased()) isn't allowed as an ONBUILD trigger") }
+            }
+        case "workdir", "user", "stopsignal", "maintainer":
+            if fields.count != 1 && i.keyword != "maintainer" || text.isEmpty { throw fail("\(name) requires exactly one argument") }
+        case "copy", "add":
+            if fields.count < 2 { throw fail("\(name) requires at least two arguments, but only one was provided. Destination could not be determined") }
+        case "shell":
+            throw fail("SHELL requires the arguments to be in JSON form")
+        default:
+            break
         }
-        return Instruction(keyword: keyword, flags: flags, args: [args], json: false, original: text, line: line)
+    }
+
+    static func checkHealthcheck(_ i: Instruction, _ fail: (String, ParseError.Kind) -> ParseError) throws {
+        let words = (i.args.first ?? "").split(whereSeparator: { $0 == " " || $0 == "\t" })
+        let type = words.first.map { $0.uppercased() } ?? ""
+        if type == "NONE" {
+            if words.count > 1 || !i.flags.isEmpty { throw fail("HEALTHCHECK NONE takes no arguments", .instruction) }
+            return
+        }
+        guard type == "CMD" else { throw fail("Unknown type \(GoText.quote(String(words.first ?? ""))) in HEALTHCHECK (try CMD)", .instruction) }
+        if words.count < 2 { throw fail("Missing command after HEALTHCHECK CMD", .instruction) }
+        for f in i.flags where f.name != "retries" {
+            guard let ns = HealthDuration.parse(f.value) else { throw fail("time: invalid duration \(GoText.quote(f.value))", .instruction) }
+            if ns != 0 && ns < 1_000_000 { throw fail("Interval \(GoText.quote(f.name)) cannot be less than 1ms", .instruction) }
+        }
+        if let r = i.flag("retries") {
+            guard let n = Int(r) else { throw fail("strconv.ParseInt: parsing \(GoText.quote(r)): invalid syntax", .instruction) }
+            if n < 0 { throw fail("--retries cannot be negative (\(n))", .instruction) }
+        }
     }
 }

@@ -27,6 +27,22 @@ public struct ShellWords: Sendable {
         return try s.word(splitting: true)
     }
 
+    /// Words split at blanks outside quotes, quotes kept and nothing expanded (how dockerd's
+    /// parser looks at `key=value` pairs before anything runs).
+    public static func unquotedWords(_ text: String, escape: Character = "\\") -> [String] {
+        var out: [String] = [], cur = "", quote: Character? = nil, escaped = false
+        for c in text {
+            if escaped { cur.append(c); escaped = false; continue }
+            if c == escape && quote != "'" { cur.append(c); escaped = true; continue }
+            if let q = quote { cur.append(c); if c == q { quote = nil }; continue }
+            if c == "'" || c == "\"" { quote = c; cur.append(c); continue }
+            if c == " " || c == "\t" { if !cur.isEmpty { out.append(cur); cur = "" }; continue }
+            cur.append(c)
+        }
+        if !cur.isEmpty { out.append(cur) }
+        return out
+    }
+
     /// ENV and LABEL arguments: `key=value …` (each word expanded, split at its first `=`), or
     /// the legacy `key value with spaces` (one pair; the value is the rest of the line).
     public func pairs(_ text: String, env: [String: String], keyword: String) throws -> [(key: String, value: String)] {

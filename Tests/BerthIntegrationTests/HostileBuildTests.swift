@@ -44,7 +44,8 @@ import Testing
             #expect(try await Subprocess.run(["sh", "-c", "head -c 16777216 /dev/zero > \(ctx)/zeros && tar -C \(ctx) -cf - . | gzip -c > \(d.root)/bomb.tar.gz"]).status == 0)
             let r = try await Subprocess.run(["curl", "-s", "--unix-socket", d.root + "/berth.sock", "-X", "POST", "-H", "Content-Type: application/x-tar",
                                               "--data-binary", "@" + d.root + "/bomb.tar.gz", "http://localhost/v1.47/build"])
-            #expect(r.stdoutText.contains("errorDetail") && !r.stdoutText.contains("Successfully built"), "\(r.stdoutText)")
+            // Refused before the build said anything: an HTTP error naming the limit.
+            #expect(r.stdoutText.hasPrefix("{\"message\":") && r.stdoutText.contains("expand") && !r.stdoutText.contains("Successfully built"), "\(r.stdoutText)")
             // A step writing 300 KiB without a newline: the build goes on, the output arrives in pieces.
             let lines = d.root + "/lines"
             try FS.mkdirAll(lines)
