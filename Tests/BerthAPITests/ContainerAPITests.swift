@@ -283,3 +283,21 @@ extension HostConfig {
         return hc
     }
 }
+
+/// A layer committed whose image was never registered (berthd killed between the two) is gone
+/// after a restart: its row and its directory.
+@Suite struct UnreferencedLayerTests {
+    @Test func aLayerNoImageNamesIsDroppedAtStart() async throws {
+        let h = try await APIHarness()
+        defer { h.cleanup() }
+        let upper = h.dir + "/upper"
+        try FS.mkdirAll(upper)
+        try FS.write(upper + "/file", "content\n")
+        let diff = try await h.engine.imageStore.commitLayer(upperDir: upper, excluded: [], parentChain: nil)
+        #expect(try h.engine.store.layer(diff.description) != nil)
+        let h2 = try await APIHarness(restarting: h)
+        #expect(try h2.engine.store.layer(diff.description) == nil)
+        let dirs = (try? FileManager.default.contentsOfDirectory(atPath: h.dir + "/data/layers")) ?? []
+        #expect(!dirs.contains(diff.hex), "\(dirs)")
+    }
+}

@@ -317,6 +317,13 @@ import Testing
                 #"/bin/sh -c #(nop)  ENV E=2 F=two words"#,
             ], "\(history)")
             #expect(lines.count > 4 && lines[4].hasPrefix("/bin/sh -c #(nop) COPY dir:") && lines[4].hasSuffix(" in /d "))
+            // Layers: busybox, the RUN and the two COPYs; the configuration steps add none.
+            #expect(try await d.inspect("it/cf:1", "{{len .RootFS.Layers}}") == "4")
+            // A container that changed nothing commits to no new layer (an empty_layer entry).
+            #expect(try await d.docker("run", "--name", "it-cf-same", "busybox", "true").status == 0)
+            #expect(try await d.docker("commit", "it-cf-same", "it/cf:same").status == 0)
+            #expect(try await d.inspect("it/cf:same", "{{len .RootFS.Layers}}") == "1")
+            _ = try await d.docker("rm", "it-cf-same")
             // ENTRYPOINT after CMD in one stage keeps it; here CMD came after, so both are set.
             #expect(try await d.docker("run", "--rm", "it/cf:1").stdoutText == "1\n")
             let id = try await d.inspect("it/cf:1", "{{.Id}}")
@@ -346,7 +353,7 @@ import Testing
             #expect(records.contains { ($0["Description"] as? String)?.hasSuffix(" in /d ") == true }, "\(df)")
             #expect(records.contains { ($0["Description"] as? String) == "|1 V=1 /bin/sh -c echo $V > /v" }, "\(df)")
             let summary = try await d.docker("system", "df", "--format", "{{.Type}} {{.TotalCount}}").stdoutText
-            #expect(summary.contains("Build Cache \(records.count)") && summary.contains("Images 3\n"), "\(summary)")
+            #expect(summary.contains("Build Cache \(records.count)") && summary.contains("Images 4\n"), "\(summary)")
             let prune = try await d.docker("builder", "prune", "-f").stdoutText
             #expect(prune.split(separator: "\n").count >= records.count, "\(prune)")
             #expect(try await d.docker("system", "df", "--format", "{{.Type}} {{.TotalCount}}").stdoutText.contains("Build Cache 0"))
