@@ -17,11 +17,16 @@ import Synchronization
 /// and key its cache, so a step is reused when the files are the same, on this host or, through
 /// `--cache-from`, another engine's image.
 ///
-/// A tar context is summed from its own headers while it is unpacked (uname and gname left out,
-/// as dockerd does there); files that came otherwise (a git checkout, a download, an image's
-/// files) are summed from what `lstat` says, as dockerd sums them.
+/// A tar context's headers are kept as it is unpacked (uname and gname left out, as dockerd does
+/// there) and a file's sum is made when a step first needs it, from that header and the file's
+/// bytes as unpacked (a context nothing copies costs no hashing); files that came otherwise (a
+/// git checkout, a download, an image's files) are summed from what `lstat` says, as dockerd
+/// sums them.
 public final class ContextSums: Sendable {
     let sums = Mutex<[String: String]>([:])
+    /// From the archive: each entry's encoded header, and whether its data (a regular file's
+    /// bytes, not a hard link's) is part of its sum.
+    let headers = Mutex<[String: (header: [UInt8], data: Bool)]>([:])
     /// Whether sums missing from the archive are computed from the files themselves.
     let lazy: Bool
     /// Whether user and group names are left out (tar contexts and git checkouts), or looked up
@@ -41,6 +46,14 @@ public final class ContextSums: Sendable {
     public func hash(root: String, _ rel: String) -> String {
         let resolved = Self.resolve(root: root, rel)
         if let s = sums.withLock({ $0[resolved] }) { return s }
+        if let h = headers.withLock({ $0[resolved] }) {
+            var hasher = HashingWriter(DiscardingWriter())
+            h.header.withUnsafeBytes { try? hasher.write($0) }
+            if h.data { Self.hashContent(root + "/" + resolved, into: &hasher) }
+            let s = hasher.digest.hex
+            sums.withLock { $0[resolved] = s }
+            return s
+        }
         guard lazy else { return rel }
         guard let s = Self.fileSum(root: root, resolved, blankNames: blankNames) else { return resolved }
         sums.withLock { $0[resolved] = s }
@@ -99,19 +112,24 @@ public final class ContextSums: Sendable {
         if !blankNames { h.uname = userName(st.st_uid); h.gname = groupName(st.st_gid) }
         var hasher = HashingWriter(DiscardingWriter())
         h.encoded.withUnsafeBytes { try? hasher.write($0) }
-        if st.st_mode & S_IFMT == S_IFREG && st.st_size > 0 {
-            let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
-            guard fd >= 0 else { return nil }
-            defer { close(fd) }
-            var buf = [UInt8](repeating: 0, count: 1 << 16)
-            while true {
-                let n = read(fd, &buf, buf.count)
-                if n < 0 && errno == EINTR { continue }
-                if n <= 0 { break }
-                buf.withUnsafeBytes { try? hasher.write(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
-            }
-        }
+        if st.st_mode & S_IFMT == S_IFREG && st.st_size > 0 { hashContent(path, into: &hasher) }
         return hasher.digest.hex
+    }
+
+    /// A regular file's bytes into `hasher` (never a link followed, never a FIFO waited on).
+    static func hashContent(_ path: String, into hasher: inout HashingWriter<DiscardingWriter>) {
+        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG else { return }
+        var buf = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let n = read(fd, &buf, buf.count)
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            buf.withUnsafeBytes { try? hasher.write(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+        }
     }
 
     static func userName(_ uid: uid_t) -> String {
@@ -156,41 +174,30 @@ public final class ContextSums: Sendable {
         }
     }
 
-    /// Sums entries as the context is unpacked; each entry's sum is kept under its cleaned path
-    /// (the first entry of a name wins, as dockerd's lookup finds the first).
+    /// Keeps each entry's header as the context is unpacked, under its cleaned path (the first
+    /// entry of a name wins, as dockerd's lookup finds the first).
     final class Summer: TarEntryObserver {
         let owner: ContextSums
-        var current: String? = nil
-        var hasher = HashingWriter(DiscardingWriter())
-        var found: [String: String] = [:]
+        var found: [String: (header: [UInt8], data: Bool)] = [:]
 
         init(_ owner: ContextSums) { self.owner = owner }
 
         func entry(_ e: TarEntry) {
-            close()
             var h = Header(name: e.name, mode: e.headerMode ?? Int64(e.mode), uid: e.uid, gid: e.gid)
             h.size = e.size
             h.typeflag = e.typeFlag
             h.linkname = e.linkName
             h.devmajor = Int64(e.devMajor); h.devminor = Int64(e.devMinor)
             h.xattrs = e.xattrs
-            hasher = HashingWriter(DiscardingWriter())
-            h.encoded.withUnsafeBytes { try? hasher.write($0) }
-            current = cleanArchivePath(e.name, clamp: true) ?? ""
+            let path = cleanArchivePath(e.name, clamp: true) ?? ""
+            if found[path] == nil { found[path] = (h.encoded, e.kind == .file) }
         }
 
-        func data(_ chunk: UnsafeRawBufferPointer) { try? hasher.write(chunk) }
+        func data(_ chunk: UnsafeRawBufferPointer) {}
 
         func finish() {
-            close()
             let found = self.found
-            owner.sums.withLock { $0.merge(found) { old, _ in old } }
-        }
-
-        private func close() {
-            guard let c = current else { return }
-            if found[c] == nil { found[c] = hasher.digest.hex }
-            current = nil
+            owner.headers.withLock { $0.merge(found) { old, _ in old } }
         }
     }
 }
