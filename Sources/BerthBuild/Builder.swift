@@ -164,6 +164,13 @@ public final class Builder: Sendable {
             final.config = c
             try await commitConfig(&final, createdBy: "LABEL " + options.labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
         }
+        // Build args no ARG of the built stages declared (dockerd's warning, after the steps).
+        var declared = Set(Self.proxyArgs)
+        for a in plan.globalArgs + needed.flatMap({ plan.stages[$0].instructions.filter { $0.keyword == "arg" } }) {
+            for w in (a.args.first ?? "").split(whereSeparator: { $0 == " " || $0 == "\t" }) { declared.insert(String(w.prefix { $0 != "=" })) }
+        }
+        let unused = options.buildArgs.keys.filter { !declared.contains($0) }.sorted()
+        if !unused.isEmpty { say("[Warning] One or more build-args \(GoText.list(unused)) were not consumed\n") }
         guard let id = final.id else { throw BerthError.invalid("the build produced no image (an empty scratch stage)") }
         out.aux(.object(["ID": .string(id)]))
         if options.quiet { out.stream(id + "\n") } else { out.stream("Successfully built \(Self.short(id))\n") }
@@ -332,7 +339,7 @@ public final class Builder: Sendable {
             state.config = c
             try await workdir(&state, createdBy: Self.nop(c, "WORKDIR " + (c.WorkingDir ?? "/"), wide: false))
         case "run":
-            try await runStep(inst, &state, env: env, hostConfig: options.runHostConfig, say: say)
+            try await runStep(inst, &state, env: env, options: options, say: say)
         case "copy", "add":
             try await copyStep(inst, &state, built: built, plan: plan, stage: stage, env: env, sh: sh, context: context,
                                sums: sums, cacheBase: cacheBase, options: options, say: say)
@@ -346,6 +353,10 @@ public final class Builder: Sendable {
     static func nop(_ c: ContainerConfig, _ text: String, wide: Bool = true) -> String {
         (c.Shell ?? ["/bin/sh", "-c"]).joined(separator: " ") + " #(nop) " + (wide ? " " : "") + text
     }
+
+    /// Build args every build takes without an ARG (dockerd's predefined ones).
+    static let proxyArgs = ["HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy",
+                            "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"]
 
     /// What dockerd's classic builder says of a flag only BuildKit implements.
     static func needsBuildKit(_ flag: String) -> String {
@@ -478,8 +489,9 @@ public final class Builder: Sendable {
 
     // MARK: RUN
 
-    func runStep(_ inst: Dockerfile.Instruction, _ state: inout State, env: [String: String], hostConfig: HostConfig,
+    func runStep(_ inst: Dockerfile.Instruction, _ state: inout State, env: [String: String], options: BuildOptions,
                  say: (String) -> Void) async throws {
+        let hostConfig = options.runHostConfig
         guard let image = state.id else {
             // An empty stage has no shell or program to run (what runc says, as with dockerd).
             let exe = inst.json ? (inst.args.first ?? "") : (state.config.Shell ?? ["/bin/sh"])[0]
@@ -496,9 +508,13 @@ public final class Builder: Sendable {
         // ARGs reach the command as variables (the image's own variables win).
         let own = Set((config.Env ?? []).map { String($0.split(separator: "=", maxSplits: 1)[0]) })
         let argEnv = state.args.filter { !own.contains($0.key) }.map { "\($0.key)=\($0.value)" }.sorted()
-        config.Env = (config.Env ?? []) + argEnv
+        // The proxy variables are build args without an ARG; the history leaves them out
+        // (dockerd still writes the `|N` count once any build arg reaches the step).
+        let proxies = Self.proxyArgs.filter { options.buildArgs[$0] != nil && state.args[$0] == nil && !own.contains($0) }
+            .map { "\($0)=\(options.buildArgs[$0]!)" }
+        config.Env = (config.Env ?? []) + (argEnv + proxies).sorted()
         let shown = inst.json ? inst.args.joined(separator: " ") : cmd.joined(separator: " ")
-        let createdBy = (argEnv.isEmpty ? "" : "|\(argEnv.count) " + argEnv.joined(separator: " ") + " ") + shown
+        let createdBy = (argEnv.isEmpty && proxies.isEmpty ? "" : (["|\(argEnv.count)"] + argEnv).joined(separator: " ") + " ") + shown
         if try await fromCache(&state, createdBy: createdBy) { return }
         config.AttachStdout = true; config.AttachStderr = true
         config.Labels = (config.Labels ?? [:]).merging([ContainerService.buildStepLabel: ""]) { a, _ in a }

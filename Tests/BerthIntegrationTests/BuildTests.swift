@@ -357,6 +357,14 @@ import Testing
             let prune = try await d.docker("builder", "prune", "-f").stdoutText
             #expect(prune.split(separator: "\n").count >= records.count, "\(prune)")
             #expect(try await d.docker("system", "df", "--format", "{{.Type}} {{.TotalCount}}").stdoutText.contains("Build Cache 0"))
+
+            // Proxy build args reach RUN without an ARG and stay out of the history; a build arg
+            // nothing declared is named in dockerd's warning.
+            let proxy = try await d.dockerBuild(["--build-arg", "HTTP_PROXY=hp", "--build-arg", "FOO=1", "-t", "it/cf:proxy", "-"],
+                                                input: "FROM busybox\nRUN echo p=$HTTP_PROXY\n")
+            #expect(proxy.stdoutText.contains("p=hp\n") && proxy.stdoutText.contains("[Warning] One or more build-args [FOO] were not consumed"), "\(proxy.stdoutText)")
+            let proxyHistory = try await d.docker("history", "--no-trunc", "--format", "{{.CreatedBy}}", "it/cf:proxy").stdoutText
+            #expect(proxyHistory.hasPrefix("|0 /bin/sh -c echo p=$HTTP_PROXY\n"), "\(proxyHistory)")
         }
     }
 }
