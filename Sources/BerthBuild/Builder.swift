@@ -645,8 +645,12 @@ public final class Builder: Sendable {
         let upper = try staging()
         defer { FS.removeAll(upper) }
         let target = upper + Self.absolute(dest)
+        // Files from the context or a download become root's (the client's owners mean nothing
+        // in the image); another image's keep theirs, as do an archive's that ADD unpacks.
+        let fromImage = inst.flag("from") != nil
         for item in items {
-            try copyFromContext(root: item.root, item.rel, to: target, destIsDir: destIsDir, mayExtract: item.extract)
+            try copyFromContext(root: item.root, item.rel, to: target, destIsDir: destIsDir, mayExtract: item.extract,
+                                owner: fromImage ? nil : (0, 0))
         }
         if let owner { try Self.chownTree(upper + Self.absolute(dest), owner) }
         if let mode = inst.flag("chmod"), let m = mode_t(mode, radix: 8) { try Self.chmodTree(upper + Self.absolute(dest), m) }
@@ -670,7 +674,8 @@ public final class Builder: Sendable {
     /// Copies the context entry `rel` (resolved inside `root`: a link in the context cannot lead
     /// out of it) to `target` — a directory's contents into it, a file to it or into it — or,
     /// for ADD, unpacks it there when it is a tar archive.
-    func copyFromContext(root: String, _ rel: String, to target: String, destIsDir: Bool, mayExtract: Bool) throws {
+    func copyFromContext(root: String, _ rel: String, to target: String, destIsDir: Bool, mayExtract: Bool,
+                         owner: (uid: uid_t, gid: gid_t)? = nil) throws {
         let parts = rel.split(separator: "/").map(String.init)
         let parentPath = parts.dropLast().joined(separator: "/")
         let leaf = parts.last ?? ""
@@ -681,7 +686,7 @@ public final class Builder: Sendable {
             let dst = open(target, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
             guard dst >= 0 else { throw StepError(description: "open \(target): \(Syscall.errnoText())") }
             defer { close(dst) }
-            try VolumeCopy.copyTree(parent, dst)
+            try VolumeCopy.copyTree(parent, dst, owner: owner)
             return
         }
         var st = stat()
@@ -692,7 +697,7 @@ public final class Builder: Sendable {
             let dst = open(target, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
             defer { Syscall.closeQuietly(src); Syscall.closeQuietly(dst) }
             guard src >= 0, dst >= 0 else { throw StepError(description: "open \(rel): \(Syscall.errnoText())") }
-            try VolumeCopy.copyTree(src, dst)
+            try VolumeCopy.copyTree(src, dst, owner: owner)
             return
         }
         if mayExtract && st.st_mode & S_IFMT == S_IFREG {
@@ -710,7 +715,7 @@ public final class Builder: Sendable {
         let dparent = open((file as NSString).deletingLastPathComponent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard dparent >= 0 else { throw StepError(description: "open \(file): \(Syscall.errnoText())") }
         defer { close(dparent) }
-        try VolumeCopy.copyEntry(parent, leaf, dparent, (file as NSString).lastPathComponent)
+        try VolumeCopy.copyEntry(parent, leaf, dparent, (file as NSString).lastPathComponent, owner: owner)
     }
 
     /// Whether the file open at `fd` is a tar archive (plain, gzip, bzip2 or xz).

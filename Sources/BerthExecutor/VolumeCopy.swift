@@ -26,17 +26,20 @@ public enum VolumeCopy {
         try copyTree(src, dst)
     }
 
-    /// Copies the contents of the directory open at `src` into the one open at `dst`.
-    public static func copyTree(_ src: Int32, _ dst: Int32) throws {
-        for name in ContainerFiles.listDirectory(src) { try copyEntry(src, name, dst, name) }
+    /// Copies the contents of the directory open at `src` into the one open at `dst` (every copy
+    /// owned by `owner` when one is given).
+    public static func copyTree(_ src: Int32, _ dst: Int32, owner: (uid: uid_t, gid: gid_t)? = nil) throws {
+        for name in ContainerFiles.listDirectory(src) { try copyEntry(src, name, dst, name, owner: owner) }
     }
 
     /// Copies the entry `name` of the directory open at `src` as `newName` into `dst` (a
     /// directory with all it holds), owners, modes and times kept; no link is followed.
-    public static func copyEntry(_ src: Int32, _ name: String, _ dst: Int32, _ newName: String) throws {
+    public static func copyEntry(_ src: Int32, _ name: String, _ dst: Int32, _ newName: String,
+                                 owner: (uid: uid_t, gid: gid_t)? = nil) throws {
         do {
             var st = stat()
             guard fstatat(src, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else { return }
+            if let owner { st.st_uid = owner.uid; st.st_gid = owner.gid }
             let mode = st.st_mode & 0o7777
             switch st.st_mode & S_IFMT {
             case S_IFDIR:
@@ -47,7 +50,7 @@ public enum VolumeCopy {
                 let d = openat(dst, newName, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
                 guard d >= 0 else { throw fail("open", name) }
                 defer { close(d) }
-                try copyTree(s, d)
+                try copyTree(s, d, owner: owner)
                 _ = fchown(d, st.st_uid, st.st_gid)
                 _ = fchmod(d, mode)
             case S_IFREG:

@@ -358,6 +358,15 @@ import Testing
             #expect(prune.split(separator: "\n").count >= records.count, "\(prune)")
             #expect(try await d.docker("system", "df", "--format", "{{.Type}} {{.TotalCount}}").stdoutText.contains("Build Cache 0"))
 
+            // Files from the context are root's in the image whatever their owner on the client;
+            // an archive ADD unpacks keeps its owners.
+            try FS.write(ctx + "/owned.txt", "mine\n")
+            _ = chown(ctx + "/owned.txt", 1000, 1000)
+            #expect(try await Subprocess.run(["tar", "--owner=1234", "--group=1234", "-C", ctx, "-cf", ctx + "/arch.tar", "owned.txt"]).status == 0)
+            try FS.write(ctx + "/Dockerfile.own", "FROM busybox\nCOPY owned.txt /o\nADD arch.tar /a/\nRUN stat -c %u:%g /o /a/owned.txt\n")
+            let owned = try await d.dockerBuild(["--no-cache", "-f", ctx + "/Dockerfile.own", ctx])
+            #expect(owned.stdoutText.contains("0:0\n1234:1234\n"), "\(owned.stdoutText)")
+
             // Proxy build args reach RUN without an ARG and stay out of the history; a build arg
             // nothing declared is named in dockerd's warning.
             let proxy = try await d.dockerBuild(["--build-arg", "HTTP_PROXY=hp", "--build-arg", "FOO=1", "-t", "it/cf:proxy", "-"],
