@@ -607,9 +607,18 @@ public final class Builder: Sendable {
             let root = spool + "/image"
             let imageSums = ContextSums(lazy: true, blankNames: false)
             for src in sources {
-                let rel = try await fetchFromImage(image, path: src, into: root)
-                items.append((root, rel, false, imageSums.sourceHash(root: root, rel)))
+                let clean = cleanArchivePath(src, clamp: true) ?? ""
+                let parts = clean.split(separator: "/").map(String.init)
+                guard let w = parts.firstIndex(where: { $0.contains(where: { "*?[".contains($0) }) }) else {
+                    let rel = try await fetchFromImage(image, path: src, into: root)
+                    items.append((root, rel, false, imageSums.sourceHash(root: root, rel)))
+                    continue
+                }
+                // A pattern: the directory above its first wildcard is fetched, then matched.
+                _ = try await fetchFromImage(image, path: "/" + parts[..<w].joined(separator: "/"), into: root)
+                for m in try contextMatches(root, clean) { items.append((root, m, false, imageSums.sourceHash(root: root, m))) }
             }
+            guard !items.isEmpty else { throw StepError(description: "COPY failed: no source files were specified") }
         } else {
             for src in sources {
                 if inst.keyword == "add" && (src.hasPrefix("http://") || src.hasPrefix("https://")) {
@@ -627,10 +636,12 @@ public final class Builder: Sendable {
                     continue
                 }
                 let matches = try contextMatches(context, src)
+                if matches.isEmpty && src.contains(where: { "*?[".contains($0) }) { continue }
                 guard !matches.isEmpty else { throw StepError(description: "COPY failed: file not found in build context or excluded by .dockerignore: stat \(src): file does not exist") }
                 for m in matches { items.append((context, m, inst.keyword == "add", sums.sourceHash(root: context, m))) }
             }
         }
+        guard !items.isEmpty else { throw StepError(description: "\(inst.keyword.uppercased()) failed: no source files were specified") }
         let srcHash = items.count == 1 ? items[0].hash : ContextSums.hashList("multi", items.map(\.hash))
         var flags = ""
         if let chown { flags += "--chown=\(chown) " }

@@ -367,6 +367,25 @@ import Testing
             let owned = try await d.dockerBuild(["--no-cache", "-f", ctx + "/Dockerfile.own", ctx])
             #expect(owned.stdoutText.contains("0:0\n1234:1234\n"), "\(owned.stdoutText)")
 
+            // COPY --from: a file, a directory and a wildcard, named as the reference dockerd named
+            // the same files of the same stage.
+            let fromStage = try await d.dockerBuild(["--no-cache", "-t", "it/cf:from", "-"], input: """
+                FROM busybox AS s
+                RUN mkdir -p /app && echo 1 > /app/a.txt && echo 2 > /app/b.txt && echo 3 > /app/c.md
+                FROM busybox
+                COPY --from=s /app/*.txt /dst/
+                COPY --from=s /app /app2
+                COPY --from=s /app/a.txt /one
+                """)
+            #expect(fromStage.status == 0, "\(fromStage.stdoutText) \(fromStage.stderrText)")
+            let fromHistory = try await d.docker("history", "--no-trunc", "--format", "{{.CreatedBy}}", "it/cf:from").stdoutText
+            #expect(fromHistory.hasPrefix("""
+                /bin/sh -c #(nop) COPY file:779005a56601c81128e4f879df8797bce92c8cc9044fae5924aeac85c5636d68 in /one \n\
+                /bin/sh -c #(nop) COPY dir:520394379e131257e07a400d45d609ca3f9f645aec153bdc79399d90fc45e277 in /app2 \n\
+                /bin/sh -c #(nop) COPY multi:4c09a77142a42fe335a834584ce803d50b040024383663c461c354f885cc201b in /dst/ \n
+                """), "\(fromHistory)")
+            #expect(try await d.docker("run", "--rm", "it/cf:from", "ls", "/dst").stdoutText == "a.txt\nb.txt\n")
+
             // Proxy build args reach RUN without an ARG and stay out of the history; a build arg
             // nothing declared is named in dockerd's warning.
             let proxy = try await d.dockerBuild(["--build-arg", "HTTP_PROXY=hp", "--build-arg", "FOO=1", "-t", "it/cf:proxy", "-"],
