@@ -89,7 +89,16 @@ public enum FuzzTargets {
                     fatalError("dockerfile: a word past the limit")
                 }
                 _ = try? sh.pairs(a, env: env, keyword: i.keyword)
+                // Splitting without expansion only splits: nothing is added or lost but blanks.
+                let words = ShellWords.unquotedWords(a, escape: d.escape)
+                if words.joined().filter({ $0 != " " && $0 != "\t" }).count > a.filter({ $0 != " " && $0 != "\t" }).count {
+                    fatalError("dockerfile: splitting made characters")
+                }
             }
+        }
+        // The stages and what a build of the last one needs: only earlier stages, in order.
+        if let plan = try? BuildPlan(d), let needed = try? plan.needed(target: nil) {
+            if needed != needed.sorted() || needed.last != plan.stages.count - 1 { fatalError("dockerfile: stages out of order") }
         }
     }
 
