@@ -140,6 +140,6 @@ let package = Package(
         .testTarget(name: "BerthIntegrationTests", dependencies: [
             "berthd", "BerthClient", "BerthModels", "BerthSystem", "BerthArchive", "BerthImage", "BerthRegistry",
             .product(name: "Crypto", package: "swift-crypto"),
-        ], swiftSettings: strict),
+        ], exclude: ["python"], swiftSettings: strict),
     ]
 )
