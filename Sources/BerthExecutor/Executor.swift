@@ -142,7 +142,14 @@ public final class Executor: ContainerRuntime {
         FS.removeAll(p.exitFile)
         FS.removeAll(execRoot + "/sock/" + p.socketName)
         FS.removeAll(execRoot + "/exec/" + id)
-        FS.removeAll(p.dir)
+        // The container's directory (its writable layer can be large) leaves at once by a rename
+        // into the data root's tmp, emptied behind the answer (and at start, after a crash).
+        let trash = dataRoot + "/tmp/container-" + id
+        if rename(p.dir, trash) == 0 {
+            Task.detached(priority: .background) { FS.removeAll(trash) }
+        } else {
+            FS.removeAll(p.dir)
+        }
     }
 
     /// Applies new resource limits to a running container (`runc update -r -`).
