@@ -33,22 +33,35 @@ extension ContainerService {
     }
 
     /// Where `path` of the container lives on the host: inside a volume or bind mounted over it
-    /// (the mount's own directory, and the path within it), nil for the root filesystem.
-    nonisolated func mountTarget(_ id: String, _ path: String) -> (root: String, path: String)? {
+    /// (the mount's own directory, and the path within it), nil for the root filesystem. A
+    /// volume's subpath is opened beneath the volume without following any link and held open
+    /// (`hold`, for the caller to close): its root is that descriptor, so a link another container
+    /// put in its place cannot lead the copy to the host.
+    nonisolated func mountTarget(_ id: String, _ path: String) throws -> (root: String, path: String, hold: Int32)? {
         let p = MountPlan.clean(path)
         let mounts = ((try? store.mounts(container: id)) ?? []).filter { $0.type != "tmpfs" }
         guard let m = mounts.filter({ p == $0.destination || p.hasPrefix($0.destination == "/" ? "/" : $0.destination + "/") })
             .max(by: { $0.destination.count < $1.destination.count }) else { return nil }
         var root = m.type == "volume" ? volumes.mountpoint(m.name) : m.source
-        if m.type == "volume" && !m.subpath.isEmpty { root += "/" + m.subpath }
+        var hold: Int32 = -1
+        if m.type == "volume" && !m.subpath.isEmpty {
+            let volume = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            guard volume >= 0 else { throw BerthError.notFound("Could not find the file \(path) in container") }
+            defer { close(volume) }
+            hold = berth_openat2(volume, m.subpath, BERTH_O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW, 0,
+                                 UInt64(BERTH_RESOLVE_BENEATH | BERTH_RESOLVE_NO_SYMLINKS))
+            guard hold >= 0 else { throw BerthError.notFound("Could not find the file \(path) in container") }
+            root = "/proc/self/fd/\(hold)"
+        }
         let rest = p.dropFirst(m.destination.count)
-        return (root, rest.isEmpty ? "/" : String(rest))
+        return (root, rest.isEmpty ? "/" : String(rest), hold)
     }
 
     /// `body` over the directory that holds `path` (a mount's, confined to it, or the root
     /// filesystem's), with the path as seen from there.
     func withFilesRoot<T: Sendable>(_ id: String, _ path: String, _ body: @Sendable (String, String) async throws -> T) async throws -> T {
-        if let (root, rel) = mountTarget(id, path) {
+        if let (root, rel, hold) = try mountTarget(id, path) {
+            defer { Syscall.closeQuietly(hold) }
             do { return try await body(root, rel) } catch let e as BerthError where e.kind == .notFound {
                 throw BerthError.notFound("Could not find the file \(path) in container")
             }
@@ -109,8 +122,8 @@ extension ContainerService {
             }
         }
         // Inside a volume or bind: read from its directory (nothing to mount).
-        if let (root, rel) = mountTarget(c.id, path) {
-            return (stat, StreamingWriter.stream(onEnd: {}) { w in try produce(root, rel, &w) })
+        if let (root, rel, hold) = try mountTarget(c.id, path) {
+            return (stat, StreamingWriter.stream(onEnd: { Syscall.closeQuietly(hold) }) { w in try produce(root, rel, &w) })
         }
         let tar = try await archiveStream(c.id) { root, w in try produce(root, path, &w) }
         return (stat, tar)

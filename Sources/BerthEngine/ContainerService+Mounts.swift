@@ -43,22 +43,13 @@ extension ContainerService {
             case "volume":
                 try volumes.mountIfNeeded(m.name)
                 let dir = volumes.mountpoint(m.name)
-                var source = dir
                 if !m.subpath.isEmpty {
-                    // A directory beneath the volume reached without any link: runc is given a path
-                    // string, and a link a container left in the volume must not point it elsewhere.
-                    let rootFd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-                    guard rootFd >= 0 else { throw BerthError.system("open volume \(m.name): \(Syscall.errnoText())") }
-                    defer { close(rootFd) }
-                    let fd = berth_openat2(rootFd, m.subpath, BERTH_O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW, 0,
-                                           UInt64(BERTH_RESOLVE_BENEATH | BERTH_RESOLVE_NO_SYMLINKS))
-                    guard fd >= 0 else {
-                        throw BerthError.invalid("error while mounting volume '\(dir)': cannot access path \(m.subpath): no such directory in volume \(m.name) (or it passes through a symbolic link)")
-                    }
-                    close(fd)
-                    source = dir + "/" + m.subpath
+                    // A directory beneath the volume reached without any link, resolved and held
+                    // by the runtime itself (a link a container left must not point runc elsewhere).
+                    spec.pinned.append(PinnedSource(mount: spec.mounts.count, root: dir, subpath: m.subpath,
+                                                    refusal: "error while mounting volume '\(dir)': cannot access path \(m.subpath): no such directory in volume \(m.name) (or it passes through a symbolic link)"))
                 }
-                spec.mounts.append(.init(m.destination, type: "bind", source: source,
+                spec.mounts.append(.init(m.destination, type: "bind", source: m.subpath.isEmpty ? dir : dir + "/" + m.subpath,
                                          options: ["rbind", m.rw ? "rw" : "ro", "rprivate"]))
             default:
                 guard FS.exists(m.source) else {

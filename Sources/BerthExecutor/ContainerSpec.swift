@@ -27,6 +27,8 @@ public struct ContainerSpec: Sendable {
     /// The contents of the container's /etc/hostname, /etc/hosts and /etc/resolv.conf.
     public var etc: EtcFiles
     public var log: LogSpec
+    /// Bind sources the runtime resolves itself, race-free (volume subpaths).
+    public var pinned: [PinnedSource] = []
 
     public init(id: String, name: String, layers: [String], process: ProcessSpec, hostname: String, domainname: String,
                 ownUTS: Bool, namespaces: [Namespace], mounts: [OCISpec.Mount], readonlyRootfs: Bool, shmSize: Int64,

@@ -25,6 +25,8 @@ public final class Executor: ContainerRuntime {
                   execRoot + "/sock", execRoot + "/exec"] {
             try FS.mkdirAll(d, mode: 0o711)
         }
+        try FS.mkdirAll(execRoot + "/pinned", mode: 0o700)
+        PinnedMounts.releaseAll(under: execRoot + "/pinned")
     }
 
     public var exitDirectory: String { execRoot + "/exits" }
@@ -69,6 +71,11 @@ public final class Executor: ContainerRuntime {
                 try RootFS.mkdirConfined(root: rootfs, path: spec.process.cwd, uid: user.uid, gid: user.gid)
             }
             for t in ContainerPaths.generatedFiles { RootFS.createEmptyConfined(root: rootfs, path: t) }
+            var spec = spec
+            let pinnedDir = execRoot + "/pinned/" + spec.id
+            let pinned = try PinnedMounts.pin(&spec, under: pinnedDir)
+            // runc has made its own mounts once create returns: the clones go then.
+            defer { if !pinned.isEmpty { PinnedMounts.release(pinned, dir: pinnedDir) } }
             let oci = try SpecBuilder.build(spec, paths: p, user: user)
             let enc = JSONEncoder()
             enc.outputFormatting = [.sortedKeys]
