@@ -57,9 +57,37 @@ extension ContainerService {
         return (root, rest.isEmpty ? "/" : String(rest), hold)
     }
 
+    /// The root a running container sees, when `path` is on a tmpfs mounted in it (that
+    /// filesystem exists only in the container's mount namespace): the process's root, opened
+    /// while a pidfd proves the pid is still that container's process (never a reused pid's).
+    /// The caller closes `hold`.
+    nonisolated func tmpfsRoot(_ id: String, _ path: String) -> (root: String, hold: Int32)? {
+        let p = MountPlan.clean(path)
+        guard let c = try? store.container(id), isRunning(c), c.pid > 0 else { return nil }
+        // Mounts recorded (volumes, binds, --mount tmpfs) and the --tmpfs ones of HostConfig.
+        var mounts = ((try? store.mounts(container: id)) ?? []).map { ($0.destination, $0.type) }
+        for dst in (decode(HostConfig.self, c.host_config)?.Tmpfs ?? [:]).keys { mounts.append((MountPlan.clean(dst), "tmpfs")) }
+        guard let m = mounts.filter({ p == $0.0 || p.hasPrefix($0.0 == "/" ? "/" : $0.0 + "/") }).max(by: { $0.0.count < $1.0.count }),
+              m.1 == "tmpfs" else { return nil }
+        let pid = Int32(c.pid)
+        let pidfd = berth_pidfd_open(pid)
+        guard pidfd >= 0 else { return nil }
+        defer { close(pidfd) }
+        guard (FS.readText("/proc/\(pid)/cgroup") ?? "").contains("berth/" + id) else { return nil }
+        let root = open("/proc/\(pid)/root", BERTH_O_PATH | O_DIRECTORY | O_CLOEXEC)
+        guard root >= 0 else { return nil }
+        var poller = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
+        guard poll(&poller, 1, 0) == 0 else { close(root); return nil }   // it exited meanwhile
+        return ("/proc/self/fd/\(root)", root)
+    }
+
     /// `body` over the directory that holds `path` (a mount's, confined to it, or the root
     /// filesystem's), with the path as seen from there.
     func withFilesRoot<T: Sendable>(_ id: String, _ path: String, _ body: @Sendable (String, String) async throws -> T) async throws -> T {
+        if let (root, hold) = tmpfsRoot(id, path) {
+            defer { close(hold) }
+            return try await body(root, path)
+        }
         if let (root, rel, hold) = try mountTarget(id, path) {
             defer { Syscall.closeQuietly(hold) }
             do { return try await body(root, rel) } catch let e as BerthError where e.kind == .notFound {
@@ -122,6 +150,9 @@ extension ContainerService {
             }
         }
         // Inside a volume or bind: read from its directory (nothing to mount).
+        if let (root, hold) = tmpfsRoot(c.id, path) {
+            return (stat, StreamingWriter.stream(onEnd: { close(hold) }) { w in try produce(root, path, &w) })
+        }
         if let (root, rel, hold) = try mountTarget(c.id, path) {
             return (stat, StreamingWriter.stream(onEnd: { Syscall.closeQuietly(hold) }) { w in try produce(root, rel, &w) })
         }

@@ -82,6 +82,16 @@ import Testing
             #expect((try? String(contentsOfFile: host + "/w", encoding: .utf8)) == "back\n")
             let tmpfs = try await d.docker("run", "--rm", "--mount", "type=tmpfs,dst=/t,tmpfs-size=1048576", "busybox", "sh", "-c", "grep ' /t ' /proc/mounts")
             #expect(tmpfs.stdoutText.contains("tmpfs /t tmpfs") && tmpfs.stdoutText.contains("size=1024k"), "\(tmpfs.stdoutText)")
+            // `docker cp` into and out of a tmpfs of a running container reaches that tmpfs (it
+            // exists only in the container's mount namespace), as with dockerd.
+            #expect(try await d.docker("run", "-d", "--name", "it-tmpcp", "--tmpfs", "/t", "busybox", "sh", "-c", "echo inside > /t/in; sleep 300").status == 0)
+            #expect(await eventually(.seconds(10)) { (try? await d.docker("exec", "it-tmpcp", "cat", "/t/in"))?.stdoutText == "inside\n" })
+            try FS.write(d.root + "/cp-in.txt", "copied\n")
+            #expect(try await d.docker("cp", d.root + "/cp-in.txt", "it-tmpcp:/t/").status == 0)
+            #expect(try await d.docker("exec", "it-tmpcp", "cat", "/t/cp-in.txt").stdoutText == "copied\n")
+            #expect(try await d.docker("cp", "it-tmpcp:/t/in", d.root + "/cp-out.txt").status == 0)
+            #expect(FS.readText(d.root + "/cp-out.txt") == "inside\n")
+            _ = try await d.docker("rm", "-f", "it-tmpcp")
             #expect(try await d.docker("run", "-d", "--name", "it-src", "-v", "it-shared:/s", "busybox", "sh", "-c", "echo s > /s/f; sleep 300").status == 0)
             #expect(await eventually(.seconds(10)) { (try? await d.docker("exec", "it-src", "cat", "/s/f"))?.stdoutText == "s\n" })
             let from = try await d.docker("run", "--rm", "--volumes-from", "it-src:ro", "busybox", "sh", "-c", "cat /s/f; touch /s/g 2>/dev/null && echo rw || echo ro")
