@@ -32,8 +32,17 @@ extension ContainerService {
                     if Task.isCancelled { return }
                     continue  // paused: no probe until it runs again
                 }
+                // A probe is an exec to dockerd, and its events say so (`docker events` shows them).
+                let execID = Identifier.random64()
+                let shown = probe.argv.joined(separator: " ")
+                let record = try? store.container(id)
+                if let record {
+                    self.emit("exec_create: " + shown, record, ["execID": execID])
+                    self.emit("exec_start: " + shown, record, ["execID": execID])
+                }
                 let start = Timestamp.nowNanos()
                 let r = await runtime.probe(containerID: id, argv: probe.argv, timeoutMs: probe.timeoutMs)
+                if let record { self.emit("exec_die", record, ["execID": execID, "exitCode": String(r.exitCode)]) }
                 guard !Task.isCancelled else { return }
                 let changed = HealthRules.record(&state, probe: probe, exitCode: r.exitCode, output: r.output,
                                                  start: start, end: Timestamp.nowNanos(), containerStarted: now.startedAt)

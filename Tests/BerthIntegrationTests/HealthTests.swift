@@ -30,6 +30,8 @@ import Testing
             let events = try await d.docker("events", "--since", since, "--until", String(Timestamp.nowNanos() / 1_000_000_000 + 1),
                                             "--filter", "container=hc-file", "--format", "{{.Action}}").stdoutText
             #expect(events.contains("health_status: unhealthy\n") && events.contains("health_status: healthy\n"), "\(events)")
+            // Each probe is an exec in the events, as dockerd reports it.
+            #expect(events.contains("exec_create: /bin/sh -c test -f /tmp/ok\nexec_start: /bin/sh -c test -f /tmp/ok\nexec_die\n"), "\(events)")
             // berthd killed and back: the probes go on (new entries in the log).
             let before = try await d.inspect("hc-file", "{{(index .State.Health.Log 4).End}}")
             d.kill9()
