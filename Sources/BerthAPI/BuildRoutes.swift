@@ -31,6 +31,9 @@ enum BuildRoutes {
             options.quiet = req.flag("q")
             options.noCache = req.flag("nocache")
             options.pull = req.flag("pull")
+            // `rm` is on unless the client says otherwise (the docker CLI always sends it).
+            if let rm = req.q("rm"), ["0", "false", "False"].contains(rm) { options.keepContainers = true }
+            options.forceRemove = req.flag("forcerm")
             options.registryConfig = req.headers.first(name: "X-Registry-Config")
             if let a = req.q("buildargs"), !a.isEmpty {
                 let args = try [String: String?].decode(Array(a.utf8), what: "buildargs")

@@ -29,6 +29,9 @@ public struct BuildOptions: Sendable {
     public var registryConfig: String? = nil
     /// `--cache-from`: images whose history may stand for steps of this build.
     public var cacheFrom: [String] = []
+    /// `--rm=false`: RUN containers are kept (and listed), unless `--force-rm`.
+    public var keepContainers = false
+    public var forceRemove = false
     public init() {}
 }
 
@@ -517,20 +520,22 @@ public final class Builder: Sendable {
         let createdBy = (argEnv.isEmpty && proxies.isEmpty ? "" : (["|\(argEnv.count)"] + argEnv).joined(separator: " ") + " ") + shown
         if try await fromCache(&state, createdBy: createdBy) { return }
         config.AttachStdout = true; config.AttachStderr = true
-        config.Labels = (config.Labels ?? [:]).merging([ContainerService.buildStepLabel: ""]) { a, _ in a }
+        // Step containers are hidden and cleaned after a crash, unless the build keeps them.
+        let keep = options.keepContainers && !options.forceRemove
+        if !keep { config.Labels = (config.Labels ?? [:]).merging([ContainerService.buildStepLabel: ""]) { a, _ in a } }
         let containers = engine.containers
         let created = try await containers.create(name: nil, body: ContainerCreateBody(config: config, hostConfig: hostConfig))
         let id = created.Id
         say(" ---> Running in \(Self.short(id))\n")
         // A build given up (the client went away) stops its step container at once.
         try await withTaskCancellationHandler {
-            try await runContainer(id, shown: shown, createdBy: createdBy, &state, say: say)
+            try await runContainer(id, shown: shown, createdBy: createdBy, keep: keep, &state, say: say)
         } onCancel: {
             Task { try? await containers.remove(id, force: true) }
         }
     }
 
-    func runContainer(_ id: String, shown: String, createdBy: String, _ state: inout State,
+    func runContainer(_ id: String, shown: String, createdBy: String, keep: Bool, _ state: inout State,
                       say: (String) -> Void) async throws {
         let containers = engine.containers
         do {
@@ -566,9 +571,10 @@ public final class Builder: Sendable {
             state.id = newID
             state.file = try engine.imageStore.config(try engine.imageStore.resolve(newID))
         } catch {
-            try? await containers.remove(id, force: true)
+            if !keep || Task.isCancelled { try? await containers.remove(id, force: true) }
             throw error
         }
+        guard !keep else { return }
         say("Removing intermediate container \(Self.short(id))\n")
         try? await containers.remove(id, force: true)
     }

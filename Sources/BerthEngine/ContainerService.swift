@@ -232,7 +232,7 @@ public actor ContainerService {
     public nonisolated static func argv(_ c: ContainerConfig) -> [String] { (c.Entrypoint ?? []) + (c.Cmd ?? []) }
 
     public nonisolated static func commandLine(_ c: ContainerConfig) -> String {
-        argv(c).map { $0.contains(" ") ? "\"\($0)\"" : $0 }.joined(separator: " ")
+        argv(c).map { $0.contains(" ") ? "'\($0)'" : $0 }.joined(separator: " ")
     }
 
     public func rename(_ ref: String, to newName: String) async throws {

@@ -39,6 +39,9 @@ func eventually(_ what: Comment, seconds: Double = 10, _ condition: () async thr
         let c = try await h.inspect(id)
         #expect(c.State.Status == "exited" && c.State.ExitCode == 0)
         #expect(c.HostConfig.LogConfig?.Type == "json-file")
+        // ps shows the command as dockerd does: an argument with a blank in single quotes.
+        let ps = try await h.request("GET", "/v1.47/containers/json?all=1")
+        #expect(ps.text.contains(#""Command":"sh -c 'echo hi; warn oops'""#), "\(ps.text)")
         // prepare → create → attach → setup → start, then teardown after the exit.
         try await eventually("teardown") { h.fake.calls.withLock { $0.teardowns[id] ?? 0 } == 1 }
         let stages = h.fake.calls.withLock { $0.stages }.filter { $0.hasSuffix(id) }.map { $0.split(separator: " ")[0] }

@@ -386,6 +386,12 @@ import Testing
                 """), "\(fromHistory)")
             #expect(try await d.docker("run", "--rm", "it/cf:from", "ls", "/dst").stdoutText == "a.txt\nb.txt\n")
 
+            // `--rm=false` keeps the step containers (listed, as dockerd's); by default none stays.
+            let kept = try await d.dockerBuild(["--no-cache", "--rm=false", "-"], input: "FROM busybox\nRUN echo kept\n")
+            #expect(kept.status == 0 && !kept.stdoutText.contains("Removing intermediate container"), "\(kept.stdoutText)")
+            #expect(try await d.docker("ps", "-a", "--no-trunc", "--format", "{{.Command}}").stdoutText.contains("/bin/sh -c 'echo kept'"))
+            _ = try await d.docker("container", "prune", "-f")
+
             // Proxy build args reach RUN without an ARG and stay out of the history; a build arg
             // nothing declared is named in dockerd's warning.
             let proxy = try await d.dockerBuild(["--build-arg", "HTTP_PROXY=hp", "--build-arg", "FOO=1", "-t", "it/cf:proxy", "-"],
