@@ -29,12 +29,18 @@ public final class ContextSums: Sendable {
     let headers = Mutex<[String: (header: [UInt8], data: Bool)]>([:])
     /// Whether sums missing from the archive are computed from the files themselves.
     let lazy: Bool
+    /// More entries than `maxRecorded`: the rest are summed from the files (bounded memory).
+    let overflowed = Mutex(false)
+    /// How many archive headers are kept (a context of millions of tiny files must not bloat
+    /// berthd; past this, sums are made from lstat, still exact for this engine's own cache).
+    let maxRecorded: Int
     /// Whether user and group names are left out (tar contexts and git checkouts), or looked up
     /// on this host (downloads and image files, as Go's archive package fills them).
     let blankNames: Bool
 
-    public init(lazy: Bool, blankNames: Bool = true) {
+    public init(lazy: Bool, blankNames: Bool = true, maxRecorded: Int = 250_000) {
         self.lazy = lazy
+        self.maxRecorded = maxRecorded
         self.blankNames = blankNames
     }
 
@@ -54,7 +60,7 @@ public final class ContextSums: Sendable {
             sums.withLock { $0[resolved] = s }
             return s
         }
-        guard lazy else { return rel }
+        guard lazy || overflowed.withLock({ $0 }) else { return rel }
         guard let s = Self.fileSum(root: root, resolved, blankNames: blankNames) else { return resolved }
         sums.withLock { $0[resolved] = s }
         return s
@@ -183,6 +189,7 @@ public final class ContextSums: Sendable {
         init(_ owner: ContextSums) { self.owner = owner }
 
         func entry(_ e: TarEntry) {
+            guard found.count < owner.maxRecorded else { owner.overflowed.withLock { $0 = true }; return }
             var h = Header(name: e.name, mode: e.headerMode ?? Int64(e.mode), uid: e.uid, gid: e.gid)
             h.size = e.size
             h.typeflag = e.typeFlag

@@ -10,7 +10,7 @@ import Testing
 /// step cache depend on these being the same byte for byte.
 @Suite struct ContextSumsTests {
     /// a.txt (0644, "hello\n"), sub/ (0755), sub/b (0600, 1000:1000, "bee"), ln → a.txt.
-    func context() throws -> (String, ContextSums) {
+    func context(maxRecorded: Int = 250_000) throws -> (String, ContextSums) {
         var w = TarWriter(MemoryWriter())
         try w.write(TarEntry(name: "Dockerfile", kind: .file, mode: 0o644, mtime: 1_700_000_000), data: Array("FROM busybox\nCOPY a.txt /x/\nCOPY sub /s/\nCOPY ln /l\nCOPY . /all/\nCOPY a.txt sub /m/\n".utf8))
         try w.write(TarEntry(name: "a.txt", kind: .file, mode: 0o644, mtime: 1_700_000_000), data: Array("hello\n".utf8))
@@ -22,7 +22,7 @@ import Testing
         try FS.mkdirAll(dir + "/ctx")
         let tar = dir + "/ctx.tar"
         try Data(w.sink.bytes).write(to: URL(fileURLWithPath: tar))
-        let sums = ContextSums(lazy: false)
+        let sums = ContextSums(lazy: false, maxRecorded: maxRecorded)
         try Builder.unpack(tar, into: dir + "/ctx", limit: 1 << 20, observer: sums.summer())
         return (dir, sums)
     }
@@ -56,6 +56,17 @@ import Testing
         // A link pointing out of the context is followed inside it only.
         _ = symlink("/etc/passwd", root + "/out")
         #expect(!ContextSums(lazy: true).sourceHash(root: root, "out").isEmpty)
+    }
+
+    /// Past the number of headers kept, entries are summed from the files: every source still
+    /// has a content-bound sum, and memory stays bounded.
+    @Test func manyEntriesAreSummedFromTheFiles() throws {
+        let (dir, sums) = try context(maxRecorded: 2)
+        defer { FS.removeAll(dir) }
+        let root = dir + "/ctx"
+        #expect(sums.sourceHash(root: root, "a.txt") == "file:00ec16333078d287782d462baefc8bb9eb0231dc3aefba3ca3e2f7e5cf0cadda")
+        let b = sums.sourceHash(root: root, "sub/b")
+        #expect(b.hasPrefix("file:") && b.count == 69 && b != "file:sub/b", "\(b)")
     }
 
     @Test func goTexts() {
