@@ -112,6 +112,12 @@ public actor ContainerService {
             throw BerthError.invalid("No command specified")
         }
         var hc = body.hostConfig
+        // Docker's default masked and read-only paths are written into the HostConfig (inspect
+        // shows them, as dockerd's); a client's own lists are kept. None for --privileged.
+        if !(hc.Privileged ?? false) {
+            if hc.MaskedPaths == nil { hc.MaskedPaths = SpecBuilder.maskedPaths }
+            if hc.ReadonlyPaths == nil { hc.ReadonlyPaths = SpecBuilder.readonlyPaths }
+        }
         if let m = hc.Memory, m > 0, m < 6 * 1024 * 1024 { throw BerthError.invalid("Minimum memory limit allowed is 6MB") }
         if let m = hc.Memory, m > 0, (hc.MemorySwap ?? 0) == 0 { hc.MemorySwap = ResourceRules.defaultSwap(m) }
         if let s = hc.MemorySwap, s > 0, let m = hc.Memory, m > 0, s < m {

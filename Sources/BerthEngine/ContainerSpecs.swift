@@ -68,12 +68,15 @@ public enum ContainerSpecs {
                                   noNewPrivileges: security.noNewPrivileges,
                                   rlimits: rlimits.values.sorted { $0.type < $1.type },
                                   oomScoreAdj: (hc.OomScoreAdj ?? 0) != 0 ? hc.OomScoreAdj : nil)
-        return ContainerSpec(
+        var spec = ContainerSpec(
             id: id, name: name, layers: layers, process: process, hostname: hostname.isEmpty ? String(id.prefix(12)) : hostname,
             domainname: config.Domainname ?? "", ownUTS: netMode != "host", namespaces: namespaces, mounts: mounts,
             readonlyRootfs: hc.ReadonlyRootfs ?? false, shmSize: (hc.ShmSize ?? 0) > 0 ? hc.ShmSize! : 64 * 1024 * 1024,
             resources: resources, devices: devices, seccomp: seccomp, unconfined: privileged, sysctls: hc.Sysctls ?? [:],
             etc: etcFiles(id: id, config: config, hostConfig: hc), log: try LogOptions.spec(hc.LogConfig, defaults: logDefaults))
+        spec.maskedPaths = hc.MaskedPaths
+        spec.readonlyPaths = hc.ReadonlyPaths
+        return spec
     }
 
     /// The network namespace and /etc lines the container's networks call for.

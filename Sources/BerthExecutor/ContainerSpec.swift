@@ -29,6 +29,9 @@ public struct ContainerSpec: Sendable {
     public var log: LogSpec
     /// Bind sources the runtime resolves itself, race-free (volume subpaths).
     public var pinned: [PinnedSource] = []
+    /// The container's masked and read-only paths (nil: Docker's defaults).
+    public var maskedPaths: [String]? = nil
+    public var readonlyPaths: [String]? = nil
 
     public init(id: String, name: String, layers: [String], process: ProcessSpec, hostname: String, domainname: String,
                 ownUTS: Bool, namespaces: [Namespace], mounts: [OCISpec.Mount], readonlyRootfs: Bool, shmSize: Int64,

@@ -7,11 +7,12 @@ import BerthSystem
 /// masked paths, the container's own settings, and what this host allows (capabilities and
 /// rlimits clamped to the daemon's; EXECUTOR-FACTS §0).
 public enum SpecBuilder {
-    static let maskedPaths = [
+    /// Docker's default masked and read-only paths (inspect shows them in HostConfig, as dockerd).
+    public static let maskedPaths = [
         "/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
         "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap",
     ]
-    static let readonlyPaths = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+    public static let readonlyPaths = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
 
     static func hardLimit(_ name: String) -> UInt64 {
         // Resource numbers from asm-generic/resource.h.
@@ -75,7 +76,8 @@ public enum SpecBuilder {
             mounts: mounts,
             linux: .init(resources: spec.resources,
                          cgroupsPath: "/berth/" + spec.id, namespaces: spec.namespaces.map { .init(type: $0.type, path: $0.path) },
-                         maskedPaths: spec.unconfined ? [] : maskedPaths, readonlyPaths: spec.unconfined ? [] : readonlyPaths,
+                         maskedPaths: spec.unconfined ? [] : spec.maskedPaths ?? maskedPaths,
+                         readonlyPaths: spec.unconfined ? [] : spec.readonlyPaths ?? readonlyPaths,
                          sysctl: sysctls.isEmpty ? nil : sysctls, seccomp: spec.seccomp,
                          devices: spec.devices.isEmpty ? nil : spec.devices))
     }

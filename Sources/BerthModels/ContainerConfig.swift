@@ -18,10 +18,10 @@ public struct ContainerConfig: Codable, Sendable, Equatable {
     public var Image: String?
     public var Volumes: [String: EmptyObject]?
     public var WorkingDir: String?
-    public var Entrypoint: [String]?
+    @AlwaysEncoded public var Entrypoint: [String]? = nil
     public var NetworkDisabled: Bool?
     public var MacAddress: String?
-    public var OnBuild: [String]?
+    @AlwaysEncoded public var OnBuild: [String]? = nil
     public var Labels: [String: String]?
     public var StopSignal: String?
     public var StopTimeout: Int?

@@ -17,7 +17,7 @@ public struct ContainerInspect: Codable, Sendable {
     public var MountLabel: String
     public var ProcessLabel: String
     public var AppArmorProfile: String
-    public var ExecIDs: [String]?
+    @AlwaysEncoded public var ExecIDs: [String]? = nil
     public var HostConfig: HostConfig
     public var GraphDriver: GraphDriver
     public var SizeRw: Int64?
@@ -93,8 +93,8 @@ public struct NetworkSettings: Codable, Sendable {
     public var HairpinMode: Bool
     public var LinkLocalIPv6Address: String
     public var LinkLocalIPv6PrefixLen: Int
-    public var SecondaryIPAddresses: JSONValue?
-    public var SecondaryIPv6Addresses: JSONValue?
+    @AlwaysEncoded public var SecondaryIPAddresses: JSONValue? = nil
+    @AlwaysEncoded public var SecondaryIPv6Addresses: JSONValue? = nil
     public var EndpointID: String
     public var Gateway: String
     public var GlobalIPv6Address: String
@@ -114,9 +114,9 @@ public struct NetworkSettings: Codable, Sendable {
 }
 
 public struct EndpointSettings: Codable, Sendable {
-    public var IPAMConfig: EndpointIPAMConfig?
-    public var Links: [String]?
-    public var Aliases: [String]?
+    @AlwaysEncoded public var IPAMConfig: EndpointIPAMConfig? = nil
+    @AlwaysEncoded public var Links: [String]? = nil
+    @AlwaysEncoded public var Aliases: [String]? = nil
     public var MacAddress: String
     public var NetworkID: String
     public var EndpointID: String
@@ -127,7 +127,7 @@ public struct EndpointSettings: Codable, Sendable {
     public var GlobalIPv6Address: String
     public var GlobalIPv6PrefixLen: Int
     public var DNSNames: [String]?
-    public var DriverOpts: [String: String]?
+    @AlwaysEncoded public var DriverOpts: [String: String]? = nil
 
     public init(networkID: String) {
         MacAddress = ""; NetworkID = networkID; EndpointID = ""; Gateway = ""; IPAddress = ""

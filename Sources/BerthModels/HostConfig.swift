@@ -17,8 +17,8 @@ public struct HostConfig: Codable, Sendable, Equatable {
     public var CpusetCpus: String?
     public var CpusetMems: String?
     public var Devices: [DeviceMapping]?
-    public var DeviceCgroupRules: [String]?
-    public var DeviceRequests: JSONValue?
+    @AlwaysEncoded public var DeviceCgroupRules: [String]? = nil
+    @AlwaysEncoded public var DeviceRequests: JSONValue? = nil
     public var KernelMemoryTCP: Int64?
     public var MemoryReservation: Int64?
     public var MemorySwap: Int64?
@@ -33,7 +33,7 @@ public struct HostConfig: Codable, Sendable, Equatable {
     public var IOMaximumIOps: Int64?
     public var IOMaximumBandwidth: Int64?
     // Host settings
-    public var Binds: [String]?
+    @AlwaysEncoded public var Binds: [String]? = nil
     public var ContainerIDFile: String?
     public var LogConfig: LogConfig?
     public var NetworkMode: String?
@@ -41,27 +41,27 @@ public struct HostConfig: Codable, Sendable, Equatable {
     public var RestartPolicy: RestartPolicy?
     public var AutoRemove: Bool?
     public var VolumeDriver: String?
-    public var VolumesFrom: [String]?
+    @AlwaysEncoded public var VolumesFrom: [String]? = nil
     public var Mounts: [MountSpec]?
     public var ConsoleSize: [Int]?
     public var Annotations: [String: String]?
-    public var CapAdd: [String]?
-    public var CapDrop: [String]?
+    @AlwaysEncoded public var CapAdd: [String]? = nil
+    @AlwaysEncoded public var CapDrop: [String]? = nil
     public var CgroupnsMode: String?
     public var Dns: [String]?
     public var DnsOptions: [String]?
     public var DnsSearch: [String]?
-    public var ExtraHosts: [String]?
-    public var GroupAdd: [String]?
+    @AlwaysEncoded public var ExtraHosts: [String]? = nil
+    @AlwaysEncoded public var GroupAdd: [String]? = nil
     public var IpcMode: String?
     public var Cgroup: String?
-    public var Links: [String]?
+    @AlwaysEncoded public var Links: [String]? = nil
     public var OomScoreAdj: Int?
     public var PidMode: String?
     public var Privileged: Bool?
     public var PublishAllPorts: Bool?
     public var ReadonlyRootfs: Bool?
-    public var SecurityOpt: [String]?
+    @AlwaysEncoded public var SecurityOpt: [String]? = nil
     public var StorageOpt: [String: String]?
     public var Tmpfs: [String: String]?
     public var UTSMode: String?

@@ -243,6 +243,19 @@ func eventually(_ what: Comment, seconds: Double = 10, _ condition: () async thr
         #expect(spec.etc.hostname == String(id.prefix(12)) + "\n")
         #expect(spec.layers.count == 1)
         #expect(try await h.request("POST", "/v1.47/containers/\(id)/kill").status == 204)
+        // Docker's default masked and read-only paths are in the HostConfig, as dockerd writes
+        // them; a client's own list is what the container gets; nulls are written, not omitted.
+        let shown = try await h.request("GET", "/v1.47/containers/\(id)/json")
+        #expect(shown.text.contains(#""MaskedPaths":["/proc/asound","#) && shown.text.contains(#""ReadonlyPaths":["/proc/bus","#), "\(shown.text)")
+        #expect(shown.text.contains(#""Entrypoint":null"#) && shown.text.contains(#""SecurityOpt":null"#) && shown.text.contains(#""ExecIDs":null"#))
+        var own = HostConfig()
+        own.MaskedPaths = ["/proc/kcore"]
+        own.ReadonlyPaths = []
+        let id2 = try await h.create(CreateBody("fake:latest", ["sleep"], hostConfig: own))
+        try await h.start(id2)
+        let spec2 = try #require(h.fake.calls.withLock { $0.specs[id2] })
+        #expect(spec2.maskedPaths == ["/proc/kcore"] && spec2.readonlyPaths == [])
+        #expect(try await h.request("POST", "/v1.47/containers/\(id2)/kill").status == 204)
     }
 
     /// Exec start frames by the start request's Tty; a missing binary is 127.

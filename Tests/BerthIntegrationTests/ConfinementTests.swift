@@ -70,6 +70,11 @@ import Testing
             }
             #expect(try await out("--security-opt", "no-new-privileges", "busybox", "grep", "NoNewPrivs", "/proc/self/status")
                 .contains("NoNewPrivs:\t1"))
+            // The masked and read-only system paths, and `systempaths=unconfined` (the CLI sends
+            // empty lists) lifting them.
+            let systemPaths = ["busybox", "sh", "-c", "grep -c -E '/proc/(kcore|sys) ' /proc/mounts || true"]
+            #expect(try await d.docker(["run", "--rm"] + systemPaths).stdoutText != "0\n")
+            #expect(try await d.docker(["run", "--rm", "--security-opt", "systempaths=unconfined"] + systemPaths).stdoutText == "0\n")
             #expect(try await out("--cap-drop", "ALL", "--cap-add", "NET_RAW", "busybox", "grep", "CapEff", "/proc/self/status")
                 .contains("CapEff:\t0000000000002000"))
             #expect(try await out("--init", "busybox", "ps", "-o", "pid,args").contains("1 /sbin/docker-init -- ps"))
