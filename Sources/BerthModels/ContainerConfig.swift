@@ -18,10 +18,10 @@ public struct ContainerConfig: Codable, Sendable, Equatable {
     public var Image: String?
     public var Volumes: [String: EmptyObject]?
     public var WorkingDir: String?
-    @AlwaysEncoded public var Entrypoint: [String]? = nil
+    public var Entrypoint: [String]?
     public var NetworkDisabled: Bool?
     public var MacAddress: String?
-    @AlwaysEncoded public var OnBuild: [String]? = nil
+    public var OnBuild: [String]?
     public var Labels: [String: String]?
     public var StopSignal: String?
     public var StopTimeout: Int?
@@ -62,6 +62,38 @@ public struct ContainerConfig: Codable, Sendable, Equatable {
         StopSignal = try c.decodeIfPresent(String.self, forKey: .StopSignal)
         StopTimeout = try c.decodeIfPresent(Int.self, forKey: .StopTimeout)
         Shell = try c.decodeIfPresent([String].self, forKey: .Shell)
+    }
+
+    /// As Go writes Docker's struct: every field without `omitempty` is there — an unset string
+    /// as "", a flag as false, a list or map as null — so clients find the keys dockerd gives
+    /// them (container and image inspect, image configs); the others only when set.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(Hostname ?? "", forKey: .Hostname)
+        try c.encode(Domainname ?? "", forKey: .Domainname)
+        try c.encode(User ?? "", forKey: .User)
+        try c.encode(AttachStdin ?? false, forKey: .AttachStdin)
+        try c.encode(AttachStdout ?? false, forKey: .AttachStdout)
+        try c.encode(AttachStderr ?? false, forKey: .AttachStderr)
+        try c.encodeIfPresent(ExposedPorts, forKey: .ExposedPorts)
+        try c.encode(Tty ?? false, forKey: .Tty)
+        try c.encode(OpenStdin ?? false, forKey: .OpenStdin)
+        try c.encode(StdinOnce ?? false, forKey: .StdinOnce)
+        try c.encode(Env, forKey: .Env)
+        try c.encode(Cmd, forKey: .Cmd)
+        try c.encodeIfPresent(Healthcheck, forKey: .Healthcheck)
+        try c.encodeIfPresent(ArgsEscaped, forKey: .ArgsEscaped)
+        try c.encode(Image ?? "", forKey: .Image)
+        try c.encode(Volumes, forKey: .Volumes)
+        try c.encode(WorkingDir ?? "", forKey: .WorkingDir)
+        try c.encode(Entrypoint, forKey: .Entrypoint)
+        try c.encodeIfPresent(NetworkDisabled, forKey: .NetworkDisabled)
+        try c.encodeIfPresent(MacAddress, forKey: .MacAddress)
+        try c.encode(OnBuild, forKey: .OnBuild)
+        try c.encode(Labels, forKey: .Labels)
+        try c.encodeIfPresent(StopSignal, forKey: .StopSignal)
+        try c.encodeIfPresent(StopTimeout, forKey: .StopTimeout)
+        try c.encodeIfPresent(Shell, forKey: .Shell)
     }
 
     /// Docker accepts `"Cmd": "echo hi"` as well as a list (strslice).

@@ -31,7 +31,7 @@ public struct NetworkResource: Codable, Sendable {
 
 public struct IPAM: Codable, Sendable, Equatable {
     public var Driver: String?
-    public var Options: [String: String]?
+    @AlwaysEncoded public var Options: [String: String]? = nil
     public var Config: [IPAMConfig]?
     public init(Driver: String? = "default", Options: [String: String]? = [:], Config: [IPAMConfig]? = []) {
         self.Driver = Driver; self.Options = Options; self.Config = Config
