@@ -248,6 +248,8 @@ func eventually(_ what: Comment, seconds: Double = 10, _ condition: () async thr
         let shown = try await h.request("GET", "/v1.47/containers/\(id)/json")
         #expect(shown.text.contains(#""MaskedPaths":["/proc/asound","#) && shown.text.contains(#""ReadonlyPaths":["/proc/bus","#), "\(shown.text)")
         #expect(shown.text.contains(#""Entrypoint":null"#) && shown.text.contains(#""SecurityOpt":null"#) && shown.text.contains(#""ExecIDs":null"#))
+        let image = try await h.request("GET", "/v1.47/images/fake:latest/json")
+        #expect(image.text.contains(#""Hostname":"""#) && image.text.contains(#""OnBuild":null"#) && image.text.contains(#""AttachStdin":false"#), "\(image.text)")
         var own = HostConfig()
         own.MaskedPaths = ["/proc/kcore"]
         own.ReadonlyPaths = []
