@@ -89,9 +89,11 @@ public struct Response: Sendable {
         self.status = status; self.headers = headers; self.body = body
     }
 
+    /// Keys in a fixed order (sorted): this platform's encoder would otherwise give them in a
+    /// different order on every answer.
     static let encoder: JSONEncoder = {
         let e = JSONEncoder()
-        e.outputFormatting = [.withoutEscapingSlashes]
+        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return e
     }()
 

@@ -67,7 +67,7 @@ extension ContainerService {
         var out: [UInt8] = [UInt8(ascii: "[")]
         out.reserveCapacity(rows.count * 420 + 2)
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.withoutEscapingSlashes]
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         // Mounts are read once, and only when some row is not in the cache.
         var mounts: [String: [MountRecord]]? = nil
         try listCache.withLock { cache in

@@ -109,7 +109,7 @@ public final class VolumeService: Sendable {
     public func listJSON(filters: Filters) throws -> [UInt8] {
         let rows = try listed(filters: filters)
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.withoutEscapingSlashes]
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         var out = Array(#"{"Volumes":["#.utf8)
         out.reserveCapacity(rows.count * 160 + 32)
         try listCache.withLock { cache in
