@@ -154,14 +154,23 @@ public final class Engine: Sendable {
             osName = String(line.dropFirst(12)).trimmingCharacters(in: CharacterSet(charactersIn: "\""))
         }
         let nfd = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? 0
-        return SystemInfo(ID: Self.daemonID(config.dataRoot), Containers: all.count, ContainersRunning: running,
+        var info = SystemInfo(ID: Self.daemonID(config.dataRoot), Containers: all.count, ContainersRunning: running,
                           ContainersPaused: paused, ContainersStopped: all.count - running - paused,
                           Images: try store.allImages().count, KernelVersion: Self.kernelVersion(),
                           OperatingSystem: osName, Architecture: Self.machine(), NCPU: ProcessInfo.processInfo.activeProcessorCount,
                           MemTotal: Int64(ProcessInfo.processInfo.physicalMemory), DockerRootDir: config.dataRoot,
                           Name: ProcessInfo.processInfo.hostName, ServerVersion: Self.version, NFd: nfd,
                           SystemTime: Timestamp.rfc3339(nanos: Timestamp.nowNanos()), listeners: events.listenerCount)
+        info.RuncCommit = ["ID": Self.runcCommit, "Expected": Self.runcCommit]
+        return info
     }
+
+    /// runc's own version (`runc --version`'s commit line), read once.
+    static let runcCommit: String = {
+        guard let r = try? Subprocess.runBlocking(["runc", "--version"]), r.status == 0 else { return "" }
+        let line = r.stdoutText.split(separator: "\n").first { $0.hasPrefix("commit:") } ?? ""
+        return line.dropFirst("commit:".count).trimmingCharacters(in: .whitespaces)
+    }()
 
     static func machine() -> String {
         var u = utsname()

@@ -101,10 +101,10 @@ public struct SystemInfo: Codable, Sendable {
         self.ContainersPaused = ContainersPaused; self.ContainersStopped = ContainersStopped; self.Images = Images
         Driver = "overlay2"; DriverStatus = [["Backing Filesystem", "extfs"], ["Supports d_type", "true"],
                                              ["Native Overlay Diff", "true"], ["userxattr", "false"]]
-        Plugins = ["Volume": ["local"], "Network": ["host", "null"], "Log": ["k8s-file"]]
+        Plugins = ["Volume": ["local"], "Network": ["bridge", "host", "null"], "Log": ["json-file", "local"]]
         MemoryLimit = true; SwapLimit = true; KernelMemoryTCP = false; CpuCfsPeriod = true; CpuCfsQuota = true
         CPUShares = true; CPUSet = true; PidsLimit = true; OomKillDisable = true; IPv4Forwarding = true
-        Debug = false; self.NFd = NFd; NGoroutines = 0; self.SystemTime = SystemTime; LoggingDriver = "k8s-file"
+        Debug = false; self.NFd = NFd; NGoroutines = 0; self.SystemTime = SystemTime; LoggingDriver = "json-file"
         CgroupDriver = "cgroupfs"; CgroupVersion = "1"; NEventsListener = listeners; self.KernelVersion = KernelVersion
         self.OperatingSystem = OperatingSystem; OSVersion = ""; OSType = "linux"; self.Architecture = Architecture
         IndexServerAddress = "https://index.docker.io/v1/"
@@ -117,7 +117,7 @@ public struct SystemInfo: Codable, Sendable {
                          "ControlAvailable": .bool(false), "Error": .string(""), "RemoteManagers": .null])
         LiveRestoreEnabled = true; Isolation = ""; InitBinary = "tini-static"
         ContainerdCommit = ["ID": ""]; RuncCommit = ["ID": ""]; InitCommit = ["ID": ""]
-        SecurityOptions = ["name=cgroupns"]; Warnings = []
+        SecurityOptions = ["name=seccomp,profile=builtin", "name=cgroupns"]; Warnings = []
     }
 }
 

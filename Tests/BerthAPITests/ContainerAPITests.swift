@@ -248,6 +248,10 @@ func eventually(_ what: Comment, seconds: Double = 10, _ condition: () async thr
         let shown = try await h.request("GET", "/v1.47/containers/\(id)/json")
         #expect(shown.text.contains(#""MaskedPaths":["/proc/asound","#) && shown.text.contains(#""ReadonlyPaths":["/proc/bus","#), "\(shown.text)")
         #expect(shown.text.contains(#""Entrypoint":null"#) && shown.text.contains(#""SecurityOpt":null"#) && shown.text.contains(#""ExecIDs":null"#))
+        // /info names what this engine has, as dockerd lists its own.
+        let info = try await h.request("GET", "/v1.47/info")
+        #expect(info.text.contains(#""LoggingDriver":"json-file""#) && info.text.contains(#""Network":["bridge","host","null"]"#)
+                && info.text.contains("name=seccomp,profile=builtin"), "\(info.text)")
         let image = try await h.request("GET", "/v1.47/images/fake:latest/json")
         #expect(image.text.contains(#""Hostname":"""#) && image.text.contains(#""OnBuild":null"#) && image.text.contains(#""AttachStdin":false"#), "\(image.text)")
         var own = HostConfig()
