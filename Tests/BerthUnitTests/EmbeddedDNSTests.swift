@@ -21,7 +21,9 @@ import Testing
             _ = withUnsafePointer(to: &sa) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
             var len = socklen_t(MemoryLayout<sockaddr_in>.size)
             _ = withUnsafeMutablePointer(to: &sa) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
-            var tv = timeval(tv_sec: 5, tv_usec: 0)
+            // Generous: with every suite running at once on two cores, the resolver's tasks can
+            // wait seconds for a thread; an answer that never comes still ends the test.
+            var tv = timeval(tv_sec: 20, tv_usec: 0)
             setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
             self.fd = fd
             port = UInt16(bigEndian: sa.sin_port)
@@ -128,7 +130,9 @@ import Testing
         let stream = try await Blocking.run("tcp-dns") { () -> [[UInt8]] in
             let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
             defer { close(fd) }
-            var tv = timeval(tv_sec: 5, tv_usec: 0)
+            // Generous: with every suite running at once on two cores, the resolver's tasks can
+            // wait seconds for a thread; an answer that never comes still ends the test.
+            var tv = timeval(tv_sec: 20, tv_usec: 0)
             setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
             var sa = sockaddr_in()
             sa.sin_family = sa_family_t(AF_INET)
