@@ -5,6 +5,8 @@ public struct TarWriter<W: ByteWriter> {
     public private(set) var sink: W
     private static var zeros: [UInt8] { [UInt8](repeating: 0, count: 1024) }
     public private(set) var bytesWritten: Int64 = 0
+    /// File content alone (what a layer's size counts).
+    public private(set) var dataBytes: Int64 = 0
 
     public init(_ sink: W) { self.sink = sink }
 
@@ -43,6 +45,7 @@ public struct TarWriter<W: ByteWriter> {
     public mutating func writeData(_ bytes: UnsafeRawBufferPointer) throws {
         try sink.write(bytes)
         bytesWritten += Int64(bytes.count)
+        dataBytes += Int64(bytes.count)
     }
 
     public mutating func finishData(size: Int64) throws { try pad(size) }

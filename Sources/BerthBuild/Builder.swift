@@ -434,7 +434,8 @@ public final class Builder: Sendable {
     /// A new layer from a directory laid out as the image's root (`upper`), over the state's image.
     func commitLayer(_ upper: String, _ state: inout State, createdBy: String) async throws {
         let parentChain = Digest.chainIDs(state.file.rootfs.diff_ids).last
-        let diff = try await engine.imageStore.commitLayer(upperDir: upper, excluded: [], parentChain: parentChain)
+        // The staged directory becomes the layer itself (moved, not unpacked again).
+        let diff = try await engine.imageStore.commitLayer(adopting: upper, parentChain: parentChain)
         var file = state.file
         file.rootfs.diff_ids.append(diff)
         let now = Timestamp.rfc3339(nanos: Timestamp.nowNanos())

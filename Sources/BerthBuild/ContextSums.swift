@@ -50,7 +50,12 @@ public final class ContextSums: Sendable {
     /// The sum of the context entry at `rel` (relative to `root`, a link followed inside it), or
     /// dockerd's stand-in (the path itself) when there is none.
     public func hash(root: String, _ rel: String) -> String {
-        let resolved = Self.resolve(root: root, rel)
+        hash(root: root, resolved: Self.resolve(root: root, rel), asked: rel)
+    }
+
+    /// The sum of an entry whose path has no link in it (`asked`: what to stand in with).
+    func hash(root: String, resolved: String, asked: String) -> String {
+        let rel = asked
         if let s = sums.withLock({ $0[resolved] }) { return s }
         if let h = headers.withLock({ $0[resolved] }) {
             var hasher = HashingWriter(DiscardingWriter())
@@ -76,7 +81,17 @@ public final class ContextSums: Sendable {
         if !resolved.isEmpty { subs.append(hash(root: root, resolved)) }
         let base = resolved.isEmpty ? "" : resolved + "/"
         let e = FileManager.default.enumerator(atPath: root + "/" + resolved)
-        while let p = e?.nextObject() as? String { subs.append(hash(root: root, base + p)) }
+        // The walk is below a resolved directory and follows no link: only a link itself needs
+        // resolving (dockerd sums what it points to).
+        var st = stat()
+        while let p = e?.nextObject() as? String {
+            let path = base + p
+            if lstat(root + "/" + path, &st) == 0 && st.st_mode & S_IFMT != S_IFLNK {
+                subs.append(hash(root: root, resolved: path, asked: path))
+            } else {
+                subs.append(hash(root: root, path))
+            }
+        }
         return Self.hashList("dir", subs.sorted())
     }
 

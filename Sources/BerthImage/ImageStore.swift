@@ -379,6 +379,35 @@ public actor ImageStore {
     }
 }
 
+extension ImageStore {
+    /// A new layer made of a directory the caller gives up (it is moved into the layer store,
+    /// not copied: a build's staged files); returns the diff id, the layer pinned until `unpin`.
+    public nonisolated func commitLayer(adopting dir: String, parentChain: Digest?) async throws -> Digest {
+        let tarPath = tmp + "/commit-" + Identifier.random64().prefix(16)
+        defer { unlink(tarPath) }
+        let (diffID, size) = try await Blocking.run("berth-commit") { () -> (Digest, Int64) in
+            let fd = open(tarPath, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+            guard fd >= 0 else { throw BerthError.system("create \(tarPath): \(Syscall.errnoText())") }
+            defer { close(fd) }
+            var writer = TarWriter(HashingWriter(FDWriter(fd: fd)))
+            try DirectoryArchiver(root: dir).write(to: &writer)
+            try writer.finish()
+            return (writer.sink.digest, writer.dataBytes)
+        }
+        let chain = parentChain.map { Digest.chainIDs([$0, diffID]).last! } ?? diffID
+        await pin([chain])
+        do {
+            try await Blocking.run("berth-commit") {
+                try self.layers.adopt(directory: dir, archive: tarPath, diffID: diffID, size: size, parentChain: parentChain)
+            }
+        } catch {
+            await unpin([chain])
+            throw error
+        }
+        return diffID
+    }
+}
+
 /// Hears (short layer id, bytes read, layer size) while a load unpacks layers.
 public typealias LoadProgress = @Sendable (String, Int64, Int64) -> Void
 

@@ -78,6 +78,31 @@ public struct LayerStore: Sendable {
         }
     }
 
+    /// A layer from a directory Berth made itself and gives up (a build's staged files): its
+    /// tar is written for the digest (and kept, as every layer's is), and the directory becomes
+    /// the layer's files by a rename instead of being unpacked a second time. The caller has
+    /// the tar written (`archive`) and knows the chain; a crash between the rename and the row
+    /// leaves a staging directory `reconcile` finishes or removes.
+    public func adopt(directory dir: String, archive tarPath: String, diffID: Digest, size: Int64, parentChain: Digest?) throws {
+        let chain = parentChain.map { Digest.chainIDs([$0, diffID]).last! } ?? diffID
+        if try store.layer(chain.description) != nil, FS.exists(diffPath(chain)) { return }
+        let hex = chain.hex
+        let staging = tmp + "/layer-" + hex + "-" + String(Identifier.random64().prefix(8))
+        try FS.mkdirAll(staging, mode: 0o755)
+        do {
+            guard rename(tarPath, staging + "/layer.tar") == 0, rename(dir, staging + "/diff") == 0 else {
+                throw BerthError.system("stage layer \(hex): \(Syscall.errnoText())")
+            }
+            let rec = LayerRecord(chain_id: chain.description, diff_id: diffID.description,
+                                  parent_chain_id: parentChain?.description, size: size, created: Timestamp.nowNanos())
+            try store.insertLayer(rec)
+            try finish(hex, staging: staging)
+        } catch {
+            FS.removeAll(staging)
+            throw error
+        }
+    }
+
     /// Reads whatever follows the end-of-archive blocks so the hash covers the whole stream.
     static func drain<R: ByteReader>(_ tar: TarReader<HashingReader<R>>) throws -> HashingReader<R> {
         var t = tar

@@ -322,4 +322,34 @@ extension HostConfig {
         let dirs = (try? FileManager.default.contentsOfDirectory(atPath: h.dir + "/data/layers")) ?? []
         #expect(!dirs.contains(diff.hex), "\(dirs)")
     }
+
+    /// A build's staged directory becomes the layer by a rename: the same diff id as the tar of
+    /// it would give, its files in the layer, its tar kept; the same content again adopts nothing.
+    @Test func anAdoptedDirectoryBecomesTheLayer() async throws {
+        let h = try await APIHarness()
+        defer { h.cleanup() }
+        func stage(_ name: String) throws -> String {
+            let dir = h.dir + "/data/tmp/" + name
+            try FS.mkdirAll(dir + "/app", mode: 0o755)
+            try FS.write(dir + "/app/f", "content\n")
+            return dir
+        }
+        let copy = try stage("copy")
+        let upper = h.dir + "/upper2"
+        try FS.mkdirAll(upper + "/app", mode: 0o755)
+        try FS.write(upper + "/app/f", "content\n")
+        _ = try stage("unused")
+        let expected = try await h.engine.imageStore.commitLayer(upperDir: copy, excluded: [], parentChain: nil)
+        let adopted = try await h.engine.imageStore.commitLayer(adopting: h.dir + "/data/tmp/unused", parentChain: nil)
+        #expect(adopted == expected)
+        // That layer existed already: the directory was not taken.
+        #expect(FS.exists(h.dir + "/data/tmp/unused/app/f"))
+        try FS.write(upper + "/app/g", "more\n")
+        let fresh = try await h.engine.imageStore.commitLayer(adopting: upper, parentChain: nil)
+        #expect(!FS.exists(upper))
+        let layer = try #require(try h.engine.store.layer(fresh.description))
+        #expect(layer.size == 13)
+        #expect(FS.readText(h.dir + "/data/layers/" + fresh.hex + "/diff/app/g") == "more\n")
+        #expect(FS.exists(h.dir + "/data/layers/" + fresh.hex + "/layer.tar"))
+    }
 }
