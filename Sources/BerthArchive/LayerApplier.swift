@@ -20,7 +20,7 @@ public struct LayerApplier {
     /// Refuse to replace a directory with a non-directory or the other way round (`docker cp`).
     public var noOverwriteDirNonDir = false
 
-    /// Told of every entry and of each file's data as it is extracted (the build context's checksums).
+    /// Told of every entry as it is extracted (the build context's checksums).
     public var observer: (any TarEntryObserver)? = nil
     public init(root: String) { self.root = root }
 
@@ -93,11 +93,7 @@ public struct LayerApplier {
             case .file, .other:
                 let fd = try createFile(parent, name, path)
                 defer { close(fd) }
-                if let observer {
-                    try reader.readData { chunk in observer.data(chunk); try Syscall.writeAll(fd, chunk) }
-                } else {
-                    try reader.readData { chunk in try Syscall.writeAll(fd, chunk) }
-                }
+                try reader.readData { chunk in try Syscall.writeAll(fd, chunk) }
                 written &+= entry.size
                 try setMetadata(fd, entry)
                 var ts = [timespec(tv_sec: Int(entry.mtime), tv_nsec: 0), timespec(tv_sec: Int(entry.mtime), tv_nsec: 0)]
@@ -239,9 +235,8 @@ public struct LayerApplier {
     }
 }
 
-/// Watches an archive being extracted: each entry, then its data, in order; `finish` at the end.
+/// Watches an archive being extracted: each entry's header, in order; `finish` at the end.
 public protocol TarEntryObserver: AnyObject {
     func entry(_ entry: TarEntry)
-    func data(_ chunk: UnsafeRawBufferPointer)
     func finish()
 }

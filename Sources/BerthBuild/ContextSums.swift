@@ -215,8 +215,6 @@ public final class ContextSums: Sendable {
             if found[path] == nil { found[path] = (h.encoded, e.kind == .file) }
         }
 
-        func data(_ chunk: UnsafeRawBufferPointer) {}
-
         func finish() {
             let found = self.found
             owner.headers.withLock { $0.merge(found) { old, _ in old } }
