@@ -92,9 +92,16 @@ public struct ImageService: Sendable {
                                    Size: img.size, Comment: ""))
         }
         out.reverse()
-        out[0].Id = img.id
-        let tags = try images.tags(of: img.id).tags
-        out[0].Tags = tags.isEmpty ? nil : tags
+        // Rows take the ids of the image and its parents while they are here (a local build's
+        // step images), as dockerd fills them; the rest stay <missing>.
+        var current: ImageRecord? = img
+        for i in out.indices {
+            guard let image = current else { break }
+            out[i].Id = image.id
+            let tags = try images.tags(of: image.id).tags
+            out[i].Tags = tags.isEmpty ? nil : tags
+            current = image.parent_id.isEmpty ? nil : try images.store.image(image.parent_id)
+        }
         return out
     }
 

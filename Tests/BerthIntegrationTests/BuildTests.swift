@@ -317,6 +317,9 @@ import Testing
                 #"/bin/sh -c #(nop)  ENV E=2 F=two words"#,
             ], "\(history)")
             #expect(lines.count > 4 && lines[4].hasPrefix("/bin/sh -c #(nop) COPY dir:") && lines[4].hasSuffix(" in /d "))
+            // Each history row names its step's image while it is here, as dockerd's history does.
+            let ids = try await d.docker("history", "--format", "{{.ID}}", "it/cf:1").stdoutText
+            #expect(!ids.contains("<missing>") && ids.split(separator: "\n").count == lines.count, "\(ids)")
             // Layers: busybox, the RUN and the two COPYs; the configuration steps add none.
             #expect(try await d.inspect("it/cf:1", "{{len .RootFS.Layers}}") == "4")
             // A container that changed nothing commits to no new layer (an empty_layer entry).
