@@ -175,7 +175,7 @@ public final class Builder: Sendable {
         let unused = options.buildArgs.keys.filter { !declared.contains($0) }.sorted()
         if !unused.isEmpty { say("[Warning] One or more build-args \(GoText.list(unused)) were not consumed\n") }
         guard let id = final.id else { throw BerthError.invalid("the build produced no image (an empty scratch stage)") }
-        out.aux(.object(["ID": .string(id)]))
+        out.aux(.object(["ID": .string(id)]), progressDetail: false)
         if options.quiet { out.stream(id + "\n") } else { out.stream("Successfully built \(Self.short(id))\n") }
         for t in options.tags {
             let ref = try ImageReference(parse: t)
@@ -637,7 +637,12 @@ public final class Builder: Sendable {
                     }
                     let dir = spool + "/url-\(items.count)"
                     try FS.mkdirAll(dir)
-                    try await RemoteContext.download(src, to: dir + "/" + name)
+                    // The download's progress, then a blank line, as dockerd writes them.
+                    let out = options.quiet ? nil : state.out
+                    try await RemoteContext.download(src, to: dir + "/" + name) { current, total in
+                        out?.downloading(current: current, total: total)
+                    }
+                    out?.stream("\n")
                     _ = chmod(dir + "/" + name, 0o600)
                     items.append((dir, name, false, ContextSums(lazy: true, blankNames: false).hash(root: dir, name)))
                     continue

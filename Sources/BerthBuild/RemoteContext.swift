@@ -3,6 +3,7 @@ import Glibc
 #endif
 import AsyncHTTPClient
 import BerthExecutor
+import BerthImage
 import BerthSystem
 import CBerthSys
 import Foundation
@@ -63,7 +64,8 @@ public enum RemoteContext {
     }
 
     /// Downloads an http(s) URL to `path` (at most `maxDownload` bytes).
-    public static func download(_ url: String, to path: String) async throws {
+    public static func download(_ url: String, to path: String,
+                                progress: (@Sendable (_ current: Int64, _ total: Int64?) -> Void)? = nil) async throws {
         guard url.hasPrefix("http://") || url.hasPrefix("https://") else {
             throw BerthError.invalid("unable to prepare context: unsupported remote: \(url)")
         }
@@ -78,11 +80,15 @@ public enum RemoteContext {
         guard fd >= 0 else { throw BerthError.system("create \(path): \(Syscall.errnoText())") }
         defer { close(fd) }
         var total: Int64 = 0
+        let length = response.headers.first(name: "Content-Length").flatMap { Int64($0) }
+        var clock = ProgressClock()
         for try await var chunk in response.body {
             total += Int64(chunk.readableBytes)
             guard total <= maxDownload else { throw BerthError.invalid("remote context \(url) is larger than \(maxDownload) bytes") }
             try chunk.withUnsafeReadableBytes { try Syscall.writeAll(fd, $0) }
             chunk.moveReaderIndex(to: chunk.writerIndex)
+            if let progress, clock.due() { progress(total, length) }
         }
+        progress?(total, length)
     }
 }

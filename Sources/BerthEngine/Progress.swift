@@ -20,8 +20,15 @@ public struct ProgressSink: Sendable {
                                            progressDetail: .init(current: current, total: total)))
     }
 
-    public func aux(_ value: JSONValue) {
-        continuation.yield(ProgressMessage(progressDetail: .init(), aux: value))
+    /// A download's progress without a layer id (a build's ADD of a URL, as dockerd shows it).
+    public func downloading(current: Int64, total: Int64?) {
+        continuation.yield(ProgressMessage(status: "Downloading", id: nil, progress: Self.bar(current: current, total: total),
+                                           progressDetail: .init(current: current, total: total)))
+    }
+
+    /// An `aux` message; push writes it with an empty progressDetail, a build without (as dockerd).
+    public func aux(_ value: JSONValue, progressDetail: Bool = true) {
+        continuation.yield(ProgressMessage(progressDetail: progressDetail ? .init() : nil, aux: value))
     }
 
     public func stream(_ text: String) { continuation.yield(ProgressMessage(stream: text)) }

@@ -250,6 +250,9 @@ import Testing
                                                   "-H", "Content-Type: application/x-tar", "--data-binary", "@" + file,
                                                   "http://localhost/v1.47/build?t=it/z:\(tag)"])
                 #expect(r.stdoutText.contains("Successfully tagged it/z:\(tag)"), "\(tool): \(r.stdoutText)")
+                // The download's progress as dockerd reports it, and the result's aux line alone.
+                #expect(r.stdoutText.contains(#""status":"Downloading""#), "\(r.stdoutText)")
+                #expect(r.stdoutText.split(separator: "\n").contains { $0.hasPrefix(#"{"aux":{"ID":"sha256:"#) && !$0.contains("progressDetail") })
                 let out = try await d.docker("run", "--rm", "it/z:\(tag)", "sh", "-c", "cat /f /r/remote.txt; stat -c %a /r/remote.txt")
                 #expect(out.stdoutText == "in context\nserved file\n600\n", "\(out.stdoutText) \(out.stderrText)")
             }
