@@ -15,10 +15,29 @@ final class TestRegistry: @unchecked Sendable {
     var storage: String { root + "/data" }
 
     /// `auth` is extra YAML under `auth:` (htpasswd or token), or nil for an open registry.
+    /// A port another test took between the check and the registry's bind is tried again.
     init(auth: String? = nil) async throws {
         root = "/tmp/berth-reg-" + String(Identifier.random64().prefix(10))
         try FS.mkdirAll(root)
-        port = freeLoopbackPort()
+        var failure = ""
+        for _ in 0..<3 {
+            let port = freeLoopbackPort()
+            switch try await Self.start(root: root, port: port, auth: auth) {
+            case .success(let pid):
+                self.port = port
+                self.pid = pid
+                return
+            case .failure(let log):
+                failure = log
+                guard log.contains("address already in use") else { throw BerthError.system("docker-registry did not start:\n" + log) }
+            }
+        }
+        throw BerthError.system("docker-registry did not start:\n" + failure)
+    }
+
+    enum Started { case success(pid_t), failure(String) }
+
+    static func start(root: String, port: Int, auth: String?) async throws -> Started {
         var yaml = """
             version: 0.1
             log: { level: info }
@@ -29,19 +48,22 @@ final class TestRegistry: @unchecked Sendable {
         if let auth { yaml += "auth:\n" + auth + "\n" }
         try FS.writeAtomically(root + "/config.yml", Data(yaml.utf8), mode: 0o644)
         let logPath = root + "/registry.log"
+        unlink(logPath)
         let logFd = open(logPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
         defer { close(logFd) }
         let (stream, cont) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         let watch = try FileWatcher.shared.watch(logPath, mask: UInt32(IN_MODIFY)) { _ in cont.yield() }
         defer { FileWatcher.shared.unwatch(watch) }
-        pid = try Subprocess.spawn(["docker-registry", "serve", root + "/config.yml"], stdout: .fd(logFd), stderr: .fd(logFd))
+        let pid = try Subprocess.spawn(["docker-registry", "serve", root + "/config.yml"], stdout: .fd(logFd), stderr: .fd(logFd))
         let timer = Task { try? await Task.sleep(for: .seconds(20)); cont.finish() }
         defer { timer.cancel() }
         for await _ in stream {
-            if String(decoding: (try? FS.read(logPath)) ?? Data(), as: UTF8.self).contains("listening on") { return }
+            if String(decoding: (try? FS.read(logPath)) ?? Data(), as: UTF8.self).contains("listening on") { return .success(pid) }
             if !Syscall.processExists(pid) { break }
         }
-        throw BerthError.system("docker-registry did not start:\n" + String(decoding: (try? FS.read(logPath)) ?? Data(), as: UTF8.self))
+        Syscall.kill(pid, SIGKILL)
+        _ = Subprocess.waitStatus(pid)
+        return .failure(String(decoding: (try? FS.read(logPath)) ?? Data(), as: UTF8.self))
     }
 
     /// Paths of every blob's data file in the registry's storage.
