@@ -3,6 +3,7 @@ import Glibc
 #endif
 import BerthSystem
 import Foundation
+import Synchronization
 
 /// A TCP listener on 127.0.0.1 with a port the kernel picks, a thread per connection; the
 /// test servers (token server, faulty proxy) are built on it. The handler owns the socket.
@@ -62,10 +63,14 @@ func writeAll(_ c: Int32, _ s: String) {
 }
 
 /// A port on 127.0.0.1 nothing listens on, below the kernel's ephemeral range (32768 and up) so
-/// outgoing connections cannot take it between this check and its use.
+/// outgoing connections cannot take it between this check and its use. Ports are handed out in
+/// turn from a random start, so two tests running at once never get the same one.
 func freeLoopbackPort() -> Int {
     while true {
-        let port = Int.random(in: 20_000..<32_000)
+        let port = nextLoopbackPort.withLock { n -> Int in
+            n = n >= 31_999 ? 20_000 : n + 1
+            return n
+        }
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
@@ -76,3 +81,5 @@ func freeLoopbackPort() -> Int {
         if rc == 0 { return port }
     }
 }
+
+let nextLoopbackPort = Mutex(Int.random(in: 20_000..<32_000))
