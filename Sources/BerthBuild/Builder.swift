@@ -568,7 +568,7 @@ public final class Builder: Sendable {
             guard exit.code == 0 else {
                 throw BerthError.invalid("The command '\(shown)' returned a non-zero code: \(exit.code)")
             }
-            let newID = try await containers.commitForBuild(id, config: state.config, createdBy: createdBy)
+            let newID = try await containers.commitForBuild(id, config: state.config, createdBy: createdBy, adopt: !keep)
             state.id = newID
             state.file = try engine.imageStore.config(try engine.imageStore.resolve(newID))
         } catch {

@@ -191,21 +191,32 @@ extension ContainerService {
 
     /// A build step's container becomes an image: its changes a layer over its image, with
     /// exactly `config` (the build's, not the step's command) and `createdBy` in the history.
-    public func commitForBuild(_ id: String, config: ContainerConfig, createdBy: String) async throws -> String {
+    /// With `adopt` (the step container is removed next), its writable layer becomes the image's
+    /// layer by a rename instead of being archived and unpacked again.
+    public func commitForBuild(_ id: String, config: ContainerConfig, createdBy: String, adopt: Bool = false) async throws -> String {
         let c = try resolve(id)
         guard let base = try images.store.image(c.image_id).map({ try images.config($0) }) else {
             throw BerthError.notFound("No such image: \(c.image_id)")
         }
-        return try await commitImage(c, base: base, config: config, createdBy: createdBy, author: nil, comment: nil, references: [])
+        return try await commitImage(c, base: base, config: config, createdBy: createdBy, author: nil, comment: nil, references: [],
+                                     adopt: adopt && !isRunning(c))
     }
 
     func commitImage(_ c: ContainerRecord, base: ImageConfigFile, config: ContainerConfig, createdBy: String,
-                     author: String?, comment: String?, references refs: [String]) async throws -> String {
+                     author: String?, comment: String?, references refs: [String], adopt: Bool = false) async throws -> String {
         var cfgFile = base
         try runtime.prepareLayer(c.id)
         let parent = Digest.chainIDs(cfgFile.rootfs.diff_ids).last
-        let diffID: Digest = try await images.commitLayer(upperDir: runtime.paths(c.id).upper,
+        let diffID: Digest
+        if adopt {
+            // The overlay goes first: its upper directory is about to become a lower layer.
+            runtime.unmountRootFS(c.id)
+            diffID = try await images.commitLayer(adopting: runtime.paths(c.id).upper, parentChain: parent, overlayUpper: true,
+                                                  excluded: ContainerPaths.generatedFiles)
+        } else {
+            diffID = try await images.commitLayer(upperDir: runtime.paths(c.id).upper,
                                                   excluded: ContainerPaths.generatedFiles, parentChain: parent)
+        }
         let now = Timestamp.rfc3339(nanos: Timestamp.nowNanos())
         // A container that changed nothing adds no layer (dockerd: an `empty_layer` history entry).
         let empty = diffID == ImageStore.emptyLayerDiffID

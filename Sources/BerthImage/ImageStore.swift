@@ -382,15 +382,21 @@ public actor ImageStore {
 extension ImageStore {
     /// A new layer made of a directory the caller gives up (it is moved into the layer store,
     /// not copied: a build's staged files); returns the diff id, the layer pinned until `unpin`.
-    public nonisolated func commitLayer(adopting dir: String, parentChain: Digest?) async throws -> Digest {
+    /// With `overlayUpper`, `dir` is a container's upper directory (whiteouts become OCI ones in
+    /// the tar; it is readied first, see `OverlayUpper.readyForAdoption`).
+    public nonisolated func commitLayer(adopting dir: String, parentChain: Digest?, overlayUpper: Bool = false,
+                                        excluded: Set<String> = []) async throws -> Digest {
         let tarPath = tmp + "/commit-" + Identifier.random64().prefix(16)
         defer { unlink(tarPath) }
         let (diffID, size) = try await Blocking.run("berth-commit") { () -> (Digest, Int64) in
+            if overlayUpper { OverlayUpper.readyForAdoption(dir, excluded: excluded) }
             let fd = open(tarPath, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
             guard fd >= 0 else { throw BerthError.system("create \(tarPath): \(Syscall.errnoText())") }
             defer { close(fd) }
             var writer = TarWriter(HashingWriter(FDWriter(fd: fd)))
-            try DirectoryArchiver(root: dir).write(to: &writer)
+            var archiver = DirectoryArchiver(root: dir)
+            archiver.overlayUpper = overlayUpper
+            try archiver.write(to: &writer)
             try writer.finish()
             return (writer.sink.digest, writer.dataBytes)
         }

@@ -48,6 +48,7 @@ int berth_recv_fd(int sock, char *buf, size_t buflen, ssize_t *received) {
 ssize_t berth_lgetxattr(const char *p, const char *n, void *v, size_t s) { return lgetxattr(p, n, v, s); }
 int berth_lsetxattr(const char *p, const char *n, const void *v, size_t s, int f) { return lsetxattr(p, n, v, s, f); }
 ssize_t berth_llistxattr(const char *p, char *l, size_t s) { return llistxattr(p, l, s); }
+int berth_lremovexattr(const char *p, const char *n) { return lremovexattr(p, n); }
 uint64_t berth_makedev(unsigned int ma, unsigned int mi) { return makedev(ma, mi); }
 unsigned int berth_major(uint64_t d) { return major(d); }
 unsigned int berth_minor(uint64_t d) { return minor(d); }

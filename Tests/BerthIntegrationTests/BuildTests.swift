@@ -398,6 +398,23 @@ import Testing
             #expect(try await d.docker("ps", "-a", "--no-trunc", "--format", "{{.Command}}").stdoutText.contains("/bin/sh -c 'echo kept'"))
             _ = try await d.docker("container", "prune", "-f")
 
+            // RUN layers are the step containers' upper directories moved into the layer store:
+            // deletions (whiteouts) and a directory made again (opaque) hold as lower layers, and
+            // the layer's tar says them the OCI way.
+            let wh = try await d.dockerBuild(["--no-cache", "-t", "it/cf:wh", "-"], input: """
+                FROM busybox
+                RUN mkdir -p /d/sub && echo a > /d/a && echo b > /d/sub/b && echo keep > /k
+                RUN rm /k && rm -rf /d && mkdir /d && echo new > /d/new
+                RUN true
+                """)
+            #expect(wh.status == 0, "\(wh.stdoutText) \(wh.stderrText)")
+            #expect(try await d.docker("run", "--rm", "it/cf:wh", "sh", "-c", "ls -R /d; test -e /k && echo k || echo no-k").stdoutText
+                    == "/d:\nnew\nno-k\n")
+            #expect(try await d.docker("save", "-o", d.root + "/wh.tar", "it/cf:wh").status == 0)
+            let listing = try await Subprocess.run(["sh", "-c", "mkdir -p \(d.root)/wh && tar -C \(d.root)/wh -xf \(d.root)/wh.tar && for f in \(d.root)/wh/blobs/sha256/*; do tar -tf $f 2>/dev/null; done"])
+            #expect(listing.stdoutText.contains(".wh.k") && listing.stdoutText.contains("d/.wh..wh..opq")
+                    && !listing.stdoutText.contains("etc/hosts"), "\(listing.stdoutText)")
+
             // Proxy build args reach RUN without an ARG and stay out of the history; a build arg
             // nothing declared is named in dockerd's warning.
             let proxy = try await d.dockerBuild(["--build-arg", "HTTP_PROXY=hp", "--build-arg", "FOO=1", "-t", "it/cf:proxy", "-"],

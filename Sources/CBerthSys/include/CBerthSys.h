@@ -14,6 +14,7 @@ int berth_recv_fd(int sock, char *buf, size_t buflen, ssize_t *received);
 ssize_t berth_lgetxattr(const char *path, const char *name, void *value, size_t size);
 int berth_lsetxattr(const char *path, const char *name, const void *value, size_t size, int flags);
 ssize_t berth_llistxattr(const char *path, char *list, size_t size);
+int berth_lremovexattr(const char *path, const char *name);
 int berth_fsetxattr(int fd, const char *name, const void *value, size_t size, int flags);
 ssize_t berth_fgetxattr(int fd, const char *name, void *value, size_t size);
 uint64_t berth_makedev(unsigned int major, unsigned int minor);
