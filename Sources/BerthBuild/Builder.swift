@@ -42,16 +42,13 @@ public final class Builder: Sendable {
     let engine: Engine
     public init(engine: Engine) { self.engine = engine }
 
+    /// A stage as it is built: its image so far and what the next step starts from.
     struct State {
         var id: String?
         var file: ImageConfigFile
         var args: [String: String] = [:]
         /// Whether this stage gave a CMD (an ENTRYPOINT then keeps it).
         var cmdSet = false
-        /// `--cache-from` images (shared by the whole build).
-        var cacheFrom: CacheFrom? = nil
-        /// The build's output (a pull's progress goes there).
-        var out: ProgressSink? = nil
         var config: ContainerConfig { get { file.config ?? ContainerConfig() } set { file.config = newValue } }
     }
 
@@ -68,39 +65,32 @@ public final class Builder: Sendable {
             if e.message == "the Dockerfile (Dockerfile) cannot be empty" { e.message = "the Dockerfile (\(options.dockerfile)) cannot be empty" }
             throw e
         }
-        // Quiet builds keep their output: when one fails, it is sent before the error, as dockerd
-        // does (bounded: a step that prints without end must not bloat berthd).
-        var log = ""
-        func say(_ s: String) {
-            if !options.quiet { out.stream(s) } else if log.utf8.count < 1 << 20 { log += s }
-        }
+        let plan = try BuildPlan(d)
+        let cacheFrom = options.noCache ? nil : CacheFrom(options.cacheFrom.compactMap { name in
+            guard let image = try? engine.imageStore.resolve(name), let file = try? engine.imageStore.config(image) else { return nil }
+            return CacheFrom.Source(id: image.id, file: file)
+        })
+        let run = BuildRun(options: options, plan: plan, globals: try plan.globalArgValues(buildArgs: options.buildArgs),
+                           sh: ShellWords(escape: d.escape), context: context, sums: sums, out: out, cacheFrom: cacheFrom)
         do {
-            return try await build(d, context: context, sums: sums, options: options, out: out, say: say)
+            return try await build(d, run)
         } catch {
-            if options.quiet && !log.isEmpty { out.stream(log) }
+            run.failed()
             throw error
         }
     }
 
-    func build(_ d: Dockerfile, context: String, sums: ContextSums, options: BuildOptions, out: ProgressSink,
-               say: (String) -> Void) async throws -> String {
-        for w in d.warnings { say("[WARNING]: \(w)\n") }
-        let plan = try BuildPlan(d)
+    func build(_ d: Dockerfile, _ run: BuildRun) async throws -> String {
+        let (plan, options) = (run.plan, run.options)
+        for w in d.warnings { run.say("[WARNING]: \(w)\n") }
         let needed = try plan.needed(target: options.target, buildArgs: options.buildArgs)
-        let globals = try plan.globalArgValues(buildArgs: options.buildArgs)
-        let sh = ShellWords(escape: d.escape)
         let total = plan.globalArgs.count + needed.reduce(0) { $0 + 1 + plan.stages[$1].instructions.count }
         var step = 0
         // The ARGs before the first FROM are steps too in dockerd's count.
         for a in plan.globalArgs {
             step += 1
-            say("Step \(step)/\(total) : \(a.original)\n")
+            run.say("Step \(step)/\(total) : \(a.original)\n")
         }
-        var built: [Int: State] = [:]
-        let cacheFrom = options.noCache ? nil : CacheFrom(options.cacheFrom.compactMap { name in
-            guard let image = try? engine.imageStore.resolve(name), let file = try? engine.imageStore.config(image) else { return nil }
-            return CacheFrom.Source(id: image.id, file: file)
-        }, out: out, quiet: options.quiet)
         var last: State? = nil
         for index in needed {
             let stage = plan.stages[index]
@@ -109,63 +99,53 @@ public final class Builder: Sendable {
                 throw BerthError.invalid("\(name) stage name already used")
             }
             step += 1
-            say("Step \(step)/\(total) : \(stage.from.original)\n")
-            let baseName = try sh.expand(stage.base, env: globals)
+            run.say("Step \(step)/\(total) : \(stage.from.original)\n")
+            let baseName = try run.sh.expand(stage.base, env: run.globals)
             var state: State
-            if let dep = plan.stage(baseName, before: index), let s = built[dep] {
-                state = s
+            if let dep = plan.stage(baseName, before: index), let s = run.built[dep] {
+                state = State(id: s.id, file: s.file)
             } else if baseName.lowercased() == "scratch" {
                 var file = ImageConfigFile(rootfs: .init(type: "layers", diff_ids: []))
                 file.architecture = "amd64"; file.os = "linux"; file.config = ContainerConfig(); file.history = []
                 state = State(id: nil, file: file)
             } else {
-                let image = try await baseImage(baseName, options: options, out: out)
+                let image = try await baseImage(baseName, run)
                 state = State(id: image.id, file: try engine.imageStore.config(image))
             }
-            state.args = [:]
-            state.cmdSet = false
-            state.cacheFrom = cacheFrom
-            state.out = out
-            say(" ---> \(state.id.map(Self.short) ?? "")\n")
+            run.say(" ---> \(state.id.map(Self.short) ?? "")\n")
             // The base image's ONBUILD triggers run first (and are not inherited further).
             let triggers = state.config.OnBuild ?? []
             if !triggers.isEmpty {
-                var c = state.config
-                c.OnBuild = nil
-                state.config = c
-                say("# Executing \(triggers.count) build trigger\(triggers.count == 1 ? "" : "s")\n")
+                state.config.OnBuild = nil
+                run.say("# Executing \(triggers.count) build trigger\(triggers.count == 1 ? "" : "s")\n")
                 for t in triggers {
                     let inst = try Dockerfile.instruction(t, line: stage.from.line)
                     guard !["onbuild", "from", "maintainer"].contains(inst.keyword) else {
                         throw BerthError.invalid("\(inst.keyword.uppercased()) isn't allowed as an ONBUILD trigger")
                     }
-                    try await run(inst, &state, built: built, plan: plan, stage: index, globals: globals, sh: sh,
-                                  context: context, sums: sums, options: options, say: say)
+                    try await self.step(inst, &state, stage: index, run)
                 }
             }
             for inst in stage.instructions {
                 try Task.checkCancellation()
                 step += 1
-                say("Step \(step)/\(total) : \(inst.original)\n")
+                run.say("Step \(step)/\(total) : \(inst.original)\n")
                 do {
-                    try await run(inst, &state, built: built, plan: plan, stage: index, globals: globals, sh: sh,
-                                  context: context, sums: sums, options: options, say: say)
+                    try await self.step(inst, &state, stage: index, run)
                 } catch let e as BerthError {
                     throw e
                 } catch {
                     throw BerthError.invalid("\(error)")
                 }
-                if let id = state.id { say(" ---> \(Self.short(id))\n") }
+                if let id = state.id { run.say(" ---> \(Self.short(id))\n") }
             }
-            built[index] = state
+            run.built[index] = state
             last = state
         }
         guard var final = last else { throw BerthError.invalid("no build stage in current context") }
         if !options.labels.isEmpty {
-            var c = final.config
-            c.Labels = (c.Labels ?? [:]).merging(options.labels) { _, b in b }
-            final.config = c
-            try await commitConfig(&final, createdBy: "LABEL " + options.labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
+            final.config.Labels = (final.config.Labels ?? [:]).merging(options.labels) { _, b in b }
+            try await commitConfig(&final, createdBy: "LABEL " + options.labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "), run)
         }
         // Build args no ARG of the built stages declared (dockerd's warning, after the steps).
         var declared = Set(Self.proxyArgs)
@@ -173,27 +153,28 @@ public final class Builder: Sendable {
             for w in (a.args.first ?? "").split(whereSeparator: { $0 == " " || $0 == "\t" }) { declared.insert(String(w.prefix { $0 != "=" })) }
         }
         let unused = options.buildArgs.keys.filter { !declared.contains($0) }.sorted()
-        if !unused.isEmpty { say("[Warning] One or more build-args \(GoText.list(unused)) were not consumed\n") }
+        if !unused.isEmpty { run.say("[Warning] One or more build-args \(GoText.list(unused)) were not consumed\n") }
         guard let id = final.id else { throw BerthError.invalid("the build produced no image (an empty scratch stage)") }
-        out.aux(.object(["ID": .string(id)]), progressDetail: false)
-        if options.quiet { out.stream(id + "\n") } else { out.stream("Successfully built \(Self.short(id))\n") }
+        run.out.aux(.object(["ID": .string(id)]), progressDetail: false)
+        if options.quiet { run.out.stream(id + "\n") } else { run.out.stream("Successfully built \(Self.short(id))\n") }
         for t in options.tags {
             let ref = try ImageReference(parse: t)
             try await engine.imageStore.tag(id, repo: ref.familiarName, tag: ref.tag)
-            if !options.quiet { out.stream("Successfully tagged \(ref.familiar)\n") }
+            if !options.quiet { run.out.stream("Successfully tagged \(ref.familiar)\n") }
         }
         return id
     }
 
     /// A FROM image: the local one, or pulled when missing (or with `--pull`), progress in the
     /// build's output as dockerd shows it.
-    func baseImage(_ name: String, options: BuildOptions, out: ProgressSink) async throws -> ImageRecord {
+    func baseImage(_ name: String, _ run: BuildRun) async throws -> ImageRecord {
+        let options = run.options
         if !options.pull, let image = try? engine.imageStore.resolve(name) { return image }
         let ref = try ImageReference(parse: name)
         let auth = AuthConfig.fromConfigHeader(options.registryConfig, domain: ref.domain)
         do {
             let plan = try await engine.pulls.prepare(name, auth: auth)
-            _ = try await engine.pulls.run(plan, sink: out, summary: true)
+            _ = try await engine.pulls.run(plan, sink: run.out, summary: true)
         } catch {
             // `--pull` with the image present and the registry out of reach: the local one, as dockerd.
             if options.pull, let image = try? engine.imageStore.resolve(name) { return image }
@@ -209,9 +190,9 @@ public final class Builder: Sendable {
 
     // MARK: instructions
 
-    func run(_ inst: Dockerfile.Instruction, _ state: inout State, built: [Int: State], plan: BuildPlan, stage: Int,
-             globals: [String: String], sh: ShellWords, context: String, sums: ContextSums, options: BuildOptions,
-             say: (String) -> Void) async throws {
+    /// One instruction over `state`. The cache key is the parent image, the instruction and the
+    /// build args in effect (COPY and ADD add the checksums of their files).
+    func step(_ inst: Dockerfile.Instruction, _ state: inout State, stage: Int, _ run: BuildRun) async throws {
         var env: [String: String] = [:]
         for e in state.config.Env ?? [] {
             let p = e.split(separator: "=", maxSplits: 1).map(String.init)
@@ -219,52 +200,59 @@ public final class Builder: Sendable {
         }
         for (k, v) in state.args where env[k] == nil { env[k] = v }
         let arg = inst.args.first ?? ""
-        var c = state.config
         if inst.keyword == "cmd" && !(inst.json ? inst.args.isEmpty : arg.isEmpty) { state.cmdSet = true }
         // An ARG's value is in effect from here on, and is part of this step's cache key.
         if inst.keyword == "arg" {
             let name = String(arg.prefix { $0 != "=" })
-            if let v = options.buildArgs[name] { state.args[name] = v }
-            else if let eq = arg.firstIndex(of: "=") { state.args[name] = try sh.expand(String(arg[arg.index(after: eq)...]), env: env) }
-            else if let g = globals[name] { state.args[name] = g }
+            if let v = run.options.buildArgs[name] { state.args[name] = v }
+            else if let eq = arg.firstIndex(of: "=") { state.args[name] = try run.sh.expand(String(arg[arg.index(after: eq)...]), env: env) }
+            else if let g = run.globals[name] { state.args[name] = g }
         }
-        // The cache: the parent image, the instruction and the build args in effect (COPY and ADD
-        // add their files' content, once staged).
         let cacheBase = (state.id ?? "scratch") + "\u{1}" + inst.original + "\u{1}"
             + state.args.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: "\u{1}")
-        if inst.keyword != "copy" && inst.keyword != "add" {
-            if try useCache(Self.cacheKey(cacheBase), &state, options: options, say: say) { return }
-            defer { if let id = state.id { try? engine.store.recordBuildStep(Self.cacheKey(cacheBase), image: id, at: Timestamp.nowNanos()) } }
-            try await execute(inst, &state, c: &c, env: env, arg: arg, built: built, plan: plan, stage: stage,
-                              globals: globals, sh: sh, context: context, sums: sums, options: options, say: say, cacheBase: cacheBase)
+        if inst.keyword == "copy" || inst.keyword == "add" {
+            try await copyStep(inst, &state, stage: stage, env: env, cacheBase: cacheBase, run)
             return
         }
-        try await execute(inst, &state, c: &c, env: env, arg: arg, built: built, plan: plan, stage: stage,
-                          globals: globals, sh: sh, context: context, sums: sums, options: options, say: say, cacheBase: cacheBase)
+        let key = Self.cacheKey(cacheBase)
+        if try useCache(key, &state, run) { return }
+        switch inst.keyword {
+        case "run":
+            try await runStep(inst, &state, run)
+        case "workdir":
+            var dir = try run.sh.expand(arg, env: env)
+            if !dir.hasPrefix("/") { dir = ((state.config.WorkingDir ?? "/") as NSString).appendingPathComponent(dir) }
+            state.config.WorkingDir = Self.absolute(dir)
+            try await workdir(&state, createdBy: Self.nop(state.config, "WORKDIR " + Self.absolute(dir), wide: false), run)
+        default:
+            var c = state.config
+            let text = try configure(inst, &c, author: &state.file.author, env: env, arg: arg, cmdSet: state.cmdSet, run)
+            state.config = c
+            try await commitConfig(&state, createdBy: Self.nop(c, text), run)
+        }
+        if let id = state.id { try? engine.store.recordBuildStep(key, image: id, at: Timestamp.nowNanos()) }
     }
 
     static func cacheKey(_ text: String) -> String { Digest.sha256(Array(text.utf8)).description }
 
     /// A step made before: its image becomes the state (" ---> Using cache").
-    func useCache(_ key: String, _ state: inout State, options: BuildOptions, say: (String) -> Void) throws -> Bool {
-        guard !options.noCache, let id = try engine.store.cachedBuildStep(key), let image = try? engine.imageStore.resolve(id) else { return false }
+    func useCache(_ key: String, _ state: inout State, _ run: BuildRun) throws -> Bool {
+        guard !run.options.noCache, let id = try engine.store.cachedBuildStep(key), let image = try? engine.imageStore.resolve(id) else { return false }
         try? engine.store.touchBuildStep(key, at: Timestamp.nowNanos())
-        let (args, cmdSet, cacheFrom, out) = (state.args, state.cmdSet, state.cacheFrom, state.out)
-        state = State(id: id, file: try engine.imageStore.config(image))
-        state.out = out
-        state.args = args
-        state.cmdSet = cmdSet
-        state.cacheFrom = cacheFrom
-        say(" ---> Using cache\n")
+        state.id = id
+        state.file = try engine.imageStore.config(image)
+        run.say(" ---> Using cache\n")
         return true
     }
 
-    func execute(_ inst: Dockerfile.Instruction, _ state: inout State, c: inout ContainerConfig, env: [String: String], arg: String,
-                 built: [Int: State], plan: BuildPlan, stage: Int, globals: [String: String], sh: ShellWords,
-                 context: String, sums: ContextSums, options: BuildOptions, say: (String) -> Void, cacheBase: String) async throws {
+    /// A configuration-only instruction applied to `c`; returns its history text (without the
+    /// `#(nop)` prefix).
+    func configure(_ inst: Dockerfile.Instruction, _ c: inout ContainerConfig, author: inout String?, env: [String: String],
+                   arg: String, cmdSet: Bool, _ run: BuildRun) throws -> String {
+        let sh = run.sh
         switch inst.keyword {
         case "arg":
-            try await commitConfig(&state, createdBy: Self.nop(c, "ARG " + arg))
+            return "ARG " + arg
         case "env":
             var list = c.Env ?? []
             var text = "ENV"
@@ -273,46 +261,39 @@ public final class Builder: Sendable {
                 if let i = list.firstIndex(where: { $0.hasPrefix(k + "=") || $0 == k }) { list[i] = k + "=" + v } else { list.append(k + "=" + v) }
             }
             c.Env = list
-            state.config = c
-            try await commitConfig(&state, createdBy: Self.nop(c, text))
+            return text
         case "label":
             var labels = c.Labels ?? [:]
             var text = "LABEL"
             for (k, v) in try sh.pairs(arg, env: env, keyword: "label") { labels[k] = v; text += " " + k + "=" + v }
             c.Labels = labels
-            state.config = c
-            try await commitConfig(&state, createdBy: Self.nop(c, text))
+            return text
         case "maintainer":
-            state.file.author = arg
-            try await commitConfig(&state, createdBy: Self.nop(c, "MAINTAINER " + arg))
+            author = arg
+            return "MAINTAINER " + arg
         case "expose":
             var ports = c.ExposedPorts ?? [:]
             let words = try sh.words(arg, env: env)
             for p in words { for port in try Self.exposedPorts(p) { ports[port] = EmptyObject() } }
             c.ExposedPorts = ports
-            state.config = c
-            try await commitConfig(&state, createdBy: Self.nop(c, "EXPOSE " + words.joined(separator: " ")))
+            return "EXPOSE " + words.joined(separator: " ")
         case "volume":
             var vols = c.Volumes ?? [:]
             let added = inst.json ? inst.args : try sh.words(arg, env: env)
             for v in added { vols[v] = EmptyObject() }
             c.Volumes = vols
-            state.config = c
-            try await commitConfig(&state, createdBy: Self.nop(c, "VOLUME " + GoText.list(added)))
+            return "VOLUME " + GoText.list(added)
         case "user":
             c.User = try sh.expand(arg, env: env)
-            state.config = c
-            try await commitConfig(&state, createdBy: Self.nop(c, "USER " + (c.User ?? "")))
+            return "USER " + (c.User ?? "")
         case "stopsignal":
             c.StopSignal = try sh.expand(arg, env: env)
             _ = try Signals.parse(c.StopSignal ?? "")
-            state.config = c
-            try await commitConfig(&state, createdBy: Self.nop(c, "STOPSIGNAL " + (c.StopSignal ?? "")))
+            return "STOPSIGNAL " + (c.StopSignal ?? "")
         case "shell":
             guard inst.json else { throw StepError(description: "SHELL requires the arguments to be in JSON form") }
             c.Shell = inst.args
-            state.config = c
-            try await commitConfig(&state, createdBy: Self.nop(c, "SHELL " + GoText.list(inst.args)))
+            return "SHELL " + GoText.list(inst.args)
         case "cmd", "entrypoint":
             let list = inst.json ? inst.args : (c.Shell ?? ["/bin/sh", "-c"]) + [arg]
             if inst.keyword == "cmd" {
@@ -320,32 +301,18 @@ public final class Builder: Sendable {
             } else {
                 c.Entrypoint = list
                 // An ENTRYPOINT drops the CMD unless this stage set one.
-                if !state.cmdSet { c.Cmd = nil }
+                if !cmdSet { c.Cmd = nil }
             }
-            state.config = c
-            try await commitConfig(&state, createdBy: Self.nop(c, inst.keyword.uppercased() + " " + GoText.quoteList(list)))
+            return inst.keyword.uppercased() + " " + GoText.quoteList(list)
         case "onbuild":
             c.OnBuild = (c.OnBuild ?? []) + [arg]
-            state.config = c
-            try await commitConfig(&state, createdBy: Self.nop(c, "ONBUILD " + arg))
+            return "ONBUILD " + arg
         case "healthcheck":
             if let old = c.Healthcheck?.Test, let first = old.first, first != "NONE" {
-                say("Note: overriding previous HEALTHCHECK: \(GoText.list(old))\n")
+                run.say("Note: overriding previous HEALTHCHECK: \(GoText.list(old))\n")
             }
             try healthcheck(inst, &c)
-            state.config = c
-            try await commitConfig(&state, createdBy: Self.nop(c, "HEALTHCHECK " + GoText.healthcheck(c.Healthcheck ?? HealthcheckConfig())))
-        case "workdir":
-            var dir = try sh.expand(arg, env: env)
-            if !dir.hasPrefix("/") { dir = ((c.WorkingDir ?? "/") as NSString).appendingPathComponent(dir) }
-            c.WorkingDir = Self.absolute(dir)
-            state.config = c
-            try await workdir(&state, createdBy: Self.nop(c, "WORKDIR " + (c.WorkingDir ?? "/"), wide: false))
-        case "run":
-            try await runStep(inst, &state, env: env, options: options, say: say)
-        case "copy", "add":
-            try await copyStep(inst, &state, built: built, plan: plan, stage: stage, env: env, sh: sh, context: context,
-                               sums: sums, cacheBase: cacheBase, options: options, say: say)
+            return "HEALTHCHECK " + GoText.healthcheck(c.Healthcheck ?? HealthcheckConfig())
         default:
             throw Dockerfile.ParseError(line: inst.line, message: "unknown instruction: \(inst.keyword.uppercased())")
         }
@@ -381,12 +348,6 @@ public final class Builder: Sendable {
         return (lo...hi).map { "\($0)/\(proto)" }
     }
 
-    static func jsonText(_ list: [String]) -> String {
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.withoutEscapingSlashes]
-        return String(decoding: (try? enc.encode(list)) ?? Data(), as: UTF8.self)
-    }
-
     func healthcheck(_ inst: Dockerfile.Instruction, _ c: inout ContainerConfig) throws {
         let rest = inst.args.first ?? ""
         if rest.trimmingCharacters(in: .whitespaces).uppercased() == "NONE" { c.Healthcheck = HealthcheckConfig(Test: ["NONE"]); return }
@@ -414,8 +375,8 @@ public final class Builder: Sendable {
     // MARK: images
 
     /// A step that changes only the configuration: a new image over the same layers.
-    func commitConfig(_ state: inout State, createdBy: String) async throws {
-        if try await fromCache(&state, createdBy: createdBy) { return }
+    func commitConfig(_ state: inout State, createdBy: String, _ run: BuildRun) async throws {
+        if try await fromCache(&state, createdBy: createdBy, run) { return }
         let now = Timestamp.rfc3339(nanos: Timestamp.nowNanos())
         var file = state.file
         file.created = now
@@ -449,8 +410,8 @@ public final class Builder: Sendable {
 
     /// A step found in a `--cache-from` image: that image, or a new one made of the parent and
     /// the image's history entry (and layer) for the step, with the step's configuration.
-    func fromCache(_ state: inout State, createdBy: String) async throws -> Bool {
-        guard let cf = state.cacheFrom, !cf.isEmpty,
+    func fromCache(_ state: inout State, createdBy: String, _ run: BuildRun) async throws -> Bool {
+        guard let cf = run.cacheFrom, !cf.isEmpty,
               let hit = cf.find(parent: state.id == nil ? nil : state.file, createdBy: createdBy) else { return false }
         switch hit {
         case .image(let id):
@@ -469,16 +430,16 @@ public final class Builder: Sendable {
             state.id = try await register(file, parent: state.id)
             state.file = file
         }
-        if !cf.quiet { cf.out.stream(" ---> Using cache\n") }
+        run.say(" ---> Using cache\n")
         return true
     }
 
     /// WORKDIR: the directory is made (a layer) unless the image has it already.
-    func workdir(_ state: inout State, createdBy: String) async throws {
-        if try await fromCache(&state, createdBy: createdBy) { return }
+    func workdir(_ state: inout State, createdBy: String, _ run: BuildRun) async throws {
+        if try await fromCache(&state, createdBy: createdBy, run) { return }
         let dir = state.config.WorkingDir ?? "/"
         let layers = (try? state.id.map { try engine.imageStore.layerPaths($0) } ?? []) ?? []
-        if dir == "/" || layers.contains(where: { FS.isDirectory($0 + dir) }) { try await commitConfig(&state, createdBy: createdBy); return }
+        if dir == "/" || layers.contains(where: { FS.isDirectory($0 + dir) }) { try await commitConfig(&state, createdBy: createdBy, run); return }
         let upper = try staging()
         defer { FS.removeAll(upper) }
         try FS.mkdirAll(upper + dir, mode: 0o755)
@@ -493,9 +454,8 @@ public final class Builder: Sendable {
 
     // MARK: RUN
 
-    func runStep(_ inst: Dockerfile.Instruction, _ state: inout State, env: [String: String], options: BuildOptions,
-                 say: (String) -> Void) async throws {
-        let hostConfig = options.runHostConfig
+    func runStep(_ inst: Dockerfile.Instruction, _ state: inout State, _ run: BuildRun) async throws {
+        let options = run.options
         guard let image = state.id else {
             // An empty stage has no shell or program to run (what runc says, as with dockerd).
             let exe = inst.json ? (inst.args.first ?? "") : (state.config.Shell ?? ["/bin/sh"])[0]
@@ -519,25 +479,25 @@ public final class Builder: Sendable {
         config.Env = (config.Env ?? []) + (argEnv + proxies).sorted()
         let shown = inst.json ? inst.args.joined(separator: " ") : cmd.joined(separator: " ")
         let createdBy = (argEnv.isEmpty && proxies.isEmpty ? "" : (["|\(argEnv.count)"] + argEnv).joined(separator: " ") + " ") + shown
-        if try await fromCache(&state, createdBy: createdBy) { return }
+        if try await fromCache(&state, createdBy: createdBy, run) { return }
         config.AttachStdout = true; config.AttachStderr = true
         // Step containers are hidden and cleaned after a crash, unless the build keeps them.
         let keep = options.keepContainers && !options.forceRemove
         if !keep { config.Labels = (config.Labels ?? [:]).merging([ContainerService.buildStepLabel: ""]) { a, _ in a } }
         let containers = engine.containers
-        let created = try await containers.create(name: nil, body: ContainerCreateBody(config: config, hostConfig: hostConfig))
+        let created = try await containers.create(name: nil, body: ContainerCreateBody(config: config, hostConfig: options.runHostConfig))
         let id = created.Id
-        say(" ---> Running in \(Self.short(id))\n")
+        run.say(" ---> Running in \(Self.short(id))\n")
         // A build given up (the client went away) stops its step container at once.
         try await withTaskCancellationHandler {
-            try await runContainer(id, shown: shown, createdBy: createdBy, keep: keep, &state, say: say)
+            try await runContainer(id, shown: shown, createdBy: createdBy, keep: keep, &state, run)
         } onCancel: {
             Task { try? await containers.remove(id, force: true) }
         }
     }
 
     func runContainer(_ id: String, shown: String, createdBy: String, keep: Bool, _ state: inout State,
-                      say: (String) -> Void) async throws {
+                      _ run: BuildRun) async throws {
         let containers = engine.containers
         do {
             _ = try await containers.start(id)
@@ -547,7 +507,7 @@ public final class Builder: Sendable {
             opts.tty = false
             var pending: [UInt8] = []
             var lines = [UInt8: String]()
-            func emit(_ stream: UInt8, _ text: String) { say(stream == 2 ? "\u{1b}[91m" + text + "\u{1b}[0m" : text) }
+            func emit(_ stream: UInt8, _ text: String) { run.say(stream == 2 ? "\u{1b}[91m" + text + "\u{1b}[0m" : text) }
             for try await chunk in try containers.logs(id, options: opts, follow: true, framed: true).chunks {
                 pending += chunk
                 let (frames, rest) = StdCopy.parse(pending)
@@ -576,15 +536,15 @@ public final class Builder: Sendable {
             throw error
         }
         guard !keep else { return }
-        say("Removing intermediate container \(Self.short(id))\n")
+        run.say("Removing intermediate container \(Self.short(id))\n")
         try? await containers.remove(id, force: true)
     }
 
     // MARK: COPY and ADD
 
-    func copyStep(_ inst: Dockerfile.Instruction, _ state: inout State, built: [Int: State], plan: BuildPlan, stage: Int,
-                  env: [String: String], sh: ShellWords, context: String, sums: ContextSums, cacheBase: String,
-                  options: BuildOptions, say: (String) -> Void) async throws {
+    func copyStep(_ inst: Dockerfile.Instruction, _ state: inout State, stage: Int, env: [String: String], cacheBase: String,
+                  _ run: BuildRun) async throws {
+        let (sh, context, sums, options) = (run.sh, run.context, run.sums, run.options)
         var words = inst.json ? inst.args : try sh.words(inst.args.first ?? "", env: env)
         guard words.count >= 2 else { throw StepError(description: "\(inst.keyword.uppercased()) requires at least two arguments, but only one was provided. Destination could not be determined.") }
         let rawDest = words.removeLast()
@@ -602,12 +562,12 @@ public final class Builder: Sendable {
         var items: [(root: String, rel: String, extract: Bool, hash: String)] = []
         if let from = inst.flag("from") {
             let image: String
-            if let dep = plan.stage(from, before: stage) {
-                guard let id = built[dep]?.id else { throw StepError(description: "stage \(from) has no image") }
+            if let dep = run.plan.stage(from, before: stage) {
+                guard let id = run.built[dep]?.id else { throw StepError(description: "stage \(from) has no image") }
                 image = id
             } else {
                 // Another image, pulled when missing; dockerd names the flag when that fails.
-                do { image = try await baseImage(from, options: options, out: state.out ?? ProgressSink.make().0).id } catch {
+                do { image = try await baseImage(from, run).id } catch {
                     throw StepError(description: "invalid from flag value \(from): \(BerthError.wrap(error).message)")
                 }
             }
@@ -638,7 +598,7 @@ public final class Builder: Sendable {
                     let dir = spool + "/url-\(items.count)"
                     try FS.mkdirAll(dir)
                     // The download's progress, then a blank line, as dockerd writes them.
-                    let out = options.quiet ? nil : state.out
+                    let out = options.quiet ? nil : run.out
                     try await RemoteContext.download(src, to: dir + "/" + name) { current, total in
                         out?.downloading(current: current, total: total)
                     }
@@ -660,8 +620,8 @@ public final class Builder: Sendable {
         if let chmod = inst.flag("chmod") { flags += "--chmod=\(chmod) " }
         let createdBy = Self.nop(state.config, "\(inst.keyword.uppercased()) \(flags)\(srcHash) in \(rawDest) ", wide: false)
         let key = Self.cacheKey(cacheBase + "\u{1}" + createdBy)
-        if try useCache(key, &state, options: options, say: say) { return }
-        if try await fromCache(&state, createdBy: createdBy) {
+        if try useCache(key, &state, run) { return }
+        if try await fromCache(&state, createdBy: createdBy, run) {
             if let id = state.id { try? engine.store.recordBuildStep(key, image: id, at: Timestamp.nowNanos()) }
             return
         }

@@ -1,4 +1,3 @@
-import BerthEngine
 import BerthImage
 import BerthModels
 import Synchronization
@@ -14,14 +13,8 @@ final class CacheFrom: Sendable {
         let file: ImageConfigFile
     }
     let sources: Mutex<[Source]>
-    let out: ProgressSink
-    let quiet: Bool
 
-    init(_ sources: [Source], out: ProgressSink, quiet: Bool) {
-        self.sources = Mutex(sources)
-        self.out = out
-        self.quiet = quiet
-    }
+    init(_ sources: [Source]) { self.sources = Mutex(sources) }
 
     var isEmpty: Bool { sources.withLock { $0.isEmpty } }
 

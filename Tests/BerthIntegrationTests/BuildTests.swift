@@ -61,6 +61,9 @@ import Testing
             try FS.write(d.root + "/Dockerfile.fail", "FROM busybox\nRUN exit 7\n")
             let fail = try await d.dockerBuild(["-f", d.root + "/Dockerfile.fail", ctx])
             #expect(fail.status != 0 && fail.stderrText.contains("The command '/bin/sh -c exit 7' returned a non-zero code: 7"), "\(fail.stderrText)")
+            // A failed step is not cached: the same build fails the same way again.
+            let again2 = try await d.dockerBuild(["-f", d.root + "/Dockerfile.fail", ctx])
+            #expect(again2.status != 0 && again2.stderrText.contains("returned a non-zero code: 7"), "\(again2.stdoutText)")
             let stdin = try await d.dockerBuild(["-q", "-"], input: "FROM busybox\nRUN true\n")
             #expect(stdin.status == 0 && stdin.stdoutText.hasPrefix("sha256:"), "\(stdin.stdoutText) \(stdin.stderrText)")
             let bad = try await d.dockerBuild(["-"], input: "FROM busybox\nBOGUS x\n")
