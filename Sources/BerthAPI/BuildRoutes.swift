@@ -70,33 +70,35 @@ enum BuildRoutes {
             return try await BuildTasks.run(id: buildID) { sink in
                 defer { FS.removeAll(dir); unlink(body) }
                 var context = dir + "/context"
+                // A tar context is summed from its headers; a git checkout from its files.
+                var sums = ContextSums(lazy: false)
                 let dockerfile: String
                 if RemoteContext.isGit(remote) {
                     context = try await RemoteContext.clone(remote, into: context)
-                    try BuildContext.applyIgnore(context, keep: [opts.dockerfile, ".dockerignore"])
-                    dockerfile = try BuildContext.readDockerfile(context, opts.dockerfile)
-                    _ = try await builder.build(context: context, sums: ContextSums(lazy: true), dockerfile: dockerfile, options: opts, out: sink)
-                    return
-                }
-                try FS.mkdirAll(context, mode: 0o755)
-                if !remote.isEmpty {
-                    sink.stream("Downloading build context from remote url: \(remote)\n")
-                    try await RemoteContext.download(remote, to: body)
-                }
-                let bodyFd = open(body, O_RDONLY | O_CLOEXEC)
-                let archive = bodyFd >= 0 && Builder.isArchive(bodyFd)
-                let sums = ContextSums(lazy: false)
-                if bodyFd >= 0 { close(bodyFd) }
-                if archive {
-                    let limit = engine.config.expansionLimit
-                    let plain = try await Builder.decompressed(body, limit: limit)
-                    defer { if plain != body { unlink(plain) } }
-                    try Builder.unpack(plain, into: context, limit: limit, observer: sums.summer())
+                    sums = ContextSums(lazy: true)
                     try BuildContext.applyIgnore(context, keep: [opts.dockerfile, ".dockerignore"])
                     dockerfile = try BuildContext.readDockerfile(context, opts.dockerfile)
                 } else {
-                    // `docker build -` with a Dockerfile on stdin: the body is the Dockerfile.
-                    dockerfile = FS.readText(body) ?? ""
+                    try FS.mkdirAll(context, mode: 0o755)
+                    if !remote.isEmpty {
+                        sink.stream("Downloading build context from remote url: \(remote)\n")
+                        try await RemoteContext.download(remote, to: body)
+                    }
+                    let bodyFd = open(body, O_RDONLY | O_CLOEXEC)
+                    guard bodyFd >= 0 else { throw BerthError.system("open \(body): \(Syscall.errnoText())") }
+                    defer { close(bodyFd) }
+                    if Builder.isArchive(bodyFd) {
+                        let limit = engine.config.expansionLimit
+                        let plain = try await Builder.decompressed(body, limit: limit)
+                        defer { if plain != body { unlink(plain) } }
+                        try Builder.unpack(plain, into: context, limit: limit, observer: sums.summer())
+                        try BuildContext.applyIgnore(context, keep: [opts.dockerfile, ".dockerignore"])
+                        dockerfile = try BuildContext.readDockerfile(context, opts.dockerfile)
+                    } else {
+                        // `docker build -` with a Dockerfile on stdin: the body is the Dockerfile
+                        // (read no further than a Dockerfile may be long).
+                        dockerfile = String(decoding: Syscall.readAll(bodyFd, limit: Dockerfile.maxSize + 1), as: UTF8.self)
+                    }
                 }
                 _ = try await builder.build(context: context, sums: sums, dockerfile: dockerfile, options: opts, out: sink)
             }

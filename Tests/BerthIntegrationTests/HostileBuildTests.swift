@@ -35,6 +35,34 @@ import Testing
         }
     }
 
+    /// A body that is no archive is a Dockerfile: read no further than a Dockerfile may be long.
+    /// A Dockerfile or .dockerignore that is a FIFO does not block the build; one that is a link
+    /// out of the context reads nothing of the host. Each is an HTTP error before any output.
+    @Test func hostileDockerfiles() async throws {
+        try await withDaemon { d in
+            func post(_ file: String) async throws -> String {
+                try await Subprocess.run(["curl", "-s", "-m", "30", "--unix-socket", d.root + "/berth.sock", "-X", "POST",
+                                          "-H", "Content-Type: application/x-tar", "--data-binary", "@" + file,
+                                          "http://localhost/v1.47/build"]).stdoutText
+            }
+            #expect(try await Subprocess.run(["sh", "-c", "head -c 41943040 /dev/zero | tr '\\0' A > \(d.root)/big"]).status == 0)
+            let big = try await post(d.root + "/big")
+            #expect(big.hasPrefix(#"{"message":"#) && big.contains("larger than"), "\(big.prefix(200))")
+            let ctx = d.root + "/fifo-ctx"
+            try FS.mkdirAll(ctx)
+            #expect(mkfifo(ctx + "/Dockerfile", 0o644) == 0 && mkfifo(ctx + "/.dockerignore", 0o644) == 0)
+            #expect(try await Subprocess.run(["tar", "-C", ctx, "-cf", d.root + "/fifo.tar", "."]).status == 0)
+            let fifo = try await post(d.root + "/fifo.tar")
+            #expect(fifo.hasPrefix(#"{"message":"#) && fifo.contains("cannot be empty"), "\(fifo)")
+            let link = d.root + "/link-ctx"
+            try FS.mkdirAll(link)
+            #expect(symlink("/etc/hostname", link + "/Dockerfile") == 0)
+            #expect(try await Subprocess.run(["tar", "-C", link, "-cf", d.root + "/link.tar", "."]).status == 0)
+            let out = try await post(d.root + "/link.tar")
+            #expect(out.hasPrefix(#"{"message":"#) && !out.contains(ProcessInfo.processInfo.hostName), "\(out)")
+        }
+    }
+
     @Test func compressionBombAndEndlessLines() async throws {
         try await withDaemon(extraArgs: ["--max-decompressed-size", "4MiB"]) { d in
             try await d.loadBusybox()
