@@ -32,44 +32,43 @@ extension ContainerService {
         }
     }
 
-    /// Where `path` of the container lives on the host: inside a volume or bind mounted over it
-    /// (the mount's own directory, and the path within it), nil for the root filesystem. A
-    /// volume's subpath is opened beneath the volume without following any link and held open
-    /// (`hold`, for the caller to close): its root is that descriptor, so a link another container
-    /// put in its place cannot lead the copy to the host.
-    nonisolated func mountTarget(_ id: String, _ path: String) throws -> (root: String, path: String, hold: Int32)? {
+    /// Where `path` of the container lives when a mount holds it (nil: the root filesystem),
+    /// and the path as seen from there; `hold` is a descriptor the caller closes (-1 for none).
+    /// - a volume or bind: the mount's own directory; a volume's subpath is opened beneath the
+    ///   volume without following any link and held, so a link another container put in its
+    ///   place cannot lead the copy to the host;
+    /// - a tmpfs of a running container (it exists only in the container's mount namespace): the
+    ///   process's root, opened while a pidfd proves the pid is still the container's. A stopped
+    ///   container's tmpfs paths are its root filesystem's, as with dockerd.
+    nonisolated func mountedRoot(_ id: String, _ path: String) throws -> (root: String, path: String, hold: Int32)? {
         let p = MountPlan.clean(path)
-        let mounts = ((try? store.mounts(container: id)) ?? []).filter { $0.type != "tmpfs" }
-        guard let m = mounts.filter({ p == $0.destination || p.hasPrefix($0.destination == "/" ? "/" : $0.destination + "/") })
-            .max(by: { $0.destination.count < $1.destination.count }) else { return nil }
-        var root = m.type == "volume" ? volumes.mountpoint(m.name) : m.source
+        let c = try? store.container(id)
+        var mounts: [(dst: String, row: MountRecord?)] = ((try? store.mounts(container: id)) ?? []).map { ($0.destination, $0) }
+        for dst in (c.flatMap { decode(HostConfig.self, $0.host_config)?.Tmpfs } ?? [:]).keys { mounts.append((MountPlan.clean(dst), nil)) }
+        guard let m = mounts.filter({ p == $0.dst || p.hasPrefix($0.dst == "/" ? "/" : $0.dst + "/") })
+            .max(by: { $0.dst.count < $1.dst.count }) else { return nil }
+        guard let row = m.row, row.type != "tmpfs" else {
+            guard let c, isRunning(c), c.pid > 0, let root = processRoot(id, pid: Int32(c.pid)) else { return nil }
+            return ("/proc/self/fd/\(root)", p, root)
+        }
+        var root = row.type == "volume" ? volumes.mountpoint(row.name) : row.source
         var hold: Int32 = -1
-        if m.type == "volume" && !m.subpath.isEmpty {
+        if row.type == "volume" && !row.subpath.isEmpty {
             let volume = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
             guard volume >= 0 else { throw BerthError.notFound("Could not find the file \(path) in container") }
             defer { close(volume) }
-            hold = berth_openat2(volume, m.subpath, BERTH_O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW, 0,
+            hold = berth_openat2(volume, row.subpath, BERTH_O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW, 0,
                                  UInt64(BERTH_RESOLVE_BENEATH | BERTH_RESOLVE_NO_SYMLINKS))
             guard hold >= 0 else { throw BerthError.notFound("Could not find the file \(path) in container") }
             root = "/proc/self/fd/\(hold)"
         }
-        let rest = p.dropFirst(m.destination.count)
+        let rest = p.dropFirst(row.destination.count)
         return (root, rest.isEmpty ? "/" : String(rest), hold)
     }
 
-    /// The root a running container sees, when `path` is on a tmpfs mounted in it (that
-    /// filesystem exists only in the container's mount namespace): the process's root, opened
-    /// while a pidfd proves the pid is still that container's process (never a reused pid's).
-    /// The caller closes `hold`.
-    nonisolated func tmpfsRoot(_ id: String, _ path: String) -> (root: String, hold: Int32)? {
-        let p = MountPlan.clean(path)
-        guard let c = try? store.container(id), isRunning(c), c.pid > 0 else { return nil }
-        // Mounts recorded (volumes, binds, --mount tmpfs) and the --tmpfs ones of HostConfig.
-        var mounts = ((try? store.mounts(container: id)) ?? []).map { ($0.destination, $0.type) }
-        for dst in (decode(HostConfig.self, c.host_config)?.Tmpfs ?? [:]).keys { mounts.append((MountPlan.clean(dst), "tmpfs")) }
-        guard let m = mounts.filter({ p == $0.0 || p.hasPrefix($0.0 == "/" ? "/" : $0.0 + "/") }).max(by: { $0.0.count < $1.0.count }),
-              m.1 == "tmpfs" else { return nil }
-        let pid = Int32(c.pid)
+    /// The root directory of the container's process `pid`, opened while a pidfd proves the pid
+    /// is still that container's (never a reused pid's).
+    nonisolated func processRoot(_ id: String, pid: Int32) -> Int32? {
         let pidfd = berth_pidfd_open(pid)
         guard pidfd >= 0 else { return nil }
         defer { close(pidfd) }
@@ -78,17 +77,13 @@ extension ContainerService {
         guard root >= 0 else { return nil }
         var poller = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
         guard poll(&poller, 1, 0) == 0 else { close(root); return nil }   // it exited meanwhile
-        return ("/proc/self/fd/\(root)", root)
+        return root
     }
 
     /// `body` over the directory that holds `path` (a mount's, confined to it, or the root
     /// filesystem's), with the path as seen from there.
     func withFilesRoot<T: Sendable>(_ id: String, _ path: String, _ body: @Sendable (String, String) async throws -> T) async throws -> T {
-        if let (root, hold) = tmpfsRoot(id, path) {
-            defer { close(hold) }
-            return try await body(root, path)
-        }
-        if let (root, rel, hold) = try mountTarget(id, path) {
+        if let (root, rel, hold) = try mountedRoot(id, path) {
             defer { Syscall.closeQuietly(hold) }
             do { return try await body(root, rel) } catch let e as BerthError where e.kind == .notFound {
                 throw BerthError.notFound("Could not find the file \(path) in container")
@@ -149,11 +144,8 @@ extension ContainerService {
                 try DirectoryArchiver.writeSingle(parentFd: parent, leaf: base, name: name, to: &w)
             }
         }
-        // Inside a volume or bind: read from its directory (nothing to mount).
-        if let (root, hold) = tmpfsRoot(c.id, path) {
-            return (stat, StreamingWriter.stream(onEnd: { close(hold) }) { w in try produce(root, path, &w) })
-        }
-        if let (root, rel, hold) = try mountTarget(c.id, path) {
+        // Inside a mount: read from its directory (nothing to mount).
+        if let (root, rel, hold) = try mountedRoot(c.id, path) {
             return (stat, StreamingWriter.stream(onEnd: { Syscall.closeQuietly(hold) }) { w in try produce(root, rel, &w) })
         }
         let tar = try await archiveStream(c.id) { root, w in try produce(root, path, &w) }
