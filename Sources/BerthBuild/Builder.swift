@@ -396,7 +396,7 @@ public final class Builder: Sendable {
     func commitLayer(_ upper: String, _ state: inout State, createdBy: String) async throws {
         let parentChain = Digest.chainIDs(state.file.rootfs.diff_ids).last
         // The staged directory becomes the layer itself (moved, not unpacked again).
-        let diff = try await engine.imageStore.commitLayer(adopting: upper, parentChain: parentChain)
+        let diff = try await engine.imageStore.commitLayer(from: upper, parentChain: parentChain, overlayUpper: false, adopt: true)
         var file = state.file
         file.rootfs.diff_ids.append(diff)
         let now = Timestamp.rfc3339(nanos: Timestamp.nowNanos())

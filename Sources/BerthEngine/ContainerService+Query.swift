@@ -207,16 +207,10 @@ extension ContainerService {
         var cfgFile = base
         try runtime.prepareLayer(c.id)
         let parent = Digest.chainIDs(cfgFile.rootfs.diff_ids).last
-        let diffID: Digest
-        if adopt {
-            // The overlay goes first: its upper directory is about to become a lower layer.
-            runtime.unmountRootFS(c.id)
-            diffID = try await images.commitLayer(adopting: runtime.paths(c.id).upper, parentChain: parent, overlayUpper: true,
-                                                  excluded: ContainerPaths.generatedFiles)
-        } else {
-            diffID = try await images.commitLayer(upperDir: runtime.paths(c.id).upper,
-                                                  excluded: ContainerPaths.generatedFiles, parentChain: parent)
-        }
+        // Adopted, the overlay goes first: its upper directory is about to become a lower layer.
+        if adopt { runtime.unmountRootFS(c.id) }
+        let diffID = try await images.commitLayer(from: runtime.paths(c.id).upper, parentChain: parent, overlayUpper: true,
+                                                  excluded: ContainerPaths.generatedFiles, adopt: adopt)
         let now = Timestamp.rfc3339(nanos: Timestamp.nowNanos())
         // A container that changed nothing adds no layer (dockerd: an `empty_layer` history entry).
         let empty = diffID == ImageStore.emptyLayerDiffID

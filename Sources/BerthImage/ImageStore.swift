@@ -331,17 +331,17 @@ public actor ImageStore {
         try store.deleteImage(image.id)
         FS.removeAll(blobRoot + "/" + (try image.digest).hex)
         var items = [ImageDeleteItem(Deleted: image.id)]
-        let freed = try store.deleteUnreferencedLayers(keeping: Set(pinned.keys.map(\.description)))
-        layers.removeDirectories(freed.compactMap { try? Digest(parsing: $0) })
-        items += freed.map { ImageDeleteItem(Deleted: $0) }
+        items += try dropUnreferencedLayers().map { ImageDeleteItem(Deleted: $0) }
         return items
     }
 
     /// Layer rows no image names and nothing pins (a commit whose image was never registered:
     /// a crash between the two, or an empty diff left out of its image), rows and directories.
-    public func dropUnreferencedLayers() throws {
+    @discardableResult
+    public func dropUnreferencedLayers() throws -> [String] {
         let freed = try store.deleteUnreferencedLayers(keeping: Set(pinned.keys.map(\.description)))
         layers.removeDirectories(freed.compactMap { try? Digest(parsing: $0) })
+        return freed
     }
 
     /// The diff id of a layer that changes nothing (a tar of only its end blocks): dockerd leaves
@@ -350,52 +350,25 @@ public actor ImageStore {
 
     // MARK: commit
 
-    /// Turns an overlay upper dir into a new layer on top of `parentChain`; returns the new diff
-    /// id. Blocking (the caller runs it on a thread of its own); the new layer is pinned until
-    /// `unpin`, since no image names it yet.
-    public nonisolated func commitLayer(upperDir: String, excluded: Set<String>, parentChain: Digest?) async throws -> Digest {
-        let path = tmp + "/commit-" + Identifier.random64().prefix(16)
-        let fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw BerthError.system("create \(path): \(Syscall.errnoText())") }
-        defer { close(fd); unlink(path) }
-        let diffID = try await Blocking.run("berth-commit") {
-            var archiver = DirectoryArchiver(root: upperDir)
-            archiver.overlayUpper = true
-            archiver.excluded = excluded
-            var writer = TarWriter(HashingWriter(FDWriter(fd: fd)))
-            try archiver.write(to: &writer)
-            try writer.finish()
-            return writer.sink.digest
-        }
-        let chain = parentChain.map { Digest.chainIDs([$0, diffID]).last! } ?? diffID
-        await pin([chain])
-        do {
-            _ = try await Blocking.run("berth-commit") { try self.layers.ensure(diffID: diffID, parentChain: parentChain, reader: FileRangeReader(fd: fd)) }
-        } catch {
-            await unpin([chain])
-            throw error
-        }
-        return diffID
-    }
-}
-
-extension ImageStore {
-    /// A new layer made of a directory the caller gives up (it is moved into the layer store,
-    /// not copied: a build's staged files); returns the diff id, the layer pinned until `unpin`.
-    /// With `overlayUpper`, `dir` is a container's upper directory (whiteouts become OCI ones in
-    /// the tar; it is readied first, see `OverlayUpper.readyForAdoption`).
-    public nonisolated func commitLayer(adopting dir: String, parentChain: Digest?, overlayUpper: Bool = false,
-                                        excluded: Set<String> = []) async throws -> Digest {
+    /// A new layer on top of `parentChain` made of the directory `dir` — an overlay upper
+    /// directory with `overlayUpper` (its whiteouts become OCI ones in the tar, `excluded` paths
+    /// are left out) — returning its diff id; the layer is pinned until `unpin`, since no image
+    /// names it yet. The tar is always written (the digest, save and push read it). With `adopt`
+    /// the caller gives the directory up: it becomes the layer's files by a rename instead of
+    /// the tar being unpacked again (an upper is readied first, `OverlayUpper.readyForAdoption`).
+    public nonisolated func commitLayer(from dir: String, parentChain: Digest?, overlayUpper: Bool,
+                                        excluded: Set<String> = [], adopt: Bool) async throws -> Digest {
         let tarPath = tmp + "/commit-" + Identifier.random64().prefix(16)
         defer { unlink(tarPath) }
         let (diffID, size) = try await Blocking.run("berth-commit") { () -> (Digest, Int64) in
-            if overlayUpper { OverlayUpper.readyForAdoption(dir, excluded: excluded) }
+            if adopt && overlayUpper { OverlayUpper.readyForAdoption(dir, excluded: excluded) }
             let fd = open(tarPath, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
             guard fd >= 0 else { throw BerthError.system("create \(tarPath): \(Syscall.errnoText())") }
             defer { close(fd) }
-            var writer = TarWriter(HashingWriter(FDWriter(fd: fd)))
             var archiver = DirectoryArchiver(root: dir)
             archiver.overlayUpper = overlayUpper
+            archiver.excluded = excluded
+            var writer = TarWriter(HashingWriter(FDWriter(fd: fd)))
             try archiver.write(to: &writer)
             try writer.finish()
             return (writer.sink.digest, writer.dataBytes)
@@ -404,7 +377,14 @@ extension ImageStore {
         await pin([chain])
         do {
             try await Blocking.run("berth-commit") {
-                try self.layers.adopt(directory: dir, archive: tarPath, diffID: diffID, size: size, parentChain: parentChain)
+                if adopt {
+                    try self.layers.adopt(directory: dir, archive: tarPath, diffID: diffID, size: size, parentChain: parentChain)
+                } else {
+                    let fd = open(tarPath, O_RDONLY | O_CLOEXEC)
+                    guard fd >= 0 else { throw BerthError.system("open \(tarPath): \(Syscall.errnoText())") }
+                    defer { close(fd) }
+                    _ = try self.layers.ensure(diffID: diffID, parentChain: parentChain, reader: FileRangeReader(fd: fd))
+                }
             }
         } catch {
             await unpin([chain])
