@@ -207,8 +207,8 @@ public actor ContainerService {
         var c = user
         if (c.User ?? "").isEmpty { c.User = image.User ?? "" }
         if c.ExposedPorts == nil { c.ExposedPorts = image.ExposedPorts }
-        if let iv = image.Volumes, !iv.isEmpty { c.Volumes = (c.Volumes ?? [:]).merging(iv) { a, _ in a } }
         else if let ip = image.ExposedPorts { for (k, v) in ip where c.ExposedPorts![k] == nil { c.ExposedPorts![k] = v } }
+        if let iv = image.Volumes, !iv.isEmpty { c.Volumes = (c.Volumes ?? [:]).merging(iv) { a, _ in a } }
         var env = image.Env ?? []
         for e in user.Env ?? [] {
             let key = String(e.split(separator: "=", maxSplits: 1).first ?? "")
@@ -223,7 +223,6 @@ public actor ContainerService {
             if c.Entrypoint == nil { c.Entrypoint = image.Entrypoint }
         }
         if (c.WorkingDir ?? "").isEmpty { c.WorkingDir = image.WorkingDir ?? "" }
-        if c.Volumes == nil { c.Volumes = image.Volumes }
         if (c.StopSignal ?? "").isEmpty { c.StopSignal = image.StopSignal }
         c.Healthcheck = HealthRules.merge(user.Healthcheck, image: image.Healthcheck)
         if c.OnBuild == nil { c.OnBuild = image.OnBuild }

@@ -114,3 +114,21 @@ import Testing
         if case .success = r { #expect(ok) } else { #expect(!ok) }
     }
 }
+
+/// The container's config completed from the image's, as dockerd merges them.
+@Suite struct ConfigMergeTests {
+    @Test func portsAndVolumesOfBothAreKept() {
+        var user = ContainerConfig()
+        user.ExposedPorts = ["8080/tcp": EmptyObject()]
+        user.Volumes = ["/mine": EmptyObject()]
+        var image = ContainerConfig()
+        image.ExposedPorts = ["80/tcp": EmptyObject()]
+        image.Volumes = ["/data": EmptyObject()]
+        let c = ContainerService.merge(user, image: image)
+        #expect(Set((c.ExposedPorts ?? [:]).keys) == ["8080/tcp", "80/tcp"])
+        #expect(Set((c.Volumes ?? [:]).keys) == ["/mine", "/data"])
+        // Nothing from the user: the image's.
+        let plain = ContainerService.merge(ContainerConfig(), image: image)
+        #expect(Set((plain.ExposedPorts ?? [:]).keys) == ["80/tcp"] && Set((plain.Volumes ?? [:]).keys) == ["/data"])
+    }
+}
