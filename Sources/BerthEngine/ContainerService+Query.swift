@@ -119,7 +119,7 @@ extension ContainerService {
             throw BerthError.invalid("Unrecognised filter value for health: \(h)")
         }
         // A build's step containers are not listed (they go when the step ends).
-        var rows = try store.containerList().filter { !$0.labels.contains(ContainerService.buildStepLabel) }  // newest first
+        var rows = try store.containerList().filter { !ContainerService.isBuildStep(labels: $0.labels) }  // newest first
         func isRunning(_ c: ContainerListRow) -> Bool { ContainerStatus(stored: c.status).reportsRunning }
         if filters.values.isEmpty {  // plain `docker ps [-a]`
             if !all { rows = rows.filter(isRunning) }

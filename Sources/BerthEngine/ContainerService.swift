@@ -183,6 +183,10 @@ public actor ContainerService {
     /// Marks the containers a build runs its steps in: not listed, removed at daemon start.
     public static let buildStepLabel = "com.berth.build-step"
 
+    /// Whether a container's stored labels (JSON) carry the build-step label as a key (a label
+    /// value that merely holds the text does not count).
+    public nonisolated static func isBuildStep(labels json: String) -> Bool { json.contains("\"" + buildStepLabel + "\":") }
+
     /// dockerd's wording for a taken name.
     nonisolated func nameInUse(_ name: String) -> BerthError {
         let other = (try? store.container(named: name))?.id ?? ""

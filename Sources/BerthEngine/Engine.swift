@@ -109,12 +109,12 @@ public final class Engine: Sendable {
     /// through the state machine (`ContainerService.reconcile`): exits recorded, restart policies
     /// applied, waiting restarts scheduled again, half-removed containers finished.
     func reconcileContainers(_ all: [ContainerRecord]) async {
-        for c in all where c.labels.contains(ContainerService.buildStepLabel) {
+        for c in all where ContainerService.isBuildStep(labels: c.labels) {
             // A build that berthd did not live to finish: its step container goes.
             log.info("removing the step container \(c.id.prefix(12)) of an interrupted build")
             try? await containers.remove(c.id, force: true)
         }
-        for c in all where !c.labels.contains(ContainerService.buildStepLabel) {
+        for c in all where !ContainerService.isBuildStep(labels: c.labels) {
             let status = ContainerStatus(stored: c.status)
             if status.hasProcess || status == .restarting, let hc = try? JSONDecoder().decode(HostConfig.self, from: c.host_config),
                let logSpec = try? LogOptions.spec(hc.LogConfig, defaults: config.logLimits) {

@@ -132,3 +132,13 @@ import Testing
         #expect(Set((plain.ExposedPorts ?? [:]).keys) == ["80/tcp"] && Set((plain.Volumes ?? [:]).keys) == ["/data"])
     }
 }
+
+@Suite struct BuildStepLabelTests {
+    /// Only the key marks a build's step container (hidden, removed at start); a user's label
+    /// whose value holds the same text is a user's container.
+    @Test func onlyTheKeyCounts() {
+        #expect(ContainerService.isBuildStep(labels: #"{"com.berth.build-step":""}"#))
+        #expect(!ContainerService.isBuildStep(labels: #"{"note":"com.berth.build-step"}"#))
+        #expect(!ContainerService.isBuildStep(labels: #"{"note":"x\"com.berth.build-step\":"}"#))
+    }
+}
