@@ -104,13 +104,8 @@ public final class ContextSums: Sendable {
     /// the cleaned path when it cannot be opened (a dangling link).
     static func resolve(root: String, _ rel: String) -> String {
         let clean = cleanArchivePath(rel, clamp: true) ?? ""
-        guard !clean.isEmpty, let fd = try? ContainerFiles.open(root: root, path: clean, flags: BERTH_O_PATH, follow: true) else { return clean }
-        defer { close(fd) }
-        guard let real = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\(fd)") else { return clean }
-        let rootReal = URL(fileURLWithPath: root).resolvingSymlinksInPath().path
-        if real == rootReal { return "" }
-        if real.hasPrefix(rootReal + "/") { return String(real.dropFirst(rootReal.count + 1)) }
-        return clean
+        guard !clean.isEmpty else { return clean }
+        return ContainerFiles.resolvedInside(root: root, clean) ?? clean
     }
 
     /// A file's sum from what lstat says (Go's `FileInfoHeader`: the mode with its type bits,

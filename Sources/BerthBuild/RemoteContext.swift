@@ -52,15 +52,10 @@ public enum RemoteContext {
         }
         guard failure.isEmpty else { throw BerthError.invalid("unable to prepare context: unable to 'git clone' to temporary context directory: \(failure)") }
         guard !sub.isEmpty else { return dir }
-        let fd: Int32
-        do { fd = try ContainerFiles.open(root: dir, path: sub, flags: BERTH_O_PATH | O_DIRECTORY, follow: true) } catch {
+        guard let rel = ContainerFiles.resolvedInside(root: dir, sub, flags: BERTH_O_PATH | O_DIRECTORY) else {
             throw BerthError.invalid("subdirectory \(sub) not found in the repository")
         }
-        defer { close(fd) }
-        let real = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\(fd)")) ?? ""
-        let root = URL(fileURLWithPath: dir).resolvingSymlinksInPath().path
-        guard real == root || real.hasPrefix(root + "/") else { throw BerthError.invalid("subdirectory \(sub) not found in the repository") }
-        return real
+        return rel.isEmpty ? dir : dir + "/" + rel
     }
 
     /// Downloads an http(s) URL to `path` (at most `maxDownload` bytes).

@@ -54,13 +54,11 @@ extension ContainerService {
         var root = row.type == "volume" ? volumes.mountpoint(row.name) : row.source
         var hold: Int32 = -1
         if row.type == "volume" && !row.subpath.isEmpty {
-            let volume = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-            guard volume >= 0 else { throw BerthError.notFound("Could not find the file \(path) in container") }
-            defer { close(volume) }
-            hold = berth_openat2(volume, row.subpath, BERTH_O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW, 0,
-                                 UInt64(BERTH_RESOLVE_BENEATH | BERTH_RESOLVE_NO_SYMLINKS))
-            guard hold >= 0 else { throw BerthError.notFound("Could not find the file \(path) in container") }
-            root = "/proc/self/fd/\(hold)"
+            guard let fd = ContainerFiles.openDirectoryBeneath(root, row.subpath) else {
+                throw BerthError.notFound("Could not find the file \(path) in container")
+            }
+            hold = fd
+            root = "/proc/self/fd/\(fd)"
         }
         let rest = p.dropFirst(row.destination.count)
         return (root, rest.isEmpty ? "/" : String(rest), hold)

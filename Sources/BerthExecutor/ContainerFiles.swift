@@ -14,6 +14,28 @@ public struct FileChange: Sendable, Equatable {
 
 /// File-level views of a container: changes against its image, and paths resolved inside its root.
 public enum ContainerFiles {
+    /// `path` inside `root` with its links followed the container's way (they stay inside), as a
+    /// path relative to `root` ("" for the root itself); nil when it does not resolve there.
+    public static func resolvedInside(root: String, _ path: String, flags: Int32 = BERTH_O_PATH) -> String? {
+        guard let fd = try? open(root: root, path: path, flags: flags, follow: true) else { return nil }
+        defer { close(fd) }
+        guard let real = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\(fd)") else { return nil }
+        let rootReal = URL(fileURLWithPath: root).resolvingSymlinksInPath().path
+        if real == rootReal { return "" }
+        return real.hasPrefix(rootReal + "/") ? String(real.dropFirst(rootReal.count + 1)) : nil
+    }
+
+    /// The directory `rel` beneath `root`, reached without following any link (a volume's
+    /// subpath, which a container may have swapped for one): an `O_PATH` descriptor, or nil.
+    public static func openDirectoryBeneath(_ root: String, _ rel: String) -> Int32? {
+        let rootFd = Glibc.open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard rootFd >= 0 else { return nil }
+        defer { close(rootFd) }
+        let fd = berth_openat2(rootFd, rel, BERTH_O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW, 0,
+                               UInt64(BERTH_RESOLVE_BENEATH | BERTH_RESOLVE_NO_SYMLINKS))
+        return fd >= 0 ? fd : nil
+    }
+
     /// `docker diff`: walks the overlay upper dir. A 0:0 device is a deletion; a path that exists
     /// in a lower layer is a change, otherwise an addition. A directory is shown as changed only
     /// when something under it is, so the executor's own /etc mount targets do not show.

@@ -28,12 +28,7 @@ enum PinnedMounts {
         var attached: [String] = []
         do {
             for (n, p) in spec.pinned.enumerated() {
-                let rootFd = open(p.root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-                guard rootFd >= 0 else { throw BerthError.system("open \(p.root): \(Syscall.errnoText())") }
-                defer { close(rootFd) }
-                let fd = berth_openat2(rootFd, p.subpath, BERTH_O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW, 0,
-                                       UInt64(BERTH_RESOLVE_BENEATH | BERTH_RESOLVE_NO_SYMLINKS))
-                guard fd >= 0 else { throw BerthError.invalid(p.refusal) }
+                guard let fd = ContainerFiles.openDirectoryBeneath(p.root, p.subpath) else { throw BerthError.invalid(p.refusal) }
                 defer { close(fd) }
                 let tree = open_tree(fd, "", UInt32(OPEN_TREE_CLONE) | UInt32(O_CLOEXEC) | UInt32(BERTH_AT_EMPTY_PATH) | UInt32(0x8000))  // 0x8000: AT_RECURSIVE
                 guard tree >= 0 else { throw BerthError.system("open_tree \(p.subpath): \(Syscall.errnoText())") }
